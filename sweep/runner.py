@@ -1,0 +1,249 @@
+"""run_sweep and resume_sweep: spec -> data -> Ray Tune trials -> MLflow runs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sweep.data import load_dataset
+from sweep.space import tune_plan
+from sweep.spec import SweepSpec, load_spec
+from sweep.tracking import SweepTracker, one_line_error, resolve_tracking_uri, trial_run_name
+from sweep.trainable import train_trial, worker_env
+
+# Ray Tune's own CSV/JSON/TensorBoard loggers duplicate what MLflow records.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """A trial that just ended, for progress displays."""
+
+    name: str
+    status: str  # FINISHED or FAILED
+    value: float | None  # the strategy metric's last value
+    error: str | None
+    done: int
+    failed: int
+    total: int
+    best: float | None
+
+
+ProgressFn = Callable[[TrialEvent], None]
+
+
+@dataclass
+class SweepResult:
+    """What a finished (or interrupted) sweep produced."""
+
+    sweep_id: str
+    parent_run_id: str
+    tracking_uri: str
+    state: str
+    counts: dict[str, int] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def new_sweep_id(spec: SweepSpec) -> str:
+    """`name-YYYYmmdd-HHMMSS-xxxx`: sortable, readable and unique."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _detached_callback() -> Any:
+    from ray.tune import Callback
+
+    return Callback()
+
+
+def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress: ProgressFn | None) -> Any:
+    from ray.tune import Callback
+
+    metric, mode = spec.strategy.metric, spec.strategy.mode
+
+    class Bridge(Callback):
+        """Tune events -> MLflow child runs and progress events, on the driver."""
+
+        def __reduce__(self) -> Any:
+            # Tune pickles its run config for restoring; a restored sweep gets a new bridge.
+            return (_detached_callback, ())
+
+        def __init__(self) -> None:
+            self.history: dict[str, list[dict[str, Any]]] = {}
+            self.done = 0
+            self.failed = 0
+            self.best: float | None = None
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.history[trial.trial_id] = []
+            tracker.start_trial(trial.trial_id, trial.config)
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            self.history.setdefault(trial.trial_id, []).append(result)
+            tracker.record_result(trial.trial_id, result)
+
+        def _ended(self, trial: Any, error: str | None, trace: str | None) -> None:
+            history = self.history.pop(trial.trial_id, [])
+            tracker.end_trial(trial.trial_id, history, error=error, trace=trace)
+            value = history[-1].get(metric) if history else None
+            if error:
+                self.failed += 1
+            else:
+                self.done += 1
+                if value is not None and (
+                    self.best is None or (value > self.best if mode == "max" else value < self.best)
+                ):
+                    self.best = value
+            if progress:
+                progress(
+                    TrialEvent(
+                        trial_run_name(trial.config), "FAILED" if error else "FINISHED", value,
+                        error, self.done, self.failed, total, self.best,
+                    )
+                )
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._ended(trial, None, None)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            trace = trial.get_error()
+            trace = trace if isinstance(trace, str) else (str(trace) if trace else None)
+            self._ended(trial, one_line_error(trace), trace)
+
+    return Bridge()
+
+
+def _init_ray(address: str | None, cpus: int | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    for key, value in worker_env().items():
+        os.environ.setdefault(key, value)
+    if address:
+        ray.init(address=address, runtime_env={"env_vars": worker_env()}, log_to_driver=False)
+        return
+    ray.init(
+        num_cpus=cpus or os.cpu_count() or 1,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        object_store_memory=256 * 1024 * 1024,
+    )
+
+
+def _trainable(spec: SweepSpec) -> Any:
+    from ray import tune
+
+    data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+    # with_parameters puts the arrays in the object store once; trials read them zero-copy.
+    fn = tune.with_parameters(train_trial, spec=spec, data=data)
+    return tune.with_resources(
+        fn, {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+    )
+
+
+def _run(
+    spec: SweepSpec,
+    sweep_id: str,
+    runs_dir: Path,
+    tracking_uri: str | None,
+    progress: ProgressFn | None,
+    ray_address: str | None,
+    restore: bool,
+) -> SweepResult:
+    from ray import tune
+
+    started = time.monotonic()
+    runs_dir = runs_dir.resolve()
+    sweep_dir = runs_dir / sweep_id
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
+    uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
+    trainable = _trainable(spec)  # data errors surface before any run is created
+    tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
+    parent = tracker.start_sweep()
+    state = "failed"
+    counts: dict[str, int] = {}
+    try:
+        _init_ray(ray_address, None)
+        plan = tune_plan(spec)
+        bridge = _tune_callback(tracker, spec, spec.trial_count, progress)
+        if restore and tune.Tuner.can_restore(str(sweep_dir)):
+            tuner = tune.Tuner.restore(
+                str(sweep_dir), trainable, resume_unfinished=True, resume_errored=False,
+                restart_errored=False, param_space=plan.param_space,
+            )
+            # A restored Tuner has no public way to take callbacks; the pickled bridge is inert.
+            tuner._local_tuner.get_run_config().callbacks = [bridge]
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=plan.param_space,
+                tune_config=tune.TuneConfig(
+                    metric=plan.metric,
+                    mode=plan.mode,
+                    search_alg=plan.search_alg,
+                    scheduler=plan.scheduler,
+                    num_samples=plan.num_samples,
+                    max_concurrent_trials=spec.resources.max_concurrent_trials,
+                    reuse_actors=True,  # TensorFlow is imported once per worker, not per trial
+                    trial_name_creator=lambda t: f"{trial_run_name(t.config)}-{t.trial_id}",
+                    trial_dirname_creator=lambda t: t.trial_id,
+                ),
+                run_config=tune.RunConfig(
+                    name=sweep_id,
+                    storage_path=str(runs_dir),
+                    callbacks=[bridge],
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+        grid = tuner.fit()
+        counts = {
+            "finished": sum(1 for r in grid if r.error is None),
+            "failed": sum(1 for r in grid if r.error is not None),
+        }
+        state = "finished" if counts["finished"] + counts["failed"] >= spec.trial_count else "interrupted"
+    except KeyboardInterrupt:
+        state = "interrupted"
+        raise
+    finally:
+        tracker.finish_sweep(state, counts)
+    return SweepResult(sweep_id, parent, uri, state, counts, time.monotonic() - started)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    runs_dir: str | Path = "runs",
+    tracking_uri: str | None = None,
+    progress: ProgressFn | None = None,
+    ray_address: str | None = None,
+    sweep_id: str | None = None,
+) -> SweepResult:
+    """Run every trial of `spec` on Ray Tune and record it in MLflow."""
+    return _run(
+        spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress,
+        ray_address, restore=False,
+    )
+
+
+def resume_sweep(
+    sweep_id: str,
+    runs_dir: str | Path = "runs",
+    tracking_uri: str | None = None,
+    progress: ProgressFn | None = None,
+    ray_address: str | None = None,
+) -> SweepResult:
+    """Finish a sweep whose driver died: finished trials are kept, unfinished ones rerun."""
+    spec_file = Path(runs_dir) / sweep_id / "spec.yaml"
+    spec = load_spec(spec_file)
+    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, restore=True)

@@ -1,0 +1,515 @@
+"""The sweep spec: pydantic models, YAML/JSON loading and readable error messages."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+PLACEMENTS = ("before_activation", "after_activation", "after_dropout", "none")
+Placement = Literal["before_activation", "after_activation", "after_dropout", "none"]
+
+# Keras 3 optimizer arguments each name accepts; `decay` (legacy lr / (1 + decay * step)) and
+# `weight_decay` are accepted by all of them.
+OPTIMIZER_ARGS: dict[str, tuple[str, ...]] = {
+    "sgd": ("momentum", "nesterov"),
+    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad"),
+    "rmsprop": ("rho", "momentum", "epsilon", "centered"),
+    "nadam": ("beta_1", "beta_2", "epsilon"),
+    "adagrad": ("initial_accumulator_value", "epsilon"),
+}
+_COMMON_OPTIMIZER_ARGS = ("learning_rate", "decay", "weight_decay")
+_DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adagrad": 0.001}
+
+# Classes of the data sets scikit-learn ships, to check losses before anything is loaded.
+BUILTIN_CLASSES = {"digits": 10, "breast_cancer": 2, "wine": 3, "iris": 3}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; `errors` holds one readable line per problem."""
+
+    def __init__(self, errors: Sequence[str], source: str | None = None) -> None:
+        self.errors = list(errors)
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(self.errors))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Model):
+    """Where the data comes from and how it is split."""
+
+    source: Literal["synthetic", "digits", "breast_cancer", "wine", "iris", "csv", "npz"] = (
+        "synthetic"
+    )
+    n_samples: int | None = Field(default=None, ge=20, le=10_000_000)
+    n_features: int | None = Field(default=None, ge=1, le=100_000)
+    n_classes: int | None = Field(default=None, ge=2, le=1000)
+    path: str | None = None
+    target: str | None = None
+    validation_split: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _fields_fit_source(self) -> DatasetSpec:
+        synthetic_only = ("n_samples", "n_features", "n_classes")
+        errors = []
+        if self.source != "synthetic":
+            errors += [
+                f"{f}: only used with source synthetic (source is {self.source})"
+                for f in synthetic_only
+                if getattr(self, f) is not None
+            ]
+        if self.source in ("csv", "npz") and not self.path:
+            errors.append(f"path: required when source is {self.source}")
+        if self.source not in ("csv", "npz") and self.path is not None:
+            errors.append(f"path: only used with source csv or npz (source is {self.source})")
+        if self.source == "csv" and not self.target:
+            errors.append("target: required when source is csv (the label column)")
+        if self.source != "csv" and self.target is not None:
+            errors.append(f"target: only used with source csv (source is {self.source})")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    @property
+    def known_classes(self) -> int | None:
+        """The class count when it is known before loading the data."""
+        if self.source == "synthetic":
+            return self.n_classes or 2
+        return BUILTIN_CLASSES.get(self.source)
+
+
+class ModelSpec(_Model):
+    """The network: a stack of blocks, each Dense (mlp) or Conv2D (cnn)."""
+
+    kind: Literal["mlp", "cnn"] = "mlp"
+    hidden_units: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, max_length=32)
+    activation: Literal["relu", "tanh", "sigmoid", "elu", "selu", "gelu"] = "relu"
+    kernel_initializer: Literal[
+        "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "random_uniform",
+        "random_normal", "lecun_uniform", "lecun_normal",
+    ] = "glorot_uniform"
+    output_batchnorm: bool = False
+    kernel_size: int = Field(default=3, ge=1, le=15)
+    pool: bool = True
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, units: list[int]) -> list[int]:
+        bad = [f"[{i}]: must be >= 1 (got {u})" for i, u in enumerate(units) if u < 1]
+        if bad:
+            raise ValueError("\n".join(bad))
+        return units
+
+
+class Range(_Model):
+    """A continuous range for random and optuna search."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
+        return self
+
+
+class OptimizerSpec(_Model):
+    """One optimizer with its settings; `label` tells apart two of the same name."""
+
+    name: Literal["sgd", "adam", "adamw", "rmsprop", "nadam", "adagrad"]
+    label: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+    learning_rate: float | None = Field(default=None, gt=0, le=1e6)
+    decay: float = Field(default=0.0, ge=0)
+    weight_decay: float | None = Field(default=None, ge=0)
+    momentum: float | None = Field(default=None, ge=0, lt=1)
+    nesterov: bool | None = None
+    beta_1: float | None = Field(default=None, ge=0, lt=1)
+    beta_2: float | None = Field(default=None, ge=0, lt=1)
+    epsilon: float | None = Field(default=None, gt=0)
+    amsgrad: bool | None = None
+    rho: float | None = Field(default=None, ge=0, lt=1)
+    centered: bool | None = None
+    initial_accumulator_value: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _arguments_fit_name(self) -> OptimizerSpec:
+        allowed = OPTIMIZER_ARGS[self.name] + _COMMON_OPTIMIZER_ARGS
+        others = {a for args in OPTIMIZER_ARGS.values() for a in args} - set(allowed)
+        given = [a for a in sorted(others) if getattr(self, a) is not None]
+        if given:
+            raise ValueError(
+                "\n".join(
+                    f"{a}: not an argument of {self.name} (allowed: {', '.join(allowed)})"
+                    for a in given
+                )
+            )
+        return self
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The arguments that were set, learning rate included (Keras default if unset)."""
+        out: dict[str, Any] = {
+            "learning_rate": self.learning_rate or _DEFAULT_LEARNING_RATE.get(self.name, 0.001)
+        }
+        for arg in OPTIMIZER_ARGS[self.name] + ("decay", "weight_decay"):
+            value = getattr(self, arg)
+            if value is not None and not (arg == "decay" and value == 0):
+                out[arg] = value
+        return out
+
+
+DropoutAxis = list[float] | Range
+
+
+class SearchSpec(_Model):
+    """The axes of the search: placement, dropout, optimizer and seeds."""
+
+    placement: list[Placement] = Field(default_factory=lambda: list(PLACEMENTS), min_length=1)
+    dropout: DropoutAxis = Field(default_factory=lambda: [0.0, 0.25, 0.5])
+    optimizer: list[OptimizerSpec] = Field(
+        default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1
+    )
+    seeds: int = Field(default=3, ge=1, le=1000)
+
+    @field_validator("placement")
+    @classmethod
+    def _unique_placements(cls, placements: list[str]) -> list[str]:
+        dupes = sorted({p for p in placements if placements.count(p) > 1})
+        if dupes:
+            raise ValueError(f"each placement at most once (repeated: {', '.join(dupes)})")
+        return placements
+
+    @field_validator("dropout")
+    @classmethod
+    def _dropout_rates(cls, dropout: DropoutAxis) -> DropoutAxis:
+        if isinstance(dropout, Range):
+            if dropout.low < 0 or dropout.high >= 1:
+                raise ValueError(
+                    f"range must lie in [0, 1) (got low={dropout.low}, high={dropout.high})"
+                )
+            return dropout
+        if not dropout:
+            raise ValueError("must list at least one rate")
+        bad = [
+            f"[{i}]: must be >= 0 and < 1 (got {d})"
+            for i, d in enumerate(dropout)
+            if not (0 <= d < 1) or math.isnan(d)
+        ]
+        if bad:
+            raise ValueError("\n".join(bad))
+        if len(set(dropout)) != len(dropout):
+            raise ValueError(f"rates must be distinct (got {dropout})")
+        return dropout
+
+    @field_validator("optimizer")
+    @classmethod
+    def _label_optimizers(cls, optimizers: list[OptimizerSpec]) -> list[OptimizerSpec]:
+        names = [o.name for o in optimizers]
+        labelled = []
+        for o in optimizers:
+            label = o.label
+            if label is None:
+                label = o.name if names.count(o.name) == 1 else f"{o.name}-lr{o.settings['learning_rate']:g}"
+            labelled.append(o.model_copy(update={"label": label}))
+        labels = [o.label for o in labelled]
+        dupes = sorted({lb for lb in labels if lb is not None and labels.count(lb) > 1})
+        if dupes:
+            raise ValueError(
+                f"two optimizers share the label {', '.join(dupes)}; give each a distinct `label`"
+            )
+        return labelled
+
+    @property
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """Optimizers by label."""
+        return {o.label or o.name: o for o in self.optimizer}
+
+
+class TrainingSpec(_Model):
+    epochs: int = Field(default=20, ge=1, le=10_000)
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    loss: Literal["categorical_crossentropy", "binary_crossentropy"] = "categorical_crossentropy"
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    steps_per_execution: int | Literal["epoch"] = "epoch"
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _positive_steps(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"must be >= 1 or 'epoch' (got {value})")
+        return value
+
+
+class StrategySpec(_Model):
+    algorithm: Literal["grid", "random", "optuna"] = "grid"
+    num_samples: int = Field(default=1, ge=1, le=100_000)
+    scheduler: Literal["fifo", "asha"] = "fifo"
+    grace_period: int = Field(default=2, ge=1)
+    reduction_factor: int = Field(default=2, ge=2)
+    metric: Literal["val_accuracy", "val_loss", "accuracy", "loss"] = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+
+    @model_validator(mode="after")
+    def _mode_fits_metric(self) -> StrategySpec:
+        expected = "min" if self.metric.endswith("loss") else "max"
+        if self.mode != expected:
+            raise ValueError(f"mode: {self.metric} should be {expected}imised (got {self.mode})")
+        return self
+
+
+class ResourcesSpec(_Model):
+    cpus_per_trial: float = Field(default=1, gt=0, le=256)
+    gpus_per_trial: float = Field(default=0, ge=0, le=16)
+    max_concurrent_trials: int | None = Field(default=None, ge=1)
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_or_fraction(cls, gpus: float) -> float:
+        if gpus > 1 and gpus != int(gpus):
+            raise ValueError(f"must be a fraction of one GPU or a whole number (got {gpus})")
+        return gpus
+
+
+class TrackingSpec(_Model):
+    experiment: str = Field(default="bn-placement", min_length=1, max_length=200)
+    uri: str | None = None
+
+
+class SweepSpec(_Model):
+    """A whole sweep, as written in spec.yaml."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    @model_validator(mode="after")
+    def _parts_agree(self) -> SweepSpec:
+        errors = []
+        if self.strategy.algorithm == "grid" and isinstance(self.search.dropout, Range):
+            errors.append(
+                "search.dropout: grid search needs a list of rates, not a range "
+                "(use strategy.algorithm random or optuna for a range)"
+            )
+        if self.strategy.algorithm == "grid" and self.strategy.num_samples != 1:
+            errors.append(
+                f"strategy.num_samples: must be 1 with grid search, which runs every "
+                f"combination (got {self.strategy.num_samples})"
+            )
+        classes = self.dataset.known_classes
+        if self.training.loss == "binary_crossentropy" and classes not in (None, 2):
+            errors.append(
+                f"training.loss: binary_crossentropy needs 2 classes "
+                f"(dataset {self.dataset.source} has {classes})"
+            )
+        if self.model.kind == "cnn" and self.dataset.source not in ("digits", "npz"):
+            errors.append(
+                f"model.kind: cnn needs image-shaped data, digits or npz "
+                f"(got dataset.source {self.dataset.source})"
+            )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def trial_count(self) -> int:
+        """How many trials the sweep runs."""
+        return self.configuration_count * self.search.seeds
+
+    @property
+    def configuration_count(self) -> int:
+        """Distinct (placement, dropout, optimizer) configurations, before seeds."""
+        if self.strategy.algorithm != "grid":
+            return self.strategy.num_samples
+        assert isinstance(self.search.dropout, list)
+        return len(self.search.placement) * len(self.search.dropout) * len(self.search.optimizer)
+
+    def describe_count(self) -> str:
+        """How the trial count is made up, in words."""
+        seeds = self.search.seeds
+        if self.strategy.algorithm == "grid":
+            assert isinstance(self.search.dropout, list)
+            return (
+                f"{len(self.search.placement)} placements x {len(self.search.dropout)} dropout "
+                f"x {len(self.search.optimizer)} optimizers x {seeds} seeds"
+            )
+        return f"{self.strategy.num_samples} {self.strategy.algorithm} samples x {seeds} seeds"
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude={"trial_count"})
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _format_loc(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("list[float]", "Range", "function-after[_ordered(), Range]"):
+            continue  # union branch names: noise for the reader
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _join(prefix: str, rest: str) -> str:
+    if not prefix:
+        return rest
+    if rest.startswith("["):
+        return prefix + rest
+    return f"{prefix}.{rest}"
+
+
+def _allowed_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names allowed at the parent of `loc`, walking the spec models."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args, *(a for arg in args for a in getattr(arg, "__args__", ()))]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) -> list[str]:
+    """One line per problem: `where: what is wrong (got what)`."""
+    lines: list[str] = []
+    for err in error.errors(include_url=False):
+        loc = _format_loc(err["loc"])
+        kind = err["type"]
+        given = err.get("input")
+        if kind == "extra_forbidden":
+            allowed = _allowed_fields(model, err["loc"])
+            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            lines.append(f"{loc}: unknown field{hint}")
+            continue
+        if kind == "missing":
+            lines.append(f"{loc}: required field is missing")
+            continue
+        msg = err["msg"]
+        for prefix in _PYDANTIC_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        if kind in ("value_error", "assertion_error"):
+            # Our validators may report several lines, each with its own sub-location.
+            for line in msg.split("\n"):
+                sub, sep, text = line.partition(": ")
+                if sep and (sub.startswith("[") or re.fullmatch(r"[a-z_][a-z0-9_.\[\]]*", sub)):
+                    lines.append(f"{_join(loc, sub)}: {text}")
+                else:
+                    lines.append(f"{loc}: {line}" if loc else line)
+            continue
+        msg = msg[0].lower() + msg[1:] if msg else msg
+        if given is not None and not isinstance(given, (dict, list)):
+            msg += f" (got {given!r})"
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    # A union (list or range) reports a failure for each branch; keep each line once.
+    return list(dict.fromkeys(lines))
+
+
+def parse_spec(data: Any, source: str | None = None) -> SweepSpec:
+    """Validate a mapping (from YAML or JSON) into a SweepSpec, or raise SpecError."""
+    if not isinstance(data, Mapping):
+        kind = "empty" if data is None else type(data).__name__
+        raise SpecError([f"the top level must be a mapping of fields (got {kind})"], source)
+    try:
+        return SweepSpec.model_validate(dict(data))
+    except ValidationError as err:
+        raise SpecError(format_errors(err), source) from None
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read YAML or JSON into a mapping, or raise SpecError naming the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(["file not found"], str(path)) from None
+    except IsADirectoryError:
+        raise SpecError(["is a directory, not a spec file"], str(path)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError([f"cannot be read: {err}"], str(path)) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        detail = str(err).replace("\n", " ")
+        raise SpecError([f"does not parse as {'JSON' if path.suffix == '.json' else 'YAML'}: {detail}"], str(path)) from None
+    if not isinstance(data, Mapping):
+        kind = "empty" if data is None else type(data).__name__
+        raise SpecError([f"the top level must be a mapping of fields (got {kind})"], str(path))
+    return dict(data)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `key.path=value` overrides (value parsed as YAML) to a spec mapping."""
+    errors = []
+    out = json.loads(json.dumps(data))  # a deep copy of plain data
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            errors.append(f"--set {item}: expected key.path=value")
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                errors.append(f"--set {item}: {part} is not a mapping")
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if errors:
+        raise SpecError(errors)
+    return out
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Load, override and validate a spec file."""
+    data = apply_overrides(read_spec_file(path), overrides)
+    return parse_spec(data, str(path))

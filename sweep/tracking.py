@@ -1,0 +1,281 @@
+"""MLflow: one parent run per sweep, one nested child run per trial, statuses kept honest."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from sweep.space import trial_seed
+from sweep.spec import SweepSpec
+from sweep.trainable import METRICS
+
+SWEEP_ID = "sweep.id"
+SWEEP_STATE = "sweep.state"
+TRIAL_ID = "trial.id"
+ERROR = "error"
+_FLUSH_EVERY_S = 2.0
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+def local_tracking_uri(runs_dir: Path) -> str:
+    return f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(runs_dir: Path, override: str | None, spec_uri: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the spec's, else the local store."""
+    import os
+
+    return override or os.environ.get("MLFLOW_TRACKING_URI") or spec_uri or local_tracking_uri(runs_dir)
+
+
+def experiment_id(client: MlflowClient, name: str, runs_dir: Path | None) -> str:
+    """The experiment's id, creating it (artifacts beside a local store) if needed."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    uri = client.tracking_uri
+    if uri.startswith("sqlite:") and runs_dir is not None:
+        location = (runs_dir / "mlartifacts").resolve().as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except Exception:  # created meanwhile by another driver
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def _flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            out.update(_flatten(name, value))
+        else:
+            out[name] = value
+    return out
+
+
+def one_line_error(text: str | None) -> str:
+    """The last `SomethingError: message` line of a traceback."""
+    if not text:
+        return "unknown error"
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Diverged|Interrupt)\b.*:", line):
+            return line[:500]
+    return lines[-1][:500] if lines else "unknown error"
+
+
+def trial_run_name(config: dict[str, Any]) -> str:
+    return f"{config['placement']}-d{float(config['dropout']):g}-{config['optimizer']}-s{trial_seed(config)}"
+
+
+class SweepTracker:
+    """The sweep's parent run and its trials' child runs, through one MlflowClient."""
+
+    def __init__(self, tracking_uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path | None):
+        self.client = MlflowClient(tracking_uri)
+        self.spec = spec
+        self.sweep_id = sweep_id
+        self.experiment_id = experiment_id(self.client, spec.tracking.experiment, runs_dir)
+        self.parent_run_id = ""
+        self._children: dict[str, str] = {}  # trial id -> run id of open child runs
+        self._ended: set[str] = set()
+        self._pending: dict[str, list[Metric]] = {}
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+
+    # --- the parent run ---------------------------------------------------------------
+    def find_parent(self) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.`{SWEEP_ID}` = '{self.sweep_id}'", max_results=50
+        )
+        parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+        return parents[0].info.run_id if parents else None
+
+    def start_sweep(self) -> str:
+        """Create the parent run, or reopen it when the sweep is resumed."""
+        existing = self.find_parent()
+        if existing:
+            self.parent_run_id = existing
+            self.client.update_run(existing, status="RUNNING")
+            self.client.set_tag(existing, SWEEP_STATE, "running")
+            self._adopt_children()
+            return existing
+        spec = self.spec
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=self.sweep_id,
+            tags={SWEEP_ID: self.sweep_id, "sweep.name": spec.name, SWEEP_STATE: "running"},
+        )
+        self.parent_run_id = run.info.run_id
+        params = _flatten("", spec.model_dump(mode="json", exclude={"search", "trial_count"}))
+        params.update(
+            {
+                "search.placement": ",".join(spec.search.placement),
+                "search.dropout": str(spec.search.dropout if isinstance(spec.search.dropout, list) else spec.search.dropout.model_dump()),
+                "search.optimizer": ",".join(spec.search.optimizers),
+                "search.seeds": spec.search.seeds,
+                "trial_count": spec.trial_count,
+            }
+        )
+        self.client.log_batch(
+            self.parent_run_id,
+            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+            tags=[RunTag("sweep.trials_total", str(spec.trial_count))],
+        )
+        self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
+        return self.parent_run_id
+
+    def _adopt_children(self) -> None:
+        """On resume: keep finished trials' runs, drop half-done ones (they restart)."""
+        for run in self.children():
+            trial_id = run.data.tags.get(TRIAL_ID)
+            if run.info.status in ("FINISHED", "FAILED") and trial_id:
+                self._ended.add(trial_id)
+            else:
+                self.client.delete_run(run.info.run_id)
+
+    def children(self) -> list[Any]:
+        return list(
+            self.client.search_runs(
+                [self.experiment_id],
+                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}'",
+                max_results=50_000,
+            )
+        )
+
+    def finish_sweep(self, state: str, counts: dict[str, int]) -> None:
+        """End the parent run: FINISHED when the sweep completed, KILLED or FAILED if not."""
+        self.close_open_trials("KILLED", "the sweep stopped before this trial ended")
+        status = {"finished": "FINISHED", "interrupted": "KILLED"}.get(state, "FAILED")
+        tags = [RunTag(SWEEP_STATE, state)] + [
+            RunTag(f"sweep.trials_{k}", str(v)) for k, v in counts.items()
+        ]
+        self.client.log_batch(self.parent_run_id, tags=tags)
+        self.client.set_terminated(self.parent_run_id, status)
+
+    # --- child runs ---------------------------------------------------------------------
+    def start_trial(self, trial_id: str, config: dict[str, Any]) -> str:
+        with self._lock:
+            if trial_id in self._children:
+                return self._children[trial_id]
+            if trial_id in self._ended:
+                return ""
+            optimizer = self.spec.search.optimizers[config["optimizer"]]
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=trial_run_name(config),
+                tags={
+                    MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                    SWEEP_ID: self.sweep_id,
+                    TRIAL_ID: trial_id,
+                },
+            )
+            run_id = run.info.run_id
+            self._children[trial_id] = run_id
+        params = {
+            "placement": config["placement"],
+            "dropout": float(config["dropout"]),
+            "optimizer": optimizer.name,
+            "seed": trial_seed(config),
+            "optimizer.label": config["optimizer"],
+            **{f"optimizer.{k}": v for k, v in optimizer.settings.items()},
+        }
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run_id
+
+    def record_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Queue one epoch's metrics; written in batches, not one call per value."""
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        now = int(time.time() * 1000)
+        metrics = [Metric(m, float(result[m]), now, step) for m in METRICS if m in result]
+        with self._lock:
+            self._pending.setdefault(trial_id, []).extend(metrics)
+            due = time.monotonic() - self._last_flush > _FLUSH_EVERY_S
+        if due:
+            self.flush()
+
+    def flush(self, trial_id: str | None = None) -> None:
+        with self._lock:
+            ids = [trial_id] if trial_id else list(self._pending)
+            batches = {t: self._pending.pop(t, []) for t in ids}
+            self._last_flush = time.monotonic()
+        for tid, metrics in batches.items():
+            run_id = self._children.get(tid)
+            for i in range(0, len(metrics), _BATCH):
+                if run_id:
+                    self.client.log_batch(run_id, metrics=metrics[i : i + _BATCH])
+
+    def end_trial(
+        self,
+        trial_id: str,
+        history: list[dict[str, Any]],
+        error: str | None = None,
+        trace: str | None = None,
+    ) -> None:
+        """Write the summary and end the child run FINISHED, or FAILED with its error."""
+        self.flush(trial_id)
+        run_id = self._children.get(trial_id)
+        if run_id is None:
+            return
+        summary: dict[str, float] = {}
+        tags: dict[str, str] = {}
+        if history:
+            last = history[-1]
+            for m in METRICS:
+                values = [r[m] for r in history if m in r]
+                if values:
+                    summary[f"final_{m}"] = float(values[-1])
+                    best = max(values) if "accuracy" in m else min(values)
+                    summary[f"best_{m}"] = float(best)
+            accs = [r.get("val_accuracy", float("nan")) for r in history]
+            if accs:
+                summary["best_epoch"] = float(history[accs.index(max(accs))].get("epoch", 0))
+            summary["epochs_completed"] = float(last.get("epoch", len(history)))
+            for key in ("time_total_s", "peak_rss_mb", "bn_variance_shift"):
+                if key in last:
+                    summary["duration_s" if key == "time_total_s" else key] = float(last[key])
+            tags.update(
+                {
+                    "ray.node_ip": str(last.get("node_ip", "")),
+                    "ray.hostname": str(last.get("hostname", "")),
+                    "ray.pid": str(last.get("pid", "")),
+                    "trial.stopped_early": str(
+                        error is None and last.get("epoch", 0) < self.spec.training.epochs
+                    ).lower(),
+                }
+            )
+        if error:
+            tags[ERROR] = error
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        if trace:
+            self.client.log_text(run_id, trace, "error.txt")
+        self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")
+        with self._lock:
+            self._children.pop(trial_id, None)
+            self._ended.add(trial_id)
+
+    def close_open_trials(self, status: str, reason: str) -> None:
+        """End every child run still open (on Ctrl-C or a driver error)."""
+        self.flush()
+        for run_id in list(self._children.values()):
+            run = self.client.get_run(run_id)
+            if run.info.status == "RUNNING":
+                self.client.set_tag(run_id, ERROR, reason)
+                self.client.set_terminated(run_id, status)
+        self._children.clear()

@@ -1,0 +1,136 @@
+"""What runs on a Ray worker for one trial: build, train, report every epoch."""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import sys
+from typing import Any
+
+import numpy as np
+
+from sweep.data import Dataset
+from sweep.space import trial_seed
+from sweep.spec import SweepSpec
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+class TrialDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+_configured_threads: int | None = None
+
+
+def configure_tensorflow(cpus: float) -> None:
+    """Match TensorFlow's thread pools to the trial's CPUs, once per worker process."""
+    global _configured_threads
+    threads = max(1, int(cpus))
+    if _configured_threads == threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            # Fractional gpus_per_trial share one card: take memory as needed, not all of it.
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        pass  # the runtime already started in this process; its pools stay as they are
+    _configured_threads = threads
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def bn_variance_shift(model: Any, x_val: np.ndarray) -> float | None:
+    """Mean over hidden BN layers of moving variance / the variance BN sees at test time.
+
+    Dropout in front of BN makes this ~1/(1 - rate) (Li et al. 2019, arXiv:1801.05134).
+    """
+    import keras
+
+    layers = [
+        layer for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "output_bn"
+    ]
+    if not layers:
+        return None
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    seen = probe.predict(x_val, verbose=0, batch_size=len(x_val))
+    if len(layers) == 1:
+        seen = [seen]
+    ratios = []
+    for layer, values in zip(layers, seen, strict=True):
+        axes = tuple(range(values.ndim - 1))
+        test_var = np.var(values, axis=axes)
+        moving = np.asarray(layer.moving_variance)
+        keep = test_var > 1e-6
+        if keep.any():
+            ratios.append(float(np.mean(moving[keep] / test_var[keep])))
+    return float(np.mean(ratios)) if ratios else None
+
+
+def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
+    """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial."""
+    import keras
+    from ray import tune
+
+    configure_tensorflow(spec.resources.cpus_per_trial)
+    from sweep.models import build_model, build_optimizer
+
+    keras.backend.clear_session()  # a reused worker must not keep the last trial's graph
+    keras.utils.set_random_seed(trial_seed(config))
+    model = build_model(
+        spec.model, config["placement"], float(config["dropout"]), data.input_shape, data.n_classes
+    )
+    steps = math.ceil(len(data.x_train) / spec.training.batch_size)
+    per_execution = steps if spec.training.steps_per_execution == "epoch" else spec.training.steps_per_execution
+    model.compile(
+        optimizer=build_optimizer(spec.search.optimizers[config["optimizer"]]),
+        loss=spec.training.loss,
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        steps_per_execution=per_execution,
+    )
+    epochs = spec.training.epochs
+
+    class ReportEachEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            metrics: dict[str, Any] = {m: float(logs[m]) for m in METRICS if m in logs}
+            if not all(math.isfinite(v) for v in metrics.values()):
+                bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
+                raise TrialDiverged(f"training diverged at epoch {epoch + 1}: {bad}")
+            metrics["epoch"] = epoch + 1
+            metrics["peak_rss_mb"] = peak_rss_mb()
+            if epoch + 1 == epochs:
+                shift = bn_variance_shift(self.model, data.x_val)
+                if shift is not None:
+                    metrics["bn_variance_shift"] = shift
+            tune.report(metrics)
+
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=spec.training.batch_size,
+        epochs=epochs,
+        validation_data=(data.x_val, data.y_val),
+        shuffle=True,
+        verbose=0,
+        callbacks=[ReportEachEpoch()],
+    )
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for Ray workers: Keras on TensorFlow, quiet logs."""
+    return {
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "PYTHONWARNINGS": "ignore",
+    }
