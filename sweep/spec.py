@@ -299,7 +299,17 @@ class TrackingSpec(_Model):
 class SweepSpec(_Model):
     """A whole sweep, as written in spec.yaml."""
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", name):
+            raise ValueError(
+                f"must be 1-64 lowercase letters, digits and dashes, not starting or ending "
+                f"with a dash (got {name!r})"
+            )
+        return name
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
@@ -369,6 +379,12 @@ class SweepSpec(_Model):
 # --- loading -----------------------------------------------------------------------------
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
 
 
 def _format_loc(loc: Sequence[int | str]) -> str:
@@ -426,6 +442,16 @@ def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) ->
         if kind == "missing":
             lines.append(f"{loc}: required field is missing")
             continue
+        bound = _BOUNDS.get(kind)
+        if bound:
+            symbol, key = bound
+            limit = err["ctx"][key]
+            shown = f"{limit:g}" if isinstance(limit, float) else limit
+            lines.append(f"{loc}: must be {symbol} {shown} (got {given!r})")
+            continue
+        if kind == "literal_error":
+            lines.append(f"{loc}: must be one of {err['ctx']['expected']} (got {given!r})")
+            continue
         msg = err["msg"]
         for prefix in _PYDANTIC_PREFIXES:
             msg = msg.removeprefix(prefix)
@@ -470,9 +496,13 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise SpecError([f"cannot be read: {err}"], str(path)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        detail = str(err).replace("\n", " ")
-        raise SpecError([f"does not parse as {'JSON' if path.suffix == '.json' else 'YAML'}: {detail}"], str(path)) from None
+    except json.JSONDecodeError as err:
+        raise SpecError([f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], str(path)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError([f"{where}invalid YAML: {problem}"], str(path)) from None
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else type(data).__name__
         raise SpecError([f"the top level must be a mapping of fields (got {kind})"], str(path))

@@ -1,0 +1,280 @@
+"""The `sweep` command line: parse, call the library, render. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sweep.spec import PLACEMENTS, SpecError, SweepSpec, load_spec
+
+app = typer.Typer(
+    name="sweep",
+    help="Distributed Keras sweeps on Ray Tune, tracked in MLflow: where does BatchNormalization go?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where sweeps and the local MLflow store live.")]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the spec's, or the local store)."),
+]
+EXIT_BAD_INPUT = 2
+
+
+def _fail(lines: list[str], code: int = EXIT_BAD_INPUT) -> NoReturn:
+    for line in lines:
+        errors.print(f"[red]error[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load(file: Path, overrides: list[str] | None = None) -> SweepSpec:
+    try:
+        return load_spec(file, overrides or [])
+    except SpecError as err:
+        where = f"{err.source}: " if err.source else ""
+        _fail([f"{where}{line}" for line in err.errors])
+
+
+def _uri(runs_dir: Path, tracking_uri: str | None) -> str:
+    from sweep.tracking import resolve_tracking_uri
+
+    return resolve_tracking_uri(runs_dir, tracking_uri, None)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key.path=value.")] = None,
+) -> None:
+    """Check a spec; print the trial count or every error (exit 2)."""
+    spec = _load(file, set_)
+    console.print(f"valid: {spec.trial_count} trials ({spec.describe_count()})", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors)."""
+    print(json.dumps(SweepSpec.model_json_schema(mode="validation"), indent=2))
+
+
+@app.command("show-model")
+def show_model(
+    file: Annotated[Path, typer.Argument(help="Spec file.")],
+    placement: Annotated[str, typer.Option(help=f"One of {', '.join(PLACEMENTS)}.")] = "before_activation",
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate (default: the spec's first).")] = None,
+) -> None:
+    """Print the network one trial would build, one line per layer."""
+    spec = _load(file)
+    if placement not in PLACEMENTS:
+        _fail([f"--placement: must be one of {', '.join(PLACEMENTS)} (got {placement!r})"])
+    rate = dropout
+    if rate is None:
+        rate = spec.search.dropout[0] if isinstance(spec.search.dropout, list) else spec.search.dropout.low
+    if not 0 <= rate < 1:
+        _fail([f"--dropout: must be >= 0 and < 1 (got {rate})"])
+    from sweep.data import DataError, load_dataset
+
+    try:
+        data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+    except DataError as err:
+        _fail([str(err)])
+    from sweep.models import build_model, describe_model
+
+    model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
+    table = Table(title=f"{spec.model.kind} · {placement} · dropout {rate:g}")
+    table.add_column("#", justify="right")
+    table.add_column("layer")
+    table.add_column("class")
+    table.add_column("output shape")
+    for i, (name, cls, shape) in enumerate(describe_model(model)):
+        table.add_row(str(i), name, cls, shape)
+    console.print(table)
+    console.print(f"parameters: {model.count_params():,}")
+
+
+def _progress_display() -> tuple[Any, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TextColumn("best {task.fields[best]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    return progress, None
+
+
+def _best_table(uri: str, sweep_id: str, metric: str, mode: str, limit: int = 5) -> Table | None:
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import find_sweep, trial_table
+
+    client = MlflowClient(uri)
+    trials = trial_table(client, find_sweep(client, sweep_id))
+    column = f"final_{metric}"
+    ok = trials[trials.status == "FINISHED"].dropna(subset=[column])
+    if ok.empty:
+        return None
+    best = ok.sort_values(column, ascending=(mode == "min")).head(limit)
+    table = Table(title=f"best trials by {metric}")
+    for col in ("placement", "dropout", "optimizer", "seed", metric, "epochs", "run id"):
+        table.add_column(col)
+    for _, row in best.iterrows():
+        table.add_row(
+            row.placement, f"{row.dropout:g}", row.optimizer, str(row.seed),
+            f"{row[column]:.4f}", f"{row.epochs_completed:.0f}", row.run_id,
+        )
+    return table
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key.path=value.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster instead of starting one.")] = None,
+) -> None:
+    """Run a sweep: every trial on Ray Tune, every run in MLflow."""
+    spec = _load(file, set_)
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, resume_id=None)
+
+
+@app.command()
+def resume(
+    sweep_id: Annotated[str, typer.Argument(help="The id `sweep run` printed.")],
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address")] = None,
+) -> None:
+    """Finish a sweep whose driver died or was stopped: finished trials are kept."""
+    if not (runs_dir / sweep_id / "spec.yaml").is_file():
+        _fail([f"{sweep_id}: no sweep of that id under {runs_dir}"])
+    spec = _load(runs_dir / sweep_id / "spec.yaml")
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, resume_id=sweep_id)
+
+
+def _run_and_render(
+    spec: SweepSpec, runs_dir: Path, tracking_uri: str | None, ray_address: str | None, resume_id: str | None
+) -> None:
+    from sweep.data import DataError
+    from sweep.runner import TrialEvent, resume_sweep, run_sweep
+
+    console.print(f"[bold]{spec.name}[/bold]: {spec.trial_count} trials ({spec.describe_count()})")
+    progress, _ = _progress_display()
+    task = progress.add_task("trials", total=spec.trial_count, failed=0, best="-")
+
+    def on_event(event: TrialEvent) -> None:
+        best = f"{event.best:.4f}" if event.best is not None else "-"
+        progress.update(task, completed=event.done + event.failed, failed=event.failed, best=best)
+        if event.error:
+            progress.console.print(f"[yellow]FAILED[/yellow] {event.name}: {event.error}", highlight=False)
+
+    try:
+        with progress:
+            if resume_id:
+                result = resume_sweep(resume_id, runs_dir, tracking_uri, on_event, ray_address)
+            else:
+                result = run_sweep(spec, runs_dir, tracking_uri, on_event, ray_address)
+    except DataError as err:
+        _fail([str(err)])
+    except KeyboardInterrupt:
+        errors.print("interrupted: unfinished trials marked KILLED; `sweep resume` continues the sweep")
+        raise typer.Exit(130) from None
+    console.print(f"sweep id        {result.sweep_id}")
+    console.print(f"parent run      {result.parent_run_id}")
+    console.print(f"tracking uri    {result.tracking_uri}")
+    console.print(
+        f"state           {result.state}: {result.counts.get('finished', 0)} finished, "
+        f"{result.counts.get('failed', 0)} failed in {result.wall_time_s:.1f} s"
+    )
+    table = _best_table(result.tracking_uri, result.sweep_id, spec.strategy.metric, spec.strategy.mode)
+    if table is not None:
+        console.print(table)
+
+
+@app.command()
+def results(
+    sweep_id: Annotated[str, typer.Argument(help="The sweep's id.")],
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+    output: Annotated[Path | None, typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
+) -> None:
+    """Print a sweep's trial table, read back from MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import SweepNotFound, find_sweep, trial_table
+
+    client = MlflowClient(_uri(runs_dir, tracking_uri))
+    try:
+        record = find_sweep(client, sweep_id)
+    except SweepNotFound as err:
+        _fail([str(err)])
+    trials = trial_table(client, record)
+    table = Table(title=f"{sweep_id} · {record.state} · {len(trials)}/{record.trials_total} trials")
+    for col in ("placement", "dropout", "optimizer", "seed", "status", "val acc", "best val acc", "val loss", "epochs", "s", "error"):
+        table.add_column(col)
+    for _, r in trials.iterrows():
+        table.add_row(
+            str(r.placement), f"{r.dropout:g}", str(r.optimizer), str(r.seed), str(r.status),
+            f"{r.final_val_accuracy:.4f}", f"{r.best_val_accuracy:.4f}", f"{r.final_val_loss:.4f}",
+            f"{r.epochs_completed:.0f}", f"{r.duration_s:.1f}", str(r.error or ""),
+        )
+    console.print(table)
+    if output:
+        trials.to_csv(output, index=False)
+        console.print(f"wrote {output}")
+
+
+@app.command("list")
+def list_(runs_dir: RunsDir = Path("runs"), tracking_uri: TrackingUri = None) -> None:
+    """List the sweeps in the tracking store, newest first."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import list_sweeps
+
+    table = Table(title="sweeps")
+    for col in ("sweep id", "state", "trials", "started (UTC)", "parent run"):
+        table.add_column(col)
+    for s in list_sweeps(MlflowClient(_uri(runs_dir, tracking_uri))):
+        table.add_row(str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"])
+    console.print(table)
+
+
+@app.command()
+def ui(
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the sweeps' store (http://127.0.0.1:PORT)."""
+    uri = _uri(runs_dir, tracking_uri)
+    if not uri.startswith("sqlite:"):
+        _fail([f"{uri} is a server already: open it in a browser"])
+    args = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    os.execv(sys.executable, args)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sweep.spec import SpecError, SweepSpec, apply_overrides, load_spec, parse_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def errors_of(data: object) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data)
+    return caught.value.errors
+
+
+def minimal(**parts: object) -> dict:
+    return {"name": "t", **parts}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_is_valid(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.trial_count >= 1
+
+
+def test_seed_example_counts_72_trials() -> None:
+    spec = load_spec(EXAMPLES / "seed.yaml")
+    assert spec.trial_count == 4 * 3 * 2 * 3
+    assert spec.describe_count() == "4 placements x 3 dropout x 2 optimizers x 3 seeds"
+
+
+def test_defaults_fill_a_minimal_spec() -> None:
+    spec = parse_spec(minimal())
+    assert spec.search.placement == ["before_activation", "after_activation", "after_dropout", "none"]
+    assert spec.dataset.source == "synthetic"
+
+
+def test_dropout_out_of_range_names_index_rule_and_value() -> None:
+    errs = errors_of(minimal(search={"dropout": [0.0, 0.25, 1.5]}))
+    assert errs == ["search.dropout[2]: must be >= 0 and < 1 (got 1.5)"]
+
+
+def test_unknown_key_is_an_error_with_the_allowed_fields() -> None:
+    (err,) = errors_of(minimal(training={"epoch": 3}))
+    assert err.startswith("training.epoch: unknown field (allowed: epochs, batch_size")
+
+
+def test_unknown_top_level_key_is_an_error() -> None:
+    (err,) = errors_of(minimal(trainig={}))
+    assert err.startswith("trainig: unknown field (allowed: name, dataset")
+
+
+def test_bad_name_says_what_is_allowed() -> None:
+    (err,) = errors_of({"name": "My_Sweep"})
+    assert err.startswith("name: must be 1-64 lowercase letters, digits and dashes")
+    assert "'My_Sweep'" in err
+
+
+def test_missing_name_is_reported() -> None:
+    assert errors_of({}) == ["name: required field is missing"]
+
+
+def test_bad_placement_lists_the_choices() -> None:
+    (err,) = errors_of(minimal(search={"placement": ["sideways"]}))
+    assert err.startswith("search.placement[0]: must be one of 'before_activation'")
+    assert "(got 'sideways')" in err
+
+
+def test_optimizer_argument_of_another_optimizer_is_rejected() -> None:
+    (err,) = errors_of(minimal(search={"optimizer": [{"name": "adam", "momentum": 0.9}]}))
+    assert err.startswith("search.optimizer[0].momentum: not an argument of adam (allowed:")
+
+
+def test_negative_learning_rate_names_the_bound() -> None:
+    (err,) = errors_of(minimal(search={"optimizer": [{"name": "sgd", "learning_rate": -1}]}))
+    assert err == "search.optimizer[0].learning_rate: must be > 0 (got -1)"
+
+
+def test_every_error_is_reported_at_once() -> None:
+    errs = errors_of(
+        minimal(
+            training={"epochs": 0, "batch_size": 0},
+            search={"dropout": [2.0], "seeds": 0},
+        )
+    )
+    assert len(errs) == 4
+
+
+def test_grid_search_refuses_a_dropout_range() -> None:
+    (err,) = errors_of(minimal(search={"dropout": {"low": 0.1, "high": 0.5}}))
+    assert err.startswith("search.dropout: grid search needs a list of rates")
+
+
+def test_dropout_range_must_be_ordered() -> None:
+    errs = errors_of(
+        minimal(strategy={"algorithm": "random"}, search={"dropout": {"low": 0.5, "high": 0.1}})
+    )
+    assert any("low must be < high (got low=0.5, high=0.1)" in e for e in errs)
+
+
+def test_random_search_counts_samples_times_seeds() -> None:
+    spec = parse_spec(
+        minimal(
+            strategy={"algorithm": "random", "num_samples": 5},
+            search={"dropout": {"low": 0.0, "high": 0.6}, "seeds": 2},
+        )
+    )
+    assert spec.trial_count == 10
+
+
+def test_binary_crossentropy_needs_two_classes() -> None:
+    (err,) = errors_of(
+        minimal(dataset={"source": "digits"}, training={"loss": "binary_crossentropy"})
+    )
+    assert err == "training.loss: binary_crossentropy needs 2 classes (dataset digits has 10)"
+
+
+def test_cnn_needs_image_data() -> None:
+    (err,) = errors_of(minimal(model={"kind": "cnn"}))
+    assert err.startswith("model.kind: cnn needs image-shaped data")
+
+
+def test_csv_needs_path_and_target() -> None:
+    errs = errors_of(minimal(dataset={"source": "csv"}))
+    assert "dataset.path: required when source is csv" in errs
+    assert "dataset.target: required when source is csv (the label column)" in errs
+
+
+def test_synthetic_only_fields_rejected_for_builtin_data() -> None:
+    (err,) = errors_of(minimal(dataset={"source": "iris", "n_samples": 100}))
+    assert err == "dataset.n_samples: only used with source synthetic (source is iris)"
+
+
+def test_metric_and_mode_must_agree() -> None:
+    (err,) = errors_of(minimal(strategy={"metric": "val_loss", "mode": "max"}))
+    assert err == "strategy.mode: val_loss should be minimised (got max)"
+
+
+def test_two_optimizers_of_one_name_get_distinct_labels() -> None:
+    spec = parse_spec(
+        minimal(search={"optimizer": [{"name": "sgd", "learning_rate": 0.1}, {"name": "sgd", "learning_rate": 0.01}]})
+    )
+    assert list(spec.search.optimizers) == ["sgd-lr0.1", "sgd-lr0.01"]
+
+
+def test_duplicate_explicit_labels_are_rejected() -> None:
+    (err,) = errors_of(
+        minimal(search={"optimizer": [{"name": "sgd", "label": "a"}, {"name": "adam", "label": "a"}]})
+    )
+    assert "share the label a" in err
+
+
+def test_optimizer_settings_carry_decay_and_defaults() -> None:
+    spec = load_spec(EXAMPLES / "seed.yaml")
+    sgd = spec.search.optimizers["sgd"]
+    assert sgd.settings == {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "decay": 1e-6}
+    assert spec.search.optimizers["adam"].settings == {"learning_rate": 0.001}
+
+
+def test_spec_is_frozen() -> None:
+    spec = parse_spec(minimal())
+    with pytest.raises(Exception):
+        spec.name = "other"  # type: ignore[misc]
+
+
+def test_yaml_round_trip_gives_the_same_spec() -> None:
+    spec = load_spec(EXAMPLES / "seed.yaml")
+    assert parse_spec(yaml.safe_load(spec.to_yaml())) == spec
+
+
+def test_top_level_must_be_a_mapping() -> None:
+    assert errors_of([1, 2]) == ["the top level must be a mapping of fields (got list)"]
+    assert errors_of(None) == ["the top level must be a mapping of fields (got empty)"]
+
+
+def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "nope.yaml")
+    assert caught.value.errors == ["file not found"]
+
+
+def test_unparsable_yaml_names_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsearch: [1, 2\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(bad)
+    assert caught.value.errors[0].startswith("line ")
+    assert "invalid YAML" in caught.value.errors[0]
+
+
+def test_json_specs_load(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(minimal(training={"epochs": 2})))
+    assert load_spec(path).training.epochs == 2
+
+
+def test_overrides_set_nested_values_parsed_as_yaml() -> None:
+    data = apply_overrides({"name": "x"}, ["training.epochs=3", "search.dropout=[0.1, 0.2]"])
+    assert data == {"name": "x", "training": {"epochs": 3}, "search": {"dropout": [0.1, 0.2]}}
+
+
+def test_override_without_equals_is_an_error() -> None:
+    with pytest.raises(SpecError) as caught:
+        apply_overrides({}, ["training.epochs"])
+    assert caught.value.errors == ["--set training.epochs: expected key.path=value"]
+
+
+def test_json_schema_names_every_section() -> None:
+    schema = SweepSpec.model_json_schema()
+    assert {"dataset", "model", "search", "training", "strategy", "resources", "tracking"} <= set(
+        schema["properties"]
+    )
