@@ -28,7 +28,10 @@ errors = Console(stderr=True)
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where sweeps and the local MLflow store live.")]
 TrackingUri = Annotated[
     str | None,
-    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the spec's, or the local store)."),
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the spec's, or the local store).",
+    ),
 ]
 EXIT_BAD_INPUT = 2
 
@@ -137,8 +140,13 @@ def _best_table(uri: str, sweep_id: str, metric: str, mode: str, limit: int = 5)
         table.add_column(col)
     for _, row in best.iterrows():
         table.add_row(
-            row.placement, f"{row.dropout:g}", row.optimizer, str(row.seed),
-            f"{row[column]:.4f}", f"{row.epochs_completed:.0f}", row.run_id,
+            row.placement,
+            f"{row.dropout:g}",
+            row.optimizer,
+            str(row.seed),
+            f"{row[column]:.4f}",
+            f"{row.epochs_completed:.0f}",
+            row.run_id,
         )
     return table
 
@@ -149,7 +157,9 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key.path=value.")] = None,
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster instead of starting one.")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Join this Ray cluster instead of starting one.")
+    ] = None,
 ) -> None:
     """Run a sweep: every trial on Ray Tune, every run in MLflow."""
     spec = _load(file, set_)
@@ -214,7 +224,9 @@ def results(
     sweep_id: Annotated[str, typer.Argument(help="The sweep's id.")],
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
-    output: Annotated[Path | None, typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the table to this CSV file.")
+    ] = None,
 ) -> None:
     """Print a sweep's trial table, read back from MLflow."""
     from mlflow.tracking import MlflowClient
@@ -228,13 +240,33 @@ def results(
         _fail([str(err)])
     trials = trial_table(client, record)
     table = Table(title=f"{sweep_id} · {record.state} · {len(trials)}/{record.trials_total} trials")
-    for col in ("placement", "dropout", "optimizer", "seed", "status", "val acc", "best val acc", "val loss", "epochs", "s", "error"):
+    for col in (
+        "placement",
+        "dropout",
+        "optimizer",
+        "seed",
+        "status",
+        "val acc",
+        "best val acc",
+        "val loss",
+        "epochs",
+        "s",
+        "error",
+    ):
         table.add_column(col)
     for _, r in trials.iterrows():
         table.add_row(
-            str(r.placement), f"{r.dropout:g}", str(r.optimizer), str(r.seed), str(r.status),
-            f"{r.final_val_accuracy:.4f}", f"{r.best_val_accuracy:.4f}", f"{r.final_val_loss:.4f}",
-            f"{r.epochs_completed:.0f}", f"{r.duration_s:.1f}", str(r.error or ""),
+            str(r.placement),
+            f"{r.dropout:g}",
+            str(r.optimizer),
+            str(r.seed),
+            str(r.status),
+            f"{r.final_val_accuracy:.4f}",
+            f"{r.best_val_accuracy:.4f}",
+            f"{r.final_val_loss:.4f}",
+            f"{r.epochs_completed:.0f}",
+            f"{r.duration_s:.1f}",
+            str(r.error or ""),
         )
     console.print(table)
     if output:
@@ -253,7 +285,9 @@ def list_(runs_dir: RunsDir = Path("runs"), tracking_uri: TrackingUri = None) ->
     for col in ("sweep id", "state", "trials", "started (UTC)", "parent run"):
         table.add_column(col)
     for s in list_sweeps(MlflowClient(_uri(runs_dir, tracking_uri))):
-        table.add_row(str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"])
+        table.add_row(
+            str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"]
+        )
     console.print(table)
 
 
@@ -267,7 +301,18 @@ def ui(
     uri = _uri(runs_dir, tracking_uri)
     if not uri.startswith("sqlite:"):
         _fail([f"{uri} is a server already: open it in a browser"])
-    args = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
     os.execv(sys.executable, args)
 

@@ -43,9 +43,7 @@ def _raw(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | N
         while n_classes * 2 > 2**informative:  # make_classification needs room for clusters
             informative += 1
         if informative > n_features:
-            raise DataError(
-                f"dataset.n_features: {n_features} features cannot separate {n_classes} classes"
-            )
+            raise DataError(f"dataset.n_features: {n_features} features cannot separate {n_classes} classes")
         x, y = datasets.make_classification(
             n_samples=spec.n_samples or 1000,
             n_features=n_features,
@@ -106,9 +104,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | Non
     return x.reshape(len(x), -1).astype(np.float32), labels, image
 
 
-def _stratified_split(
-    y: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(y))
@@ -136,9 +132,7 @@ def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
     x = (x - mean) / std
     if image:
         if image_shape is None:
-            raise DataError(
-                f"model.kind: cnn needs image-shaped data; {spec.source} rows are flat vectors"
-            )
+            raise DataError(f"model.kind: cnn needs image-shaped data; {spec.source} rows are flat vectors")
         x = x.reshape(len(x), *image_shape)
     onehot = np.eye(n_classes, dtype=np.float32)[y]
     return Dataset(

@@ -35,9 +35,7 @@ def _weights_layer(model: ModelSpec, units: int, use_bias: bool, name: str) -> A
     )
 
 
-def block_layers(
-    model: ModelSpec, units: int, placement: str, dropout: float, index: int
-) -> list[Any]:
+def block_layers(model: ModelSpec, units: int, placement: str, dropout: float, index: int) -> list[Any]:
     """The layers of hidden block `index`, in order."""
     import keras
 

@@ -14,10 +14,28 @@ from sweep.tracking import ERROR, SWEEP_ID, SWEEP_STATE, TRIAL_ID
 from sweep.trainable import METRICS
 
 TRIAL_COLUMNS = [
-    "run_id", "trial_id", "name", "status", "placement", "dropout", "optimizer", "optimizer_name",
-    "seed", "final_val_accuracy", "best_val_accuracy", "final_val_loss", "best_val_loss",
-    "final_accuracy", "final_loss", "best_epoch", "epochs_completed", "duration_s",
-    "peak_rss_mb", "bn_variance_shift", "node_ip", "error",
+    "run_id",
+    "trial_id",
+    "name",
+    "status",
+    "placement",
+    "dropout",
+    "optimizer",
+    "optimizer_name",
+    "seed",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "final_val_loss",
+    "best_val_loss",
+    "final_accuracy",
+    "final_loss",
+    "best_epoch",
+    "epochs_completed",
+    "duration_s",
+    "peak_rss_mb",
+    "bn_variance_shift",
+    "node_ip",
+    "error",
 ]
 
 
@@ -42,9 +60,7 @@ def find_sweep(client: MlflowClient, sweep_id: str) -> SweepRecord:
     """The parent run of `sweep_id`, searched across every experiment."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     if experiments:
-        runs = client.search_runs(
-            experiments, f"tags.`{SWEEP_ID}` = '{sweep_id}'", max_results=50_000
-        )
+        runs = client.search_runs(experiments, f"tags.`{SWEEP_ID}` = '{sweep_id}'", max_results=50_000)
     else:
         runs = []
     parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]

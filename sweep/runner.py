@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ class SweepResult:
 
 def new_sweep_id(spec: SweepSpec) -> str:
     """`name-YYYYmmdd-HHMMSS-xxxx`: sortable, readable and unique."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
 
 
@@ -73,7 +73,7 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
         """Tune events -> MLflow child runs and progress events, on the driver."""
 
         def __reduce__(self) -> Any:
-            # Tune pickles its run config for restoring; a restored sweep gets a new bridge.
+            # Tune pickles its run config into the experiment folder; the bridge stays here.
             return (_detached_callback, ())
 
         def __init__(self) -> None:
@@ -86,7 +86,9 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             self.history[trial.trial_id] = []
             tracker.start_trial(trial.trial_id, trial.config)
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
             self.history.setdefault(trial.trial_id, []).append(result)
             tracker.record_result(trial.trial_id, result)
 
@@ -105,8 +107,14 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             if progress:
                 progress(
                     TrialEvent(
-                        trial_run_name(trial.config), "FAILED" if error else "FINISHED", value,
-                        error, self.done, self.failed, total, self.best,
+                        trial_run_name(trial.config),
+                        "FAILED" if error else "FINISHED",
+                        value,
+                        error,
+                        self.done,
+                        self.failed,
+                        total,
+                        self.best,
                     )
                 )
 
@@ -151,6 +159,12 @@ def _trainable(spec: SweepSpec) -> Any:
     )
 
 
+def _attempt_name(sweep_dir: Path) -> str:
+    """Tune keeps each attempt (first run, then each resume) in its own folder."""
+    n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir())
+    return f"attempt-{n}"
+
+
 def _run(
     spec: SweepSpec,
     sweep_id: str,
@@ -158,7 +172,6 @@ def _run(
     tracking_uri: str | None,
     progress: ProgressFn | None,
     ray_address: str | None,
-    restore: bool,
 ) -> SweepResult:
     from ray import tune
 
@@ -170,21 +183,15 @@ def _run(
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     trainable = _trainable(spec)  # data errors surface before any run is created
     tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
-    parent = tracker.start_sweep()
+    done = tracker.start_sweep()  # MLflow alone says what an earlier attempt finished
+    attempt = _attempt_name(sweep_dir)
     state = "failed"
-    counts: dict[str, int] = {}
     try:
         _init_ray(ray_address, None)
-        plan = tune_plan(spec)
-        bridge = _tune_callback(tracker, spec, spec.trial_count, progress)
-        if restore and tune.Tuner.can_restore(str(sweep_dir)):
-            tuner = tune.Tuner.restore(
-                str(sweep_dir), trainable, resume_unfinished=True, resume_errored=False,
-                restart_errored=False, param_space=plan.param_space,
-            )
-            # A restored Tuner has no public way to take callbacks; the pickled bridge is inert.
-            tuner._local_tuner.get_run_config().callbacks = [bridge]
-        else:
+        plan = tune_plan(spec, search_seed=len(done), done=done)
+        remaining = plan.num_samples
+        bridge = _tune_callback(tracker, spec, remaining, progress)
+        if remaining:
             tuner = tune.Tuner(
                 trainable,
                 param_space=plan.param_space,
@@ -200,25 +207,23 @@ def _run(
                     trial_dirname_creator=lambda t: t.trial_id,
                 ),
                 run_config=tune.RunConfig(
-                    name=sweep_id,
-                    storage_path=str(runs_dir),
+                    name=attempt,
+                    storage_path=str(sweep_dir),
                     callbacks=[bridge],
                     verbose=0,
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )
-        grid = tuner.fit()
-        counts = {
-            "finished": sum(1 for r in grid if r.error is None),
-            "failed": sum(1 for r in grid if r.error is not None),
-        }
-        state = "finished" if counts["finished"] + counts["failed"] >= spec.trial_count else "interrupted"
+            tuner.fit()
+        ended = bridge.done + bridge.failed
+        state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
     finally:
-        tracker.finish_sweep(state, counts)
-    return SweepResult(sweep_id, parent, uri, state, counts, time.monotonic() - started)
+        totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
+        tracker.finish_sweep(state, totals)
+    return SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, time.monotonic() - started)
 
 
 def run_sweep(
@@ -230,10 +235,7 @@ def run_sweep(
     sweep_id: str | None = None,
 ) -> SweepResult:
     """Run every trial of `spec` on Ray Tune and record it in MLflow."""
-    return _run(
-        spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress,
-        ray_address, restore=False,
-    )
+    return _run(spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress, ray_address)
 
 
 def resume_sweep(
@@ -243,7 +245,9 @@ def resume_sweep(
     progress: ProgressFn | None = None,
     ray_address: str | None = None,
 ) -> SweepResult:
-    """Finish a sweep whose driver died: finished trials are kept, unfinished ones rerun."""
-    spec_file = Path(runs_dir) / sweep_id / "spec.yaml"
-    spec = load_spec(spec_file)
-    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, restore=True)
+    """Finish a sweep whose driver died or was stopped.
+
+    Trials that ended (in MLflow) are kept; the rest run again from their first epoch.
+    """
+    spec = load_spec(Path(runs_dir) / sweep_id / "spec.yaml")
+    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address)

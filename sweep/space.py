@@ -80,8 +80,23 @@ def _domains(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def tune_plan(spec: SweepSpec, search_seed: int = 0) -> TunePlan:
-    """Build the param space, search algorithm and scheduler for `spec`."""
+def config_key(config: dict[str, Any]) -> tuple[str, float, str, int]:
+    """What identifies a trial across attempts: (placement, dropout, optimizer label, seed)."""
+    return (
+        str(config["placement"]),
+        round(float(config["dropout"]), 6),
+        str(config["optimizer"]),
+        trial_seed(config),
+    )
+
+
+def tune_plan(
+    spec: SweepSpec, search_seed: int = 0, done: frozenset[tuple[str, float, str, int]] = frozenset()
+) -> TunePlan:
+    """Build the param space, search algorithm and scheduler for `spec`.
+
+    `done` holds the keys of trials an earlier attempt finished; they are not run again.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -100,11 +115,11 @@ def tune_plan(spec: SweepSpec, search_seed: int = 0) -> TunePlan:
         )
         # Repeater gives each suggestion `seeds` trials, indexed by __trial_index__.
         search_alg: Any = Repeater(searcher, repeat=spec.search.seeds, set_index=True)
-        num_samples = spec.trial_count
+        groups_done = len({k[:3] for k in done})
+        num_samples = max(0, spec.strategy.num_samples - groups_done) * spec.search.seeds
     else:
-        points = (
-            grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec, search_seed)
-        )
+        points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec, search_seed)
+        points = [p for p in points if config_key(p) not in done]
         space[SEED_KEY] = tune.choice(list(range(spec.search.seeds)))
         search_alg = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
         num_samples = len(points)

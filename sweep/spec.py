@@ -57,9 +57,7 @@ class _Model(BaseModel):
 class DatasetSpec(_Model):
     """Where the data comes from and how it is split."""
 
-    source: Literal["synthetic", "digits", "breast_cancer", "wine", "iris", "csv", "npz"] = (
-        "synthetic"
-    )
+    source: Literal["synthetic", "digits", "breast_cancer", "wine", "iris", "csv", "npz"] = "synthetic"
     n_samples: int | None = Field(default=None, ge=20, le=10_000_000)
     n_features: int | None = Field(default=None, ge=1, le=100_000)
     n_classes: int | None = Field(default=None, ge=2, le=1000)
@@ -105,8 +103,14 @@ class ModelSpec(_Model):
     hidden_units: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, max_length=32)
     activation: Literal["relu", "tanh", "sigmoid", "elu", "selu", "gelu"] = "relu"
     kernel_initializer: Literal[
-        "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "random_uniform",
-        "random_normal", "lecun_uniform", "lecun_normal",
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "random_uniform",
+        "random_normal",
+        "lecun_uniform",
+        "lecun_normal",
     ] = "glorot_uniform"
     output_batchnorm: bool = False
     kernel_size: int = Field(default=3, ge=1, le=15)
@@ -160,8 +164,7 @@ class OptimizerSpec(_Model):
         if given:
             raise ValueError(
                 "\n".join(
-                    f"{a}: not an argument of {self.name} (allowed: {', '.join(allowed)})"
-                    for a in given
+                    f"{a}: not an argument of {self.name} (allowed: {', '.join(allowed)})" for a in given
                 )
             )
         return self
@@ -187,9 +190,7 @@ class SearchSpec(_Model):
 
     placement: list[Placement] = Field(default_factory=lambda: list(PLACEMENTS), min_length=1)
     dropout: DropoutAxis = Field(default_factory=lambda: [0.0, 0.25, 0.5])
-    optimizer: list[OptimizerSpec] = Field(
-        default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1
-    )
+    optimizer: list[OptimizerSpec] = Field(default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1)
     seeds: int = Field(default=3, ge=1, le=1000)
 
     @field_validator("placement")
@@ -205,9 +206,7 @@ class SearchSpec(_Model):
     def _dropout_rates(cls, dropout: DropoutAxis) -> DropoutAxis:
         if isinstance(dropout, Range):
             if dropout.low < 0 or dropout.high >= 1:
-                raise ValueError(
-                    f"range must lie in [0, 1) (got low={dropout.low}, high={dropout.high})"
-                )
+                raise ValueError(f"range must lie in [0, 1) (got low={dropout.low}, high={dropout.high})")
             return dropout
         if not dropout:
             raise ValueError("must list at least one rate")
@@ -310,6 +309,7 @@ class SweepSpec(_Model):
                 f"with a dash (got {name!r})"
             )
         return name
+
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
@@ -419,9 +419,7 @@ def _allowed_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[st
         annotation = field.annotation
         args = getattr(annotation, "__args__", ())
         candidates = [annotation, *args, *(a for arg in args for a in getattr(arg, "__args__", ()))]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
@@ -497,7 +495,9 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as err:
-        raise SpecError([f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], str(path)) from None
+        raise SpecError(
+            [f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], str(path)
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -10,9 +10,9 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from sweep.space import trial_seed
+from sweep.space import config_key, trial_seed
 from sweep.spec import SweepSpec
 from sweep.trainable import METRICS
 
@@ -102,15 +102,17 @@ class SweepTracker:
         parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
         return parents[0].info.run_id if parents else None
 
-    def start_sweep(self) -> str:
-        """Create the parent run, or reopen it when the sweep is resumed."""
+    def start_sweep(self) -> frozenset[tuple[str, float, str, int]]:
+        """Create the parent run, or reopen it when the sweep is resumed.
+
+        Returns the keys of trials an earlier attempt ended (FINISHED or FAILED).
+        """
         existing = self.find_parent()
         if existing:
             self.parent_run_id = existing
             self.client.update_run(existing, status="RUNNING")
             self.client.set_tag(existing, SWEEP_STATE, "running")
-            self._adopt_children()
-            return existing
+            return self._adopt_children()
         spec = self.spec
         run = self.client.create_run(
             self.experiment_id,
@@ -122,7 +124,11 @@ class SweepTracker:
         params.update(
             {
                 "search.placement": ",".join(spec.search.placement),
-                "search.dropout": str(spec.search.dropout if isinstance(spec.search.dropout, list) else spec.search.dropout.model_dump()),
+                "search.dropout": str(
+                    spec.search.dropout
+                    if isinstance(spec.search.dropout, list)
+                    else spec.search.dropout.model_dump()
+                ),
                 "search.optimizer": ",".join(spec.search.optimizers),
                 "search.seeds": spec.search.seeds,
                 "trial_count": spec.trial_count,
@@ -134,16 +140,27 @@ class SweepTracker:
             tags=[RunTag("sweep.trials_total", str(spec.trial_count))],
         )
         self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
-        return self.parent_run_id
+        return frozenset()
 
-    def _adopt_children(self) -> None:
-        """On resume: keep finished trials' runs, drop half-done ones (they restart)."""
+    def _adopt_children(self) -> frozenset[tuple[str, float, str, int]]:
+        """On resume: keep ended trials' runs, delete half-done ones (they run again)."""
+        done = set()
         for run in self.children():
-            trial_id = run.data.tags.get(TRIAL_ID)
-            if run.info.status in ("FINISHED", "FAILED") and trial_id:
-                self._ended.add(trial_id)
+            params = run.data.params
+            if run.info.status in ("FINISHED", "FAILED"):
+                done.add(
+                    config_key(
+                        {
+                            "placement": params["placement"],
+                            "dropout": params["dropout"],
+                            "optimizer": params.get("optimizer.label", params["optimizer"]),
+                            "seed": params["seed"],
+                        }
+                    )
+                )
             else:
                 self.client.delete_run(run.info.run_id)
+        return frozenset(done)
 
     def children(self) -> list[Any]:
         return list(
@@ -154,13 +171,16 @@ class SweepTracker:
             )
         )
 
+    def ended_counts(self) -> dict[str, int]:
+        """How many child runs ended FINISHED and FAILED, before this attempt's new ones."""
+        statuses = [r.info.status for r in self.children()]
+        return {"finished": statuses.count("FINISHED"), "failed": statuses.count("FAILED")}
+
     def finish_sweep(self, state: str, counts: dict[str, int]) -> None:
         """End the parent run: FINISHED when the sweep completed, KILLED or FAILED if not."""
         self.close_open_trials("KILLED", "the sweep stopped before this trial ended")
         status = {"finished": "FINISHED", "interrupted": "KILLED"}.get(state, "FAILED")
-        tags = [RunTag(SWEEP_STATE, state)] + [
-            RunTag(f"sweep.trials_{k}", str(v)) for k, v in counts.items()
-        ]
+        tags = [RunTag(SWEEP_STATE, state)] + [RunTag(f"sweep.trials_{k}", str(v)) for k, v in counts.items()]
         self.client.log_batch(self.parent_run_id, tags=tags)
         self.client.set_terminated(self.parent_run_id, status)
 

@@ -57,7 +57,8 @@ def bn_variance_shift(model: Any, x_val: np.ndarray) -> float | None:
     import keras
 
     layers = [
-        layer for layer in model.layers
+        layer
+        for layer in model.layers
         if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "output_bn"
     ]
     if not layers:
@@ -91,7 +92,9 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
         spec.model, config["placement"], float(config["dropout"]), data.input_shape, data.n_classes
     )
     steps = math.ceil(len(data.x_train) / spec.training.batch_size)
-    per_execution = steps if spec.training.steps_per_execution == "epoch" else spec.training.steps_per_execution
+    per_execution = (
+        steps if spec.training.steps_per_execution == "epoch" else spec.training.steps_per_execution
+    )
     model.compile(
         optimizer=build_optimizer(spec.search.optimizers[config["optimizer"]]),
         loss=spec.training.loss,

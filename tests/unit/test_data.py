@@ -35,7 +35,10 @@ def test_split_is_stratified() -> None:
     assert sorted(data.y_val.sum(axis=0).tolist()) == [10, 10, 10]
 
 
-@pytest.mark.parametrize(("source", "classes", "features"), [("digits", 10, 64), ("breast_cancer", 2, 30), ("wine", 3, 13), ("iris", 3, 4)])
+@pytest.mark.parametrize(
+    ("source", "classes", "features"),
+    [("digits", 10, 64), ("breast_cancer", 2, 30), ("wine", 3, 13), ("iris", 3, 4)],
+)
 def test_builtin_sets_load_offline(source: str, classes: int, features: int) -> None:
     data = load_dataset(DatasetSpec(source=source))
     assert data.n_classes == classes
@@ -55,7 +58,9 @@ def test_flat_data_refused_as_images() -> None:
 def test_csv_with_a_named_target(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     rng = np.random.default_rng(0)
-    rows = ["a,b,label"] + [f"{x:.3f},{y:.3f},{'yes' if x > y else 'no'}" for x, y in rng.normal(size=(60, 2))]
+    rows = ["a,b,label"] + [
+        f"{x:.3f},{y:.3f},{'yes' if x > y else 'no'}" for x, y in rng.normal(size=(60, 2))
+    ]
     path.write_text("\n".join(rows))
     data = load_dataset(DatasetSpec(source="csv", path=str(path), target="label"))
     assert data.n_classes == 2

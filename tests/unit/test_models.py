@@ -87,7 +87,9 @@ def test_unknown_placement_is_rejected() -> None:
 def test_decay_becomes_inverse_time_schedule() -> None:
     import keras
 
-    opt = build_optimizer(OptimizerSpec(name="sgd", learning_rate=0.1, momentum=0.9, nesterov=True, decay=1e-2))
+    opt = build_optimizer(
+        OptimizerSpec(name="sgd", learning_rate=0.1, momentum=0.9, nesterov=True, decay=1e-2)
+    )
     schedule = opt._learning_rate
     assert isinstance(schedule, keras.optimizers.schedules.InverseTimeDecay)
     assert float(schedule(100)) == pytest.approx(0.1 / (1 + 1e-2 * 100))
@@ -95,5 +97,11 @@ def test_decay_becomes_inverse_time_schedule() -> None:
 
 
 def test_each_optimizer_name_builds_its_keras_class() -> None:
-    for name, cls in [("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop"), ("nadam", "Nadam"), ("adagrad", "Adagrad")]:
+    for name, cls in [
+        ("adam", "Adam"),
+        ("adamw", "AdamW"),
+        ("rmsprop", "RMSprop"),
+        ("nadam", "Nadam"),
+        ("adagrad", "Adagrad"),
+    ]:
         assert type(build_optimizer(OptimizerSpec(name=name))).__name__ == cls

@@ -9,8 +9,14 @@ def spec(**parts):
 
 
 def test_grid_has_every_combination_once() -> None:
-    s = spec(search={"placement": ["none", "after_activation"], "dropout": [0.0, 0.5], "seeds": 3,
-                     "optimizer": [{"name": "sgd"}, {"name": "adam"}]})
+    s = spec(
+        search={
+            "placement": ["none", "after_activation"],
+            "dropout": [0.0, 0.5],
+            "seeds": 3,
+            "optimizer": [{"name": "sgd"}, {"name": "adam"}],
+        }
+    )
     configs = grid_configs(s)
     assert len(configs) == s.trial_count == 24
     keys = {(c["placement"], c["dropout"], c["optimizer"], c["seed"]) for c in configs}
@@ -25,8 +31,10 @@ def test_grid_is_seed_major_so_early_trials_cover_every_placement() -> None:
 
 
 def test_random_draws_are_reproducible_and_paired_across_seeds() -> None:
-    s = spec(strategy={"algorithm": "random", "num_samples": 4},
-             search={"dropout": {"low": 0.0, "high": 0.6}, "seeds": 3})
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 4},
+        search={"dropout": {"low": 0.0, "high": 0.6}, "seeds": 3},
+    )
     a, b = random_configs(s, 7), random_configs(s, 7)
     assert a == b and len(a) == 12
     per_config = Counter((c["placement"], c["dropout"], c["optimizer"]) for c in a)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from sweep.spec import SpecError, SweepSpec, apply_overrides, load_spec, parse_spec
 
@@ -94,9 +95,7 @@ def test_grid_search_refuses_a_dropout_range() -> None:
 
 
 def test_dropout_range_must_be_ordered() -> None:
-    errs = errors_of(
-        minimal(strategy={"algorithm": "random"}, search={"dropout": {"low": 0.5, "high": 0.1}})
-    )
+    errs = errors_of(minimal(strategy={"algorithm": "random"}, search={"dropout": {"low": 0.5, "high": 0.1}}))
     assert any("low must be < high (got low=0.5, high=0.1)" in e for e in errs)
 
 
@@ -111,9 +110,7 @@ def test_random_search_counts_samples_times_seeds() -> None:
 
 
 def test_binary_crossentropy_needs_two_classes() -> None:
-    (err,) = errors_of(
-        minimal(dataset={"source": "digits"}, training={"loss": "binary_crossentropy"})
-    )
+    (err,) = errors_of(minimal(dataset={"source": "digits"}, training={"loss": "binary_crossentropy"}))
     assert err == "training.loss: binary_crossentropy needs 2 classes (dataset digits has 10)"
 
 
@@ -140,7 +137,11 @@ def test_metric_and_mode_must_agree() -> None:
 
 def test_two_optimizers_of_one_name_get_distinct_labels() -> None:
     spec = parse_spec(
-        minimal(search={"optimizer": [{"name": "sgd", "learning_rate": 0.1}, {"name": "sgd", "learning_rate": 0.01}]})
+        minimal(
+            search={
+                "optimizer": [{"name": "sgd", "learning_rate": 0.1}, {"name": "sgd", "learning_rate": 0.01}]
+            }
+        )
     )
     assert list(spec.search.optimizers) == ["sgd-lr0.1", "sgd-lr0.01"]
 
@@ -161,7 +162,7 @@ def test_optimizer_settings_carry_decay_and_defaults() -> None:
 
 def test_spec_is_frozen() -> None:
     spec = parse_spec(minimal())
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         spec.name = "other"  # type: ignore[misc]
 
 
