@@ -564,7 +564,7 @@ def _level_text(factor: str, level: Any) -> str:
 
 def _best_dropout(usable: pd.DataFrame, metric: str) -> tuple[BestDropout, ...]:
     out = []
-    bn = usable["placement"].map(has_bn)
+    bn = usable["placement"].map(has_bn).astype(bool)
     for group, mask in (("with BN", bn), ("without BN", ~bn)):
         means = usable[mask].groupby("dropout")[metric].agg(["mean", "count"])
         if means.empty:
@@ -710,7 +710,7 @@ def _expect_less_dropout_with_bn(
         return Expectation(3, title, "cannot tell",
                            detail + " The same rate wins in both groups; a finer dropout grid "
                            "could separate them.")
-    is_bn = usable["placement"].map(has_bn)
+    is_bn = usable["placement"].map(has_bn).astype(bool)
     p_values = []
     for group_mask, own, other in ((is_bn, bn, plain), (~is_bn, plain, bn)):
         rows = usable[group_mask]
@@ -736,7 +736,7 @@ def _expect_faster_with_bn(
 ) -> Expectation:
     title = "BN placements reach a fixed validation accuracy in fewer epochs than none"
     rows = finished[finished["run_id"].isin(set(epochs.index))].copy()
-    is_bn = rows["placement"].map(has_bn)
+    is_bn = rows["placement"].map(has_bn).astype(bool)
     if rows.empty or not is_bn.any() or is_bn.all():
         return Expectation(4, title, "not tested",
                            "The sweep needs per-epoch curves of both none and a BN placement.")

@@ -122,8 +122,9 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             self._ended(trial, None, None)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            trace = trial.get_error()
-            trace = trace if isinstance(trace, str) else (str(trace) if trace else None)
+            # The local error file is written before this hook; storage gets it only later.
+            path = trial.error_file
+            trace = Path(path).read_text(errors="replace") if path and Path(path).is_file() else None
             self._ended(trial, one_line_error(trace), trace)
 
     return Bridge()

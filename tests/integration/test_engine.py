@@ -1,0 +1,185 @@
+"""A real local Ray sweep into a real MLflow store, read back with MlflowClient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweep import parse_spec, run_sweep
+from sweep.results import find_sweep, trial_table
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 3
+
+
+def mixed_spec(name: str = "engine-test", **extra: object):
+    """2 placements x 2 optimizers; the `explode` optimizer's huge step makes the loss NaN."""
+    return parse_spec(
+        {
+            "name": name,
+            "dataset": {"n_samples": 240, "n_features": 8, "seed": 1},
+            "model": {"hidden_units": [8], "activation": "relu"},
+            "search": {
+                "placement": ["before_activation", "none"],
+                "dropout": [0.25],
+                "optimizer": [
+                    {"name": "adam", "learning_rate": 0.01},
+                    {"name": "sgd", "learning_rate": 1.0e6, "label": "explode"},
+                ],
+                "seeds": 1,
+            },
+            "training": {"epochs": EPOCHS, "batch_size": 32},
+            "tracking": {"experiment": "engine-test"},
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(ray_local: None, tmp_path_factory: pytest.TempPathFactory):
+    runs = tmp_path_factory.mktemp("runs")
+    events = []
+    result = run_sweep(mixed_spec(), runs_dir=runs, progress=events.append)
+    client = MlflowClient(result.tracking_uri)
+    return result, client, events, runs
+
+
+def children(client: MlflowClient, result) -> list:
+    parent = client.get_run(result.parent_run_id)
+    return client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
+    )
+
+
+def test_parent_run_is_finished_with_sweep_id_spec_and_count(finished) -> None:
+    result, client, _, _ = finished
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweep.id"] == result.sweep_id
+    assert parent.data.tags["sweep.state"] == "finished"
+    assert parent.data.params["trial_count"] == "4"
+    assert parent.data.tags["sweep.trials_finished"] == "2"
+    assert parent.data.tags["sweep.trials_failed"] == "2"
+    artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert "spec.yaml" in artifacts
+
+
+def test_one_child_per_trial_none_left_running(finished) -> None:
+    result, client, _, _ = finished
+    runs = children(client, result)
+    assert len(runs) == 4
+    assert {r.info.status for r in runs} <= {"FINISHED", "FAILED"}
+
+
+def test_children_carry_the_named_params(finished) -> None:
+    result, client, _, _ = finished
+    for run in children(client, result):
+        params = run.data.params
+        assert params["placement"] in {"before_activation", "none"}
+        assert params["dropout"] == "0.25"
+        assert params["optimizer"] in {"adam", "sgd"}
+        assert params["seed"] == "0"
+        assert "optimizer.learning_rate" in params
+
+
+def test_finished_trials_have_full_epoch_histories(finished) -> None:
+    result, client, _, _ = finished
+    ok = [r for r in children(client, result) if r.info.status == "FINISHED"]
+    assert {r.data.params["optimizer"] for r in ok} == {"adam"}
+    for run in ok:
+        for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            history = client.get_metric_history(run.info.run_id, metric)
+            assert sorted(p.step for p in history) == list(range(1, EPOCHS + 1))
+        metrics = run.data.metrics
+        assert 0 <= metrics["final_val_accuracy"] <= metrics["best_val_accuracy"] <= 1
+        assert metrics["epochs_completed"] == EPOCHS
+        assert metrics["duration_s"] > 0
+        assert run.data.tags["ray.node_ip"]
+
+
+def test_diverging_trial_is_failed_with_its_error(finished) -> None:
+    result, client, events, _ = finished
+    failed = [r for r in children(client, result) if r.info.status == "FAILED"]
+    assert len(failed) == 2
+    for run in failed:
+        assert run.data.params["optimizer.label"] == "explode"
+        assert "TrialDiverged: training diverged at epoch 1" in run.data.tags["error"]
+        assert "error.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert [e.status for e in events].count("FAILED") == 2
+    assert events[-1].done + events[-1].failed == 4
+
+
+def test_trial_table_reads_the_sweep_back_from_mlflow_alone(finished) -> None:
+    result, client, _, _ = finished
+    record = find_sweep(client, result.sweep_id)
+    assert record.state == "finished" and record.trials_total == 4
+    assert "name: engine-test" in (record.spec_yaml or "")
+    table = trial_table(client, record)
+    assert len(table) == 4
+    assert sorted(table.status) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+
+
+def test_bn_variance_shift_is_logged_for_bn_placements_only(finished) -> None:
+    result, client, _, _ = finished
+    table = trial_table(client, find_sweep(client, result.sweep_id))
+    ok = table[table.status == "FINISHED"].set_index("placement")
+    assert ok.loc["before_activation", "bn_variance_shift"] > 0
+    assert ok.loc["none", "bn_variance_shift"] != ok.loc["none", "bn_variance_shift"]  # NaN
+
+
+def test_resume_runs_only_what_did_not_end(finished) -> None:
+    from sweep import resume_sweep
+
+    result, client, _, runs = finished
+    # Pretend the driver died mid-trial: one run left RUNNING, which resume must redo.
+    victim = next(r for r in children(client, result) if r.info.status == "FINISHED")
+    client.update_run(victim.info.run_id, status="RUNNING")
+    again = resume_sweep(result.sweep_id, runs_dir=runs)
+    assert again.sweep_id == result.sweep_id
+    assert again.parent_run_id == result.parent_run_id
+    runs_now = children(client, result)
+    assert len(runs_now) == 4
+    assert {r.info.status for r in runs_now} <= {"FINISHED", "FAILED"}
+    assert client.get_run(result.parent_run_id).info.status == "FINISHED"
+    assert victim.info.run_id not in {r.info.run_id for r in runs_now}
+
+
+def test_same_seed_gives_identical_results(ray_local: None, tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "name": "repeat",
+            "dataset": {"n_samples": 200, "n_features": 6},
+            "model": {"hidden_units": [8]},
+            "search": {"placement": ["after_dropout"], "dropout": [0.5], "seeds": 1},
+            "training": {"epochs": 2},
+        }
+    )
+    a = run_sweep(spec, runs_dir=tmp_path / "a")
+    b = run_sweep(spec, runs_dir=tmp_path / "b")
+    ta = trial_table(MlflowClient(a.tracking_uri), find_sweep(MlflowClient(a.tracking_uri), a.sweep_id))
+    tb = trial_table(MlflowClient(b.tracking_uri), find_sweep(MlflowClient(b.tracking_uri), b.sweep_id))
+    assert ta.final_val_loss.tolist() == tb.final_val_loss.tolist()
+
+
+def test_sweep_logs_to_an_mlflow_server(ray_local: None, mlflow_server: str, tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "name": "to-server",
+            "dataset": {"n_samples": 200, "n_features": 6},
+            "model": {"hidden_units": [8]},
+            "search": {"placement": ["before_activation", "after_dropout"], "dropout": [0.2], "seeds": 1},
+            "training": {"epochs": 2},
+            "tracking": {"experiment": "server-test", "uri": mlflow_server},
+        }
+    )
+    result = run_sweep(spec, runs_dir=tmp_path)
+    assert result.tracking_uri == mlflow_server
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(result.parent_run_id).info.status == "FINISHED"
+    table = trial_table(client, find_sweep(client, result.sweep_id))
+    assert sorted(table.placement) == ["after_dropout", "before_activation"]
+    assert set(table.status) == {"FINISHED"}
+    assert not (tmp_path / "mlflow.db").exists()

@@ -1,0 +1,302 @@
+"""Statistics over hand-built trial tables with planted effects."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweep.analysis import _holm, analyse
+
+ALL = ("before_activation", "after_activation", "after_dropout", "none")
+
+
+def trial_row(placement: str, dropout: float, optimizer: str, seed: int, acc: float) -> dict:
+    shift = math.nan
+    if placement == "after_dropout":
+        shift = 1 / (1 - dropout)
+    elif placement != "none":
+        shift = 1.0
+    return {
+        "run_id": f"{placement}-{dropout}-{optimizer}-{seed}",
+        "trial_id": f"t-{placement}-{dropout}-{optimizer}-{seed}",
+        "status": "FINISHED",
+        "placement": placement,
+        "dropout": dropout,
+        "optimizer": optimizer,
+        "seed": seed,
+        "final_val_accuracy": acc,
+        "best_val_accuracy": acc + 0.005,
+        "final_val_loss": 1.2 - acc,
+        "best_val_loss": 1.1 - acc,
+        "final_accuracy": acc + 0.02,
+        "final_loss": 1.1 - acc,
+        "epochs_completed": 10.0,
+        "duration_s": 3.0,
+        "bn_variance_shift": shift,
+        "error": None,
+    }
+
+
+def make_trials(
+    effects: dict[str | tuple[str, float], float] | None = None,
+    placements: tuple[str, ...] = ALL,
+    seeds: int = 5,
+    dropouts: tuple[float, ...] = (0.1, 0.5),
+    optimizers: tuple[str, ...] = ("sgd", "adam"),
+    noise: float = 0.005,
+    rng_seed: int = 0,
+) -> pd.DataFrame:
+    """One trial per placement and grid point; `effects` (fractions) are keyed by placement or
+    (placement, dropout); every grid point and trial gets its own noise."""
+    effects = effects or {}
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for seed in range(seeds):
+        for dropout in dropouts:
+            for optimizer in optimizers:
+                shared = rng.normal(0, 0.01)  # what pairing on (dropout, optimizer, seed) removes
+                for placement in placements:
+                    effect = effects.get((placement, dropout), effects.get(placement, 0.0))
+                    acc = 0.9 + shared + effect + rng.normal(0, noise)
+                    rows.append(trial_row(placement, dropout, optimizer, seed, acc))
+    return pd.DataFrame(rows)
+
+
+def make_curves(trials: pd.DataFrame, tau: dict[str, float], epochs: int = 10) -> pd.DataFrame:
+    """Validation accuracy rising as final * (1 - exp(-epoch / tau[placement]))."""
+    rows = []
+    for t in trials.itertuples():
+        for epoch in range(1, epochs + 1):
+            val = t.final_val_accuracy * (1 - math.exp(-epoch / tau[t.placement]))
+            rows.append({"run_id": t.run_id, "epoch": epoch, "loss": 1.0, "accuracy": val,
+                         "val_loss": 1.0, "val_accuracy": val})
+    return pd.DataFrame(rows)
+
+
+def comparison(analysis, placement):
+    return next(c for c in analysis.comparisons if c.placement == placement)
+
+
+def test_planted_three_point_loss_is_detected_with_the_right_sign():
+    trials = make_trials({"after_dropout": -0.03})
+    analysis = analyse(trials)
+    c = comparison(analysis, "after_dropout")
+    assert c.outcome == "worse"
+    assert c.diff.mean < 0
+    assert c.diff.ci_low <= -3 <= c.diff.ci_high
+    assert c.n_pairs == 20 and c.n_seeds == 5
+    assert c.p_holm < 0.05 and c.effect_size < 0
+    assert any(s.startswith("after_dropout is worse than") for s in analysis.verdict)
+    assert analysis.best_placement != "after_dropout"
+
+
+def test_no_difference_names_no_winner_and_says_indistinguishable():
+    analysis = analyse(make_trials())
+    assert {c.outcome for c in analysis.comparisons} == {"indistinguishable"}
+    assert not any(" is worse than " in s or " is better than " in s for s in analysis.verdict)
+    assert sum("indistinguishable on this data" in s for s in analysis.verdict) == 3
+    assert any("No placement is shown to differ" in s for s in analysis.verdict)
+
+
+def test_indistinguishable_sentence_gives_delta_ci_and_pairs():
+    analysis = analyse(make_trials())
+    c = analysis.comparisons[0]
+    sentence = next(s for s in analysis.verdict if "indistinguishable" in s)
+    assert f"n = {c.n_pairs} pairs" in sentence
+    assert "95% CI" in sentence and "\u0394 = " in sentence
+
+
+def test_too_small_sweep_cannot_tell_and_says_how_many_seeds_are_needed():
+    trials = make_trials(seeds=1, dropouts=(0.1,))
+    analysis = analyse(trials)
+    assert {c.outcome for c in analysis.comparisons} == {"cannot tell"}
+    c = analysis.comparisons[0]
+    assert c.n_pairs == 2
+    assert c.seeds_needed is not None and c.seeds_needed >= 2
+    assert c.pairs_needed == max(3, math.ceil((2.8 * c.power_sd) ** 2))
+    sentence = next(s for s in analysis.verdict if s.startswith("This sweep cannot tell"))
+    assert f"about {c.seeds_needed} seeds" in sentence
+
+
+def test_one_pair_per_placement_still_answers_without_crashing():
+    trials = make_trials(seeds=1, dropouts=(0.1,), optimizers=("sgd",))
+    analysis = analyse(trials)
+    assert all(c.outcome == "cannot tell" and math.isnan(c.p_value) for c in analysis.comparisons)
+    assert any("run at least 2 seeds" in s for s in analysis.verdict)
+
+
+def test_identical_results_give_nan_p_and_cannot_tell_without_warnings():
+    trials = make_trials(placements=ALL[:2], noise=0.0)
+    trials["final_val_accuracy"] = 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analysis = analyse(trials)
+    c = analysis.comparisons[0]
+    assert math.isnan(c.p_value) and math.isnan(c.effect_size)
+    assert c.outcome == "cannot tell"
+
+
+def test_wide_interval_cannot_tell_even_with_enough_pairs():
+    trials = make_trials(placements=ALL[:2], seeds=2, noise=0.03)
+    c = analyse(trials).comparisons[0]
+    assert c.n_pairs == 8
+    assert c.diff.ci_width > 2
+    assert c.outcome == "cannot tell"
+
+
+def test_failed_and_diverged_trials_count_as_failed_and_leave_the_pairs():
+    trials = make_trials({"after_dropout": -0.03})
+    failed = trials.index[trials["placement"] == "none"][:3]
+    trials.loc[failed, "status"] = "FAILED"
+    trials.loc[failed, ["final_val_accuracy", "best_val_accuracy", "final_val_loss"]] = math.nan
+    trials.loc[failed, "error"] = "ResourceExhaustedError"
+    diverged = trials.index[trials["placement"] == "none"][3]
+    trials.loc[diverged, "final_val_loss"] = math.nan
+    analysis = analyse(trials)
+    none = analysis.placement("none")
+    assert none.n_trials == 20 and none.n_finished == 17
+    assert none.failed_share == pytest.approx(4 / 20)
+    assert none.final_val_accuracy.n == 16
+    assert comparison(analysis, "none").n_pairs == 16
+    assert analysis.placement("before_activation").failed_share == 0
+    assert any("4 of 80 trials failed or diverged" in s for s in analysis.verdict)
+
+
+def test_epochs_to_target_counts_runs_that_never_reach_it_separately():
+    trials = pd.DataFrame([
+        trial_row("before_activation", 0.1, "sgd", seed, 0.85) for seed in range(3)
+    ])
+    ids = trials["run_id"].tolist()
+    rising = {ids[0]: [0.5, 0.7, 0.8, 0.85], ids[1]: [0.4, 0.6, 0.7, 0.75, 0.82],
+              ids[2]: [0.3, 0.4, 0.5, 0.6, 0.7]}
+    curves = pd.DataFrame([
+        {"run_id": run, "epoch": e, "val_accuracy": v}
+        for run, values in rising.items() for e, v in enumerate(values, start=1)
+    ])
+    summary = analyse(trials, curves, target_accuracy=0.8).placement("before_activation")
+    assert summary.epochs_to_target.mean == pytest.approx(4.0)  # epochs 3 and 5
+    assert (summary.n_reached, summary.n_with_curves) == (2, 3)
+    assert summary.reached_share == pytest.approx(2 / 3)
+
+
+def test_default_target_is_95_percent_of_the_best_mean_rounded_down():
+    trials = make_trials({"none": -0.02})
+    analysis = analyse(trials)
+    best = max(s.final_val_accuracy.mean for s in analysis.placements)
+    assert analysis.target_is_default
+    assert analysis.target_accuracy == pytest.approx(math.floor(95 * best) / 100)
+
+
+def test_empty_or_missing_curves_leave_epochs_to_target_empty():
+    trials = make_trials(seeds=2)
+    for curves in (None, pd.DataFrame()):
+        summary = analyse(trials, curves).placement("none")
+        assert summary.n_with_curves == 0 and math.isnan(summary.reached_share)
+
+
+def test_summary_metrics_have_the_documented_keys_and_only_finite_values():
+    trials = make_trials()
+    metrics = analyse(trials, make_curves(trials, dict.fromkeys(ALL, 2.0))).summary_metrics()
+    pre = "placement.before_activation."
+    for suffix in ("val_accuracy_mean", "val_accuracy_ci_low", "val_accuracy_ci_high",
+                   "val_accuracy_std", "val_accuracy_n", "best_val_accuracy_mean",
+                   "val_loss_mean", "epochs_to_target_mean", "failed_share"):
+        assert pre + suffix in metrics
+    assert "placement.none.bn_variance_shift_mean" not in metrics  # NaN for the control
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
+
+
+def test_to_dict_is_json_serialisable():
+    trials = make_trials({"after_dropout": -0.03}, seeds=2)
+    trials.loc[0, ["status", "final_val_accuracy"]] = ["FAILED", math.nan]
+    analysis = analyse(trials, make_curves(trials, dict.fromkeys(ALL, 2.0)))
+    data = json.loads(json.dumps(analysis.to_dict(), allow_nan=False))
+    assert data["best_placement"] == analysis.best_placement
+    assert data["interactions"][0]["factor"] == "dropout"
+    assert len(data["expectations"]) == 4
+
+
+def test_mean_variance_shift_is_reported_per_placement_and_dropout():
+    analysis = analyse(make_trials(seeds=2))
+    rows = {(v.placement, v.dropout): v for v in analysis.variance_shift}
+    assert rows[("after_dropout", 0.5)].ratio.mean == pytest.approx(2.0)
+    assert rows[("after_dropout", 0.5)].expected == pytest.approx(2.0)
+    assert rows[("before_activation", 0.5)].expected is None
+    assert ("none", 0.5) not in rows
+    assert any("Li et al. 2019" in s for s in analysis.verdict)
+
+
+def test_interaction_tables_name_each_levels_winner_and_note_a_flip():
+    effects = {("before_activation", 0.1): 0.02, ("after_activation", 0.5): 0.02}
+    analysis = analyse(make_trials(effects))
+    by_dropout = next(i for i in analysis.interactions if i.factor == "dropout")
+    assert list(by_dropout.table.index) == list(ALL)
+    assert dict(by_dropout.winners) == {0.1: "before_activation", 0.5: "after_activation"}
+    assert by_dropout.note is not None and "changes with dropout" in by_dropout.note
+    assert by_dropout.counts.loc["none", 0.1] == 10
+
+
+def test_holm_adjustment_is_monotone_and_skips_nan():
+    adjusted = _holm([0.01, 0.04, math.nan, 0.03])
+    assert adjusted[0] == pytest.approx(0.03)
+    assert adjusted[1] == pytest.approx(0.06) and adjusted[3] == pytest.approx(0.06)
+    assert math.isnan(adjusted[2])
+
+
+def test_expectation_2_confirmed_when_after_dropout_loses_only_at_high_dropout():
+    expectation = analyse(make_trials({("after_dropout", 0.5): -0.05})).expectations[1]
+    assert expectation.id == 2
+    assert expectation.status == "confirmed", expectation.detail
+
+
+def test_expectation_1_confirmed_when_before_and_after_agree_within_a_point():
+    expectation = analyse(make_trials()).expectations[0]
+    assert expectation.status == "confirmed", expectation.detail
+    assert "by optimizer" in expectation.detail
+
+
+def test_expectation_3_confirmed_when_bn_prefers_less_dropout():
+    effects = {("before_activation", 0.5): -0.03, ("after_activation", 0.5): -0.03,
+               ("after_dropout", 0.5): -0.03, ("none", 0.1): -0.03}
+    analysis = analyse(make_trials(effects))
+    groups = {b.group: b.dropout for b in analysis.best_dropout}
+    assert groups == {"with BN": 0.1, "without BN": 0.5}
+    assert analysis.expectations[2].status == "confirmed", analysis.expectations[2].detail
+
+
+def test_expectation_4_confirmed_when_bn_converges_faster_than_none():
+    trials = make_trials()
+    curves = make_curves(trials, dict.fromkeys(ALL, 1.5) | {"none": 4.0})
+    analysis = analyse(trials, curves, target_accuracy=0.8)
+    assert analysis.expectations[3].status == "confirmed", analysis.expectations[3].detail
+    none, bn = analysis.placement("none"), analysis.placement("before_activation")
+    assert none.epochs_to_target.mean > bn.epochs_to_target.mean
+    assert any(s.startswith("Mean epochs to reach 80%") for s in analysis.verdict)
+
+
+def test_expectations_are_not_tested_when_the_sweep_lacks_the_factors():
+    trials = make_trials(placements=ALL[:2], dropouts=(0.1,))
+    statuses = [e.status for e in analyse(trials).expectations]
+    assert statuses[1:] == ["not tested", "not tested", "not tested"]
+
+
+def test_unknown_metric_and_missing_columns_are_rejected_with_what_is_allowed():
+    trials = make_trials(placements=("before_activation", "none"), seeds=1)
+    with pytest.raises(ValueError, match="metric: must be one of final_val_accuracy"):
+        analyse(trials, metric="val_loss")
+    with pytest.raises(ValueError, match="missing columns placement"):
+        analyse(trials.drop(columns="placement"))
+
+
+def test_no_usable_trial_gives_a_plain_verdict():
+    trials = make_trials(placements=("before_activation", "none"), seeds=1)
+    trials["status"] = "FAILED"
+    analysis = analyse(trials)
+    assert analysis.best_placement is None and analysis.comparisons == ()
+    assert analysis.verdict[0].startswith("No trial finished")
+    json.dumps(analysis.to_dict(), allow_nan=False)

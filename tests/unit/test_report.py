@@ -1,0 +1,123 @@
+"""Plots and Markdown/HTML rendering of an analysis, written into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweep.analysis import analyse
+from sweep.report import (
+    plot_final_accuracy,
+    plot_heatmap,
+    plot_learning_curves,
+    render_markdown,
+    write_report,
+)
+
+ALL = ("before_activation", "after_activation", "after_dropout", "none")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_sweep(seeds: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small sweep where after_dropout is 3 points worse, with curves and one failed trial."""
+    rng = np.random.default_rng(1)
+    trials, curves = [], []
+    for seed in range(seeds):
+        for dropout in (0.1, 0.5):
+            for optimizer in ("sgd", "adam"):
+                for placement in ALL:
+                    acc = 0.9 - 0.03 * (placement == "after_dropout") + rng.normal(0, 0.005)
+                    run_id = f"{placement}-{dropout}-{optimizer}-{seed}"
+                    trials.append({
+                        "run_id": run_id, "trial_id": run_id, "status": "FINISHED",
+                        "placement": placement, "dropout": dropout, "optimizer": optimizer,
+                        "seed": seed, "final_val_accuracy": acc, "best_val_accuracy": acc + 0.004,
+                        "final_val_loss": 1.2 - acc, "best_val_loss": 1.1 - acc,
+                        "final_accuracy": acc, "final_loss": 1.2 - acc, "epochs_completed": 8.0,
+                        "duration_s": 2.0,
+                        "bn_variance_shift": math.nan if placement == "none" else 1.1,
+                        "error": None,
+                    })
+                    tau = 3.0 if placement == "none" else 1.5
+                    curves += [
+                        {"run_id": run_id, "epoch": e, "loss": 1.0, "accuracy": 0.8,
+                         "val_loss": 1.0, "val_accuracy": acc * (1 - math.exp(-e / tau))}
+                        for e in range(1, 9)
+                    ]
+    table = pd.DataFrame(trials)
+    table.loc[0, ["status", "final_val_accuracy", "final_val_loss", "error"]] = [
+        "FAILED", math.nan, math.nan, "OOM"
+    ]
+    return table, pd.DataFrame(curves)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    trials, curves = make_sweep()
+    return trials, curves, analyse(trials, curves)
+
+
+def test_write_report_writes_every_file(tmp_path, sweep):
+    trials, curves, analysis = sweep
+    files = write_report(analysis, trials, curves, tmp_path / "out", title="Digits sweep")
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert names == {"learning_curves.png", "final_accuracy.png", "placement_dropout.png",
+                     "report.md", "report.html", "analysis.json"}
+    assert len(files.figures) == 3
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in files.figures)
+    assert json.loads(files.json.read_text())["best_placement"] == analysis.best_placement
+
+
+def test_html_embeds_every_plot_and_references_no_external_image(tmp_path, sweep):
+    trials, curves, analysis = sweep
+    page = write_report(analysis, trials, curves, tmp_path, title="Digits sweep").html.read_text()
+    assert page.count("data:image/png;base64,") == 3
+    sources = re.findall(r"src=[\"']([^\"']*)", page)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in page and "http" not in page
+    assert "<table>" in page and "Digits sweep" in page
+
+
+def test_markdown_report_starts_with_the_verdict_and_links_the_plots(tmp_path, sweep):
+    trials, curves, analysis = sweep
+    text = write_report(analysis, trials, curves, tmp_path, title="Digits sweep").markdown
+    markdown = text.read_text()
+    assert markdown.index("## Verdict") < markdown.index("## Per placement")
+    assert analysis.verdict[0] in markdown
+    assert "after_dropout is worse than" in markdown
+    for name in ("learning_curves.png", "final_accuracy.png", "placement_dropout.png"):
+        assert f"]({name})" in markdown
+
+
+def test_empty_curves_skip_the_learning_curves_and_say_so(tmp_path, sweep):
+    trials, _, _ = sweep
+    analysis = analyse(trials, pd.DataFrame())
+    (tmp_path / "learning_curves.png").write_bytes(b"stale")
+    files = write_report(analysis, trials, pd.DataFrame(), tmp_path, title="No curves")
+    assert not (tmp_path / "learning_curves.png").exists()
+    assert len(files.figures) == 2
+    assert "skipped, no per-epoch curves" in files.markdown.read_text()
+    assert files.html.read_text().count("data:image/png;base64,") == 2
+
+
+def test_render_markdown_works_on_its_own(sweep):
+    _, _, analysis = sweep
+    markdown = render_markdown(analysis)
+    assert markdown.startswith("# Where does BatchNormalization go?")
+    assert "## Paired comparisons against" in markdown
+    assert "## Expectations (EVIDENCE.md)" in markdown
+    assert "## Figures" not in markdown
+
+
+def test_plots_report_no_data_instead_of_drawing_empty_figures(tmp_path, sweep):
+    trials, _, _ = sweep
+    failed = trials.assign(status="FAILED")
+    assert not plot_learning_curves(trials, pd.DataFrame(), tmp_path / "a.png")
+    assert not plot_final_accuracy(failed, tmp_path / "b.png")
+    assert not plot_heatmap(failed, tmp_path / "c.png")
+    assert not list(tmp_path.iterdir())
