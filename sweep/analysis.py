@@ -197,7 +197,7 @@ class Analysis:
         return data
 
     def summary_metrics(self) -> dict[str, float]:
-        """Flat finite numbers for a tracking server, keyed like `placement.none.val_accuracy_mean`."""
+        """Flat finite numbers for a tracking server, keyed like `placement.none.failed_share`."""
         out: dict[str, float] = {"target_accuracy": self.target_accuracy}
         for s in self.placements:
             pre = f"placement.{s.placement}."
@@ -232,6 +232,10 @@ def analyse(
     `target_accuracy` (a fraction) defaults to 95% of the best placement's mean final
     validation accuracy, rounded down to a whole percent, so that most trials can reach it.
     """
+    if target_accuracy is not None and not 0 < target_accuracy <= 1:
+        raise ValueError(
+            f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})"
+        )
     trials = _clean_trials(trials, metric)
     curves = _clean_curves(curves)
     usable = trials[_usable_mask(trials, metric)]
@@ -825,8 +829,12 @@ def _verdict(
         )
         out.append(
             f"{n_bad} of {len(trials)} trials failed or diverged and are left out of the "
-            f"comparisons ({shares})."
+            f"statistics ({shares} of their placement's trials)."
         )
+    out.extend(
+        f"{s.placement} has no usable trial, so it is not compared." for s in summaries
+        if s.metric.n == 0
+    )
 
     timed = [s for s in summaries if s.n_with_curves]
     if timed and math.isfinite(target):

@@ -291,6 +291,8 @@ def test_unknown_metric_and_missing_columns_are_rejected_with_what_is_allowed():
         analyse(trials, metric="val_loss")
     with pytest.raises(ValueError, match="missing columns placement"):
         analyse(trials.drop(columns="placement"))
+    with pytest.raises(ValueError, match=r"target_accuracy: must be a fraction .* \(got 92\)"):
+        analyse(trials, target_accuracy=92)
 
 
 def test_no_usable_trial_gives_a_plain_verdict():
@@ -300,3 +302,12 @@ def test_no_usable_trial_gives_a_plain_verdict():
     assert analysis.best_placement is None and analysis.comparisons == ()
     assert analysis.verdict[0].startswith("No trial finished")
     json.dumps(analysis.to_dict(), allow_nan=False)
+
+
+def test_a_placement_whose_trials_all_failed_is_named_and_not_compared():
+    trials = make_trials(seeds=2)
+    trials.loc[trials["placement"] == "none", "status"] = "FAILED"
+    analysis = analyse(trials)
+    assert "none" not in {c.placement for c in analysis.comparisons}
+    assert analysis.placement("none").failed_share == 1.0
+    assert "none has no usable trial, so it is not compared." in analysis.verdict

@@ -1,0 +1,89 @@
+"""`sweep run` as a user runs it: a real process, a real local Ray and MLflow store."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = [sys.executable, "-m", "sweep.cli"]
+os.environ["COLUMNS"] = "250"  # rich tables at full width in captured output
+
+
+def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
+    assert re.search(r"state\s+finished: 4 finished, 0 failed", run.stdout)
+    assert "best trials by val_accuracy" in run.stdout
+    shown = subprocess.run(
+        [*SWEEP, "results", sweep_id, "--runs-dir", str(tmp_path), "--csv", str(tmp_path / "t.csv")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("FINISHED") == 4
+    assert (tmp_path / "t.csv").read_text().count("\n") == 5
+    listed = subprocess.run([*SWEEP, "list", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    assert sweep_id in listed.stdout
+
+
+def test_ctrl_c_leaves_no_run_running(tmp_path: Path) -> None:
+    """SIGINT mid-sweep: every MLflow run ends (KILLED), and `sweep resume` finishes the sweep."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path),
+         "--set", "training.epochs=40", "--set", "search.seeds=2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    deadline = time.monotonic() + 300
+    started = False
+    while time.monotonic() < deadline and not started:
+        time.sleep(1)
+        if (tmp_path / "mlflow.db").exists():
+            try:
+                running = client.search_runs(
+                    [e.experiment_id for e in client.search_experiments()],
+                    "tags.`mlflow.parentRunId` != ''",
+                )
+                started = any(r.info.status == "RUNNING" for r in running)
+            except Exception:
+                pass
+    assert started, "no trial started"
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert "Traceback" not in out
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, "")
+    assert runs
+    assert not [r for r in runs if r.info.status == "RUNNING"], out[-2000:]
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["sweep.state"] == "interrupted"
+
+    resumed = subprocess.run(
+        [*SWEEP, "resume", parent.data.tags["sweep.id"], "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    runs = client.search_runs(experiments, "tags.`mlflow.parentRunId` != ''")
+    assert len(runs) == 8
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"

@@ -1,0 +1,80 @@
+"""The CLI's input handling: exit codes and messages, never a traceback."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sweep.cli import app
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_validate_prints_the_trial_count_and_how_it_is_made() -> None:
+    result = invoke("validate", str(EXAMPLES / "seed.yaml"))
+    assert result.exit_code == 0
+    assert "valid: 72 trials (4 placements x 3 dropout x 2 optimizers x 3 seeds)" in result.output
+
+
+def test_validate_prints_every_error_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsearch: {dropout: [0.1, 1.5]}\ntraining: {epochs: 0, bogus: 1}\n")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert len(lines) == 3
+    assert "search.dropout[1]: must be >= 0 and < 1 (got 1.5)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_missing_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = invoke("validate", str(tmp_path / "none.yaml"))
+    assert result.exit_code == 2
+    assert "file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_non_mapping_top_level(tmp_path: Path) -> None:
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert "top level must be a mapping" in result.output
+
+
+def test_set_overrides_apply_before_validation() -> None:
+    result = invoke("validate", str(EXAMPLES / "seed.yaml"), "--set", "search.seeds=5")
+    assert "valid: 120 trials" in result.output
+
+
+def test_schema_is_json_with_the_spec_sections() -> None:
+    import json
+
+    result = invoke("schema")
+    assert result.exit_code == 0
+    assert "search" in json.loads(result.output)["properties"]
+
+
+def test_show_model_lists_layers_in_order() -> None:
+    result = invoke("show-model", str(EXAMPLES / "seed.yaml"), "--placement", "after_dropout", "--dropout", "0.5")
+    assert result.exit_code == 0
+    out = result.output
+    order = [out.index(name) for name in ("block1_mlp", "block1_act", "block1_dropout", "block1_bn", "output_bn", "softmax")]
+    assert order == sorted(order)
+    assert "(None, 64)" in out
+
+
+def test_show_model_rejects_unknown_placement() -> None:
+    result = invoke("show-model", str(EXAMPLES / "seed.yaml"), "--placement", "sideways")
+    assert result.exit_code == 2
+    assert "--placement: must be one of" in result.output
+
+
+def test_results_for_unknown_sweep_exits_2(tmp_path: Path) -> None:
+    result = invoke("results", "nope-1", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "no sweep with id 'nope-1'" in result.output
