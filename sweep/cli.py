@@ -219,6 +219,106 @@ def _run_and_render(
     table = _best_table(result.tracking_uri, result.sweep_id, spec.strategy.metric, spec.strategy.mode)
     if table is not None:
         console.print(table)
+    if result.verdict:
+        _print_verdict(result.verdict)
+        console.print(f"report          {result.report_dir}/report.html (also on the parent run in MLflow)")
+    elif result.report_error:
+        errors.print(
+            f"report not written ({escape(result.report_error)}); try `sweep report {result.sweep_id}`"
+        )
+
+
+def _print_verdict(verdict: tuple[str, ...]) -> None:
+    console.print("\n[bold]Verdict[/bold]")
+    for sentence in verdict:
+        console.print(f"  • {escape(sentence)}", highlight=False)
+
+
+def _pct(value: float, digits: int = 1) -> str:
+    return "n/a" if value != value else f"{100 * value:.{digits}f}"
+
+
+def _render_analysis(analysis: Any) -> None:
+    from sweep.analysis import format_number, format_p
+
+    table = Table(title="placements (accuracy in %, 95% CI over trials)")
+    for col in (
+        "placement",
+        "trials",
+        "failed",
+        "final val acc",
+        "95% CI",
+        "best val acc",
+        "val loss",
+        "epochs to target",
+        "BN var. shift",
+    ):
+        table.add_column(col)
+    for s in analysis.placements:
+        est = s.final_val_accuracy
+        table.add_row(
+            s.placement,
+            str(s.n_trials),
+            f"{100 * s.failed_share:.0f}%",
+            _pct(est.mean),
+            f"{_pct(est.ci_low)} to {_pct(est.ci_high)}",
+            _pct(s.best_val_accuracy.mean),
+            format_number(s.final_val_loss.mean, 3),
+            format_number(s.epochs_to_target.mean, 1),
+            format_number(s.bn_variance_shift.mean, 2),
+        )
+    console.print(table)
+    if analysis.comparisons:
+        table = Table(title=f"paired against the best placement ({analysis.best_placement})")
+        for col in ("placement", "Δ points", "95% CI", "pairs", "p (Holm)", "d_z", "outcome"):
+            table.add_column(col)
+        for c in analysis.comparisons:
+            table.add_row(
+                c.placement,
+                format_number(c.diff.mean, 2, signed=True),
+                f"{format_number(c.diff.ci_low, 2)} to {format_number(c.diff.ci_high, 2)}",
+                str(c.n_pairs),
+                format_p(c.p_holm),
+                format_number(c.effect_size, 2),
+                c.outcome,
+            )
+        console.print(table)
+    table = Table(title="expectations from the literature (shared/EVIDENCE.md)")
+    for col in ("#", "expectation", "status", "detail"):
+        table.add_column(col)
+    for e in analysis.expectations:
+        table.add_row(str(e.id), e.title, e.status, escape(e.detail))
+    console.print(table)
+    _print_verdict(analysis.verdict)
+
+
+@app.command()
+def report(
+    sweep_id: Annotated[str, typer.Argument(help="The sweep's id.")],
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the report files.")] = None,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Also log the report on the parent run.")
+    ] = True,
+) -> None:
+    """Analyse a sweep from MLflow: tables and verdict here, files on disk and on the parent run."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep.publish import publish_report
+    from sweep.results import SweepNotFound
+
+    client = MlflowClient(_uri(runs_dir, tracking_uri))
+    out_dir = out or runs_dir / sweep_id / "report"
+    try:
+        published = publish_report(client, sweep_id, out_dir, log=log)
+    except SweepNotFound as err:
+        _fail([str(err)])
+    _render_analysis(published.analysis)
+    console.print(
+        f"\nwrote {published.files.markdown}, {published.files.html.name}, "
+        f"{published.files.json.name} and {len(published.files.figures)} figures"
+    )
 
 
 @app.command()

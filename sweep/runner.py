@@ -50,6 +50,9 @@ class SweepResult:
     state: str
     counts: dict[str, int] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    verdict: tuple[str, ...] = ()
+    report_dir: Path | None = None
+    report_error: str | None = None
 
 
 def new_sweep_id(spec: SweepSpec) -> str:
@@ -173,6 +176,7 @@ def _run(
     tracking_uri: str | None,
     progress: ProgressFn | None,
     ray_address: str | None,
+    report: bool = True,
 ) -> SweepResult:
     from ray import tune
 
@@ -224,7 +228,23 @@ def _run(
     finally:
         totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
         tracker.finish_sweep(state, totals)
-    return SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, time.monotonic() - started)
+    result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, time.monotonic() - started)
+    if state == "finished" and report:
+        _publish(result, tracker, sweep_dir / "report")
+    return result
+
+
+def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
+    """Attach the placement report to the parent run; a report failure never fails the sweep."""
+    from sweep.publish import publish_report
+
+    try:
+        published = publish_report(tracker.client, result.sweep_id, out_dir)
+    except Exception as err:  # the trials are safe in MLflow; `sweep report` can retry
+        result.report_error = f"{type(err).__name__}: {err}"
+        return
+    result.verdict = published.analysis.verdict
+    result.report_dir = out_dir
 
 
 def run_sweep(
@@ -234,9 +254,12 @@ def run_sweep(
     progress: ProgressFn | None = None,
     ray_address: str | None = None,
     sweep_id: str | None = None,
+    report: bool = True,
 ) -> SweepResult:
-    """Run every trial of `spec` on Ray Tune and record it in MLflow."""
-    return _run(spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress, ray_address)
+    """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report."""
+    return _run(
+        spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress, ray_address, report
+    )
 
 
 def resume_sweep(
@@ -245,10 +268,11 @@ def resume_sweep(
     tracking_uri: str | None = None,
     progress: ProgressFn | None = None,
     ray_address: str | None = None,
+    report: bool = True,
 ) -> SweepResult:
     """Finish a sweep whose driver died or was stopped.
 
     Trials that ended (in MLflow) are kept; the rest run again from their first epoch.
     """
     spec = load_spec(Path(runs_dir) / sweep_id / "spec.yaml")
-    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address)
+    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, report)

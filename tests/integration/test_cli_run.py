@@ -23,7 +23,10 @@ os.environ["COLUMNS"] = "250"  # rich tables at full width in captured output
 def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
     run = subprocess.run(
         [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
@@ -31,7 +34,9 @@ def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
     assert "best trials by val_accuracy" in run.stdout
     shown = subprocess.run(
         [*SWEEP, "results", sweep_id, "--runs-dir", str(tmp_path), "--csv", str(tmp_path / "t.csv")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("FINISHED") == 4
@@ -44,9 +49,22 @@ def test_ctrl_c_leaves_no_run_running(tmp_path: Path) -> None:
     """SIGINT mid-sweep: every MLflow run ends (KILLED), and `sweep resume` finishes the sweep."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path),
-         "--set", "training.epochs=40", "--set", "search.seeds=2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        [
+            *SWEEP,
+            "run",
+            str(ROOT / "examples" / "quick.yaml"),
+            "--runs-dir",
+            str(tmp_path),
+            "--set",
+            "training.epochs=40",
+            "--set",
+            "search.seeds=2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     deadline = time.monotonic() + 300
@@ -80,7 +98,9 @@ def test_ctrl_c_leaves_no_run_running(tmp_path: Path) -> None:
 
     resumed = subprocess.run(
         [*SWEEP, "resume", parent.data.tags["sweep.id"], "--runs-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     runs = client.search_runs(experiments, "tags.`mlflow.parentRunId` != ''")

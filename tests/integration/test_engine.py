@@ -183,3 +183,26 @@ def test_sweep_logs_to_an_mlflow_server(ray_local: None, mlflow_server: str, tmp
     assert sorted(table.placement) == ["after_dropout", "before_activation"]
     assert set(table.status) == {"FINISHED"}
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_report_is_logged_on_the_parent_run(finished) -> None:
+    import re
+
+    result, client, _, runs = finished
+    artifacts = {a.path for a in client.list_artifacts(result.parent_run_id, "report")}
+    expected = {
+        "report.md",
+        "report.html",
+        "analysis.json",
+        "learning_curves.png",
+        "final_accuracy.png",
+        "placement_dropout.png",
+    }
+    assert {f"report/{name}" for name in expected} <= artifacts
+    html = Path(client.download_artifacts(result.parent_run_id, "report/report.html")).read_text()
+    sources = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    parent = client.get_run(result.parent_run_id)
+    assert "placement.before_activation.val_accuracy_mean" in parent.data.metrics
+    assert parent.data.tags["mlflow.note.content"].startswith("## Verdict")
+    assert result.verdict and (runs / result.sweep_id / "report" / "report.md").is_file()

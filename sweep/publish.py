@@ -1,0 +1,74 @@
+"""A finished sweep's answer: analyse its trials from MLflow and log the report on its parent run."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+
+from sweep.analysis import Analysis, analyse
+from sweep.report import ReportFiles, write_report
+from sweep.results import SweepRecord, find_sweep, learning_curves, trial_table
+
+REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class PublishedReport:
+    """The analysis and where its files went (locally and on the parent run)."""
+
+    analysis: Analysis
+    files: ReportFiles
+    record: SweepRecord
+
+
+def _target_accuracy(record: SweepRecord) -> float | None:
+    """The spec's training.target_accuracy, when the parent run's spec.yaml has one."""
+    try:
+        spec = yaml.safe_load(record.spec_yaml or "") or {}
+        value = (spec.get("training") or {}).get("target_accuracy")
+        return float(value) if value is not None else None
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def publish_report(
+    client: MlflowClient, sweep_id: str, out_dir: Path | None = None, log: bool = True
+) -> PublishedReport:
+    """Analyse `sweep_id` as MLflow holds it; write the report; log it on the parent run.
+
+    Works on any sweep in the store, including ones recorded before reports existed.
+    """
+    record = find_sweep(client, sweep_id)
+    trials = trial_table(client, record)
+    curves = learning_curves(client, trials.run_id[trials.status == "FINISHED"].tolist())
+    analysis = analyse(trials, curves, target_accuracy=_target_accuracy(record))
+    title = f"Where does BatchNormalization go? — {sweep_id}"
+    if out_dir is None:
+        out_dir = Path(tempfile.mkdtemp(prefix=f"{sweep_id}-report-"))
+    files = write_report(analysis, trials, curves, out_dir, title=title)
+    if log:
+        run_id = record.parent_run_id
+        for path in (files.markdown, files.html, files.json, *files.figures):
+            client.log_artifact(run_id, str(path), REPORT_DIR)
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in analysis.summary_metrics().items() if math.isfinite(v)]
+        for i in range(0, len(metrics), 900):
+            client.log_batch(run_id, metrics=metrics[i : i + 900])
+        verdict = "\n".join(f"- {s}" for s in analysis.verdict)
+        tags = [
+            # The run's description in the MLflow UI: the answer, first thing one sees.
+            RunTag(
+                "mlflow.note.content",
+                f"## Verdict\n\n{verdict}\n\nFull report: artifacts/{REPORT_DIR}/report.html"[:5000],
+            ),
+            RunTag("sweep.best_placement", analysis.best_placement or "none finished"),
+        ]
+        client.log_batch(run_id, tags=tags)
+    return PublishedReport(analysis, files, record)
