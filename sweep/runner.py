@@ -21,6 +21,8 @@ from sweep.trainable import train_trial, worker_env
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# The CLI draws its own progress; with the legacy reporter, verbose=0 keeps Tune silent.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,29 @@ def test_report_is_logged_on_the_parent_run(finished) -> None:
     assert "placement.before_activation.val_accuracy_mean" in parent.data.metrics
     assert parent.data.tags["mlflow.note.content"].startswith("## Verdict")
     assert result.verdict and (runs / result.sweep_id / "report" / "report.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "scheduler"), [("optuna", "asha"), ("random", "fifo")], ids=["optuna-asha", "random-fifo"]
+)
+def test_adaptive_search_and_early_stopping_run_and_pair_seeds(
+    ray_local: None, tmp_path: Path, algorithm: str, scheduler: str
+) -> None:
+    spec = parse_spec(
+        {
+            "name": f"{algorithm}-{scheduler}",
+            "dataset": {"n_samples": 200, "n_features": 6},
+            "model": {"hidden_units": [8]},
+            "search": {"dropout": {"low": 0.0, "high": 0.5}, "seeds": 2},
+            "training": {"epochs": 4},
+            "strategy": {"algorithm": algorithm, "num_samples": 3, "scheduler": scheduler, "grace_period": 1},
+        }
+    )
+    result = run_sweep(spec, runs_dir=tmp_path)
+    client = MlflowClient(result.tracking_uri)
+    table = trial_table(client, find_sweep(client, result.sweep_id))
+    assert len(table) == 6 and set(table.status) == {"FINISHED"}
+    # every drawn configuration ran once per seed
+    per_config = table.groupby(["placement", "dropout", "optimizer"]).seed.apply(sorted)
+    assert all(seeds == [0, 1] for seeds in per_config)
+    assert table.dropout.between(0.0, 0.5).all()

@@ -60,10 +60,15 @@ def test_schema_is_json_with_the_spec_sections() -> None:
 
 
 def test_show_model_lists_layers_in_order() -> None:
-    result = invoke("show-model", str(EXAMPLES / "seed.yaml"), "--placement", "after_dropout", "--dropout", "0.5")
+    result = invoke(
+        "show-model", str(EXAMPLES / "seed.yaml"), "--placement", "after_dropout", "--dropout", "0.5"
+    )
     assert result.exit_code == 0
     out = result.output
-    order = [out.index(name) for name in ("block1_mlp", "block1_act", "block1_dropout", "block1_bn", "output_bn", "softmax")]
+    order = [
+        out.index(name)
+        for name in ("block1_mlp", "block1_act", "block1_dropout", "block1_bn", "output_bn", "softmax")
+    ]
     assert order == sorted(order)
     assert "(None, 64)" in out
 
