@@ -31,6 +31,7 @@ ui: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sweep tests benchmarks
+	$(BIN)/mypy sweep
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

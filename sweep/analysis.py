@@ -395,7 +395,7 @@ def _epochs_to_target(curves: pd.DataFrame, run_ids: pd.Series, target: float) -
 
 
 def _summarise(
-    trials: pd.DataFrame, usable: pd.DataFrame, epochs: pd.Series, placement: str, metric: str
+    trials: pd.DataFrame, usable: pd.DataFrame, epochs: pd.DataFrame, placement: str, metric: str
 ) -> PlacementSummary:
     mine = trials[trials["placement"] == placement]
     ok = usable[usable["placement"] == placement]
@@ -573,9 +573,9 @@ def _best_dropout(usable: pd.DataFrame, metric: str) -> tuple[BestDropout, ...]:
         means = usable[mask].groupby("dropout")[metric].agg(["mean", "count"])
         if means.empty:
             continue
-        dropout = float(means["mean"].idxmax())
+        dropout = float(means["mean"].idxmax())  # type: ignore[arg-type]
         row = means.loc[dropout]
-        out.append(BestDropout(group, dropout, float(row["mean"]), int(row["count"])))
+        out.append(BestDropout(group, dropout, float(row["mean"]), int(row["count"])))  # type: ignore[arg-type]
     return tuple(out)
 
 

@@ -78,7 +78,7 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, None]:
             f"(columns: {', '.join(map(str, frame.columns))})"
         )
     features = frame.drop(columns=[target])
-    non_numeric = [str(c) for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    non_numeric = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
         raise DataError(f"dataset.path: non-numeric feature columns: {', '.join(non_numeric)}")
     if features.isna().any().any():

@@ -59,10 +59,9 @@ class SweepRecord:
 def find_sweep(client: MlflowClient, sweep_id: str) -> SweepRecord:
     """The parent run of `sweep_id`, searched across every experiment."""
     experiments = [e.experiment_id for e in client.search_experiments()]
+    runs: list[Any] = []
     if experiments:
-        runs = client.search_runs(experiments, f"tags.`{SWEEP_ID}` = '{sweep_id}'", max_results=50_000)
-    else:
-        runs = []
+        runs = list(client.search_runs(experiments, f"tags.`{SWEEP_ID}` = '{sweep_id}'", max_results=50_000))
     parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
     if not parents:
         raise SweepNotFound(f"no sweep with id {sweep_id!r} in {client.tracking_uri}")

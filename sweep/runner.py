@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -149,7 +150,7 @@ def _init_ray(address: str | None, cpus: int | None) -> None:
         num_cpus=cpus or os.cpu_count() or 1,
         include_dashboard=False,
         log_to_driver=False,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         object_store_memory=256 * 1024 * 1024,
     )
 

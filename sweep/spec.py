@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-PLACEMENTS = ("before_activation", "after_activation", "after_dropout", "none")
 Placement = Literal["before_activation", "after_activation", "after_dropout", "none"]
+PLACEMENTS: tuple[Placement, ...] = ("before_activation", "after_activation", "after_dropout", "none")
 
 # Keras 3 optimizer arguments each name accepts; `decay` (legacy lr / (1 + decay * step)) and
 # `weight_decay` are accepted by all of them.
