@@ -56,6 +56,7 @@ class SweepResult:
     verdict: tuple[str, ...] = ()
     report_dir: Path | None = None
     report_error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 def new_sweep_id(spec: SweepSpec) -> str:
@@ -184,18 +185,23 @@ def _run(
     from ray import tune
 
     started = time.monotonic()
+    timings: dict[str, float] = {}
     runs_dir = runs_dir.resolve()
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     trainable = _trainable(spec)  # data errors surface before any run is created
+    timings["data_s"] = time.monotonic() - started
     tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
     done = tracker.start_sweep()  # MLflow alone says what an earlier attempt finished
+    timings["tracking_setup_s"] = time.monotonic() - started - timings["data_s"]
     attempt = _attempt_name(sweep_dir)
     state = "failed"
     try:
+        mark = time.monotonic()
         _init_ray(ray_address, None)
+        timings["ray_init_s"] = time.monotonic() - mark
         plan = tune_plan(spec, search_seed=len(done), done=done)
         remaining = plan.num_samples
         bridge = _tune_callback(tracker, spec, remaining, progress)
@@ -222,7 +228,9 @@ def _run(
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )
+            mark = time.monotonic()
             tuner.fit()
+            timings["trials_s"] = time.monotonic() - mark
         ended = bridge.done + bridge.failed
         state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:
@@ -231,9 +239,12 @@ def _run(
     finally:
         totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
         tracker.finish_sweep(state, totals)
-    result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, time.monotonic() - started)
+    result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, timings=timings)
     if state == "finished" and report:
+        mark = time.monotonic()
         _publish(result, tracker, sweep_dir / "report")
+        timings["report_s"] = time.monotonic() - mark
+    result.wall_time_s = time.monotonic() - started
     return result
 
 

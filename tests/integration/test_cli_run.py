@@ -107,3 +107,32 @@ def test_ctrl_c_leaves_no_run_running(tmp_path: Path) -> None:
     assert len(runs) == 8
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_ui_serves_the_local_store(tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*SWEEP, "ui", "--runs-dir", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, "sweep ui exited"
+                assert time.monotonic() < deadline, "sweep ui did not answer"
+                time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
