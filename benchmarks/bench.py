@@ -349,6 +349,13 @@ def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
         "val_accuracy": accuracies,
         "extra": {
             "engine_wall_s": result.wall_time_s,
+            "timings": result.timings,
+            # What the engine adds per trial beyond building and fitting the model: scheduling,
+            # reporting, logging, actor reuse (trial phase x cores minus in-trial work).
+            "per_trial_overhead_s": (
+                result.timings.get("trials_s", math.nan) * min(cores, len(finished))
+                - float(finished["train_time_s"].sum())
+            ) / max(1, len(finished)),
             "state": result.state,
             "sampled_peak_rss_mb": sampler.peak_mb,
             "worker_processes_seen": len(sampler.pids),

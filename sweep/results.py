@@ -32,6 +32,7 @@ TRIAL_COLUMNS = [
     "best_epoch",
     "epochs_completed",
     "duration_s",
+    "train_time_s",
     "peak_rss_mb",
     "bn_variance_shift",
     "node_ip",

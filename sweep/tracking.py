@@ -262,7 +262,7 @@ class SweepTracker:
             if accs:
                 summary["best_epoch"] = float(history[accs.index(max(accs))].get("epoch", 0))
             summary["epochs_completed"] = float(last.get("epoch", len(history)))
-            for key in ("time_total_s", "peak_rss_mb", "bn_variance_shift"):
+            for key in ("time_total_s", "train_time_s", "peak_rss_mb", "bn_variance_shift"):
                 if key in last:
                     summary["duration_s" if key == "time_total_s" else key] = float(last[key])
             tags.update(

@@ -80,9 +80,12 @@ def bn_variance_shift(model: Any, x_val: np.ndarray) -> float | None:
 
 def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial."""
+    import time
+
     import keras
     from ray import tune
 
+    started = time.perf_counter()
     configure_tensorflow(spec.resources.cpus_per_trial)
     from sweep.models import build_model, build_optimizer
 
@@ -112,6 +115,7 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
                 raise TrialDiverged(f"training diverged at epoch {epoch + 1}: {bad}")
             metrics["epoch"] = epoch + 1
             metrics["peak_rss_mb"] = peak_rss_mb()
+            metrics["train_time_s"] = time.perf_counter() - started  # build + fit so far
             if epoch + 1 == epochs:
                 shift = bn_variance_shift(self.model, data.x_val)
                 if shift is not None:
