@@ -209,6 +209,10 @@ def _run_and_render(
     except KeyboardInterrupt:
         errors.print("interrupted: unfinished trials marked KILLED; `sweep resume` continues the sweep")
         raise typer.Exit(130) from None
+    except Exception as err:  # the sweep's runs are closed; show the cause, not a traceback
+        if os.environ.get("SWEEP_DEBUG"):
+            raise
+        _fail([f"sweep failed: {type(err).__name__}: {err}", "set SWEEP_DEBUG=1 for the traceback"], code=1)
     console.print(f"sweep id        {result.sweep_id}")
     console.print(f"parent run      {result.parent_run_id}")
     console.print(f"tracking uri    {result.tracking_uri}")

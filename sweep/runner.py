@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,8 +89,11 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             self.done = 0
             self.failed = 0
             self.best: float | None = None
+            self.first_start: float | None = None  # time.monotonic() of the first trial's start
+            self.last_end: float | None = None
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.first_start = self.first_start or time.monotonic()
             self.history[trial.trial_id] = []
             tracker.start_trial(trial.trial_id, trial.config)
 
@@ -100,6 +104,7 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             tracker.record_result(trial.trial_id, result)
 
         def _ended(self, trial: Any, error: str | None, trace: str | None) -> None:
+            self.last_end = time.monotonic()
             history = self.history.pop(trial.trial_id, [])
             tracker.end_trial(trial.trial_id, history, error=error, trace=trace)
             value = history[-1].get(metric) if history else None
@@ -167,6 +172,13 @@ def _trainable(spec: SweepSpec) -> Any:
     )
 
 
+def _open_tracker(
+    uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path
+) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
+    tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
+    return tracker, tracker.start_sweep()
+
+
 def _attempt_name(sweep_dir: Path) -> str:
     """Tune keeps each attempt (first run, then each resume) in its own folder."""
     n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir())
@@ -193,15 +205,22 @@ def _run(
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     trainable = _trainable(spec)  # data errors surface before any run is created
     timings["data_s"] = time.monotonic() - started
-    tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
-    done = tracker.start_sweep()  # MLflow alone says what an earlier attempt finished
-    timings["tracking_setup_s"] = time.monotonic() - started - timings["data_s"]
+    mark = time.monotonic()
+    # MLflow opens (or creates) its store while Ray starts: on 2 cores that hides seconds.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir)
+        ray_error: BaseException | None = None
+        try:
+            _init_ray(ray_address, None)
+        except Exception as err:  # raised below, once the parent run can record it
+            ray_error = err
+        tracker, done = opening.result()  # `done`: what an earlier attempt finished, per MLflow
+    timings["ray_and_tracking_setup_s"] = time.monotonic() - mark
     attempt = _attempt_name(sweep_dir)
     state = "failed"
     try:
-        mark = time.monotonic()
-        _init_ray(ray_address, None)
-        timings["ray_init_s"] = time.monotonic() - mark
+        if ray_error is not None:
+            raise ray_error
         plan = tune_plan(spec, search_seed=len(done), done=done)
         remaining = plan.num_samples
         bridge = _tune_callback(tracker, spec, remaining, progress)
@@ -231,6 +250,9 @@ def _run(
             mark = time.monotonic()
             tuner.fit()
             timings["trials_s"] = time.monotonic() - mark
+            if bridge.first_start and bridge.last_end:
+                timings["tune_startup_s"] = bridge.first_start - mark
+                timings["tune_teardown_s"] = mark + timings["trials_s"] - bridge.last_end
         ended = bridge.done + bridge.failed
         state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:

@@ -83,3 +83,12 @@ def test_results_for_unknown_sweep_exits_2(tmp_path: Path) -> None:
     result = invoke("results", "nope-1", "--runs-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "no sweep with id 'nope-1'" in result.output
+
+
+def test_run_with_missing_data_file_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: x\ndataset: {{source: csv, path: {tmp_path / 'none.csv'}, target: y}}\n")
+    result = invoke("run", str(spec), "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert "dataset.path: file not found" in result.output
+    assert not (tmp_path / "runs" / "mlflow.db").exists()
