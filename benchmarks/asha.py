@@ -62,6 +62,9 @@ def run_once(spec_path: str, overrides: list[str], scheduler: str) -> dict[str, 
     epochs = spec.training.epochs
     best, scores, rule = best_placement(table, epochs, scheduler)
     finished = table[table["status"] == "FINISHED"]
+    # What ASHA is for: the single best configuration; its placement, among full-length trials.
+    full = finished[finished["epochs_completed"] >= epochs].dropna(subset=["final_val_accuracy"])
+    top = full.sort_values("final_val_accuracy", ascending=False).head(1)
     return {
         "scheduler": scheduler,
         "wall_s": wall,
@@ -71,6 +74,8 @@ def run_once(spec_path: str, overrides: list[str], scheduler: str) -> dict[str, 
         "epochs_trained": int(table["epochs_completed"].fillna(0).sum()),
         "epochs_full": spec.trial_count * epochs,
         "best_placement": best,
+        "top_trial_placement": str(top.placement.iloc[0]) if len(top) else None,
+        "top_trial_val_accuracy": float(top.final_val_accuracy.iloc[0]) if len(top) else None,
         "scores": scores,
         "rule": rule,
         "state": result.state,
@@ -82,12 +87,15 @@ def render(runs: list[dict[str, Any]], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("scheduler", "wall (s)", "finished", "stopped early", "epochs trained", "best placement"):
+    for column in (
+        "scheduler", "wall (s)", "finished", "stopped early", "epochs trained", "best placement", "top trial"
+    ):
         table.add_column(column, justify="left" if column in ("scheduler", "best placement") else "right")
     for r in runs:
         table.add_row(
             r["scheduler"], f"{r['wall_s']:.1f}", f"{r['finished']}/{r['trials']}", str(r["stopped_early"]),
             f"{r['epochs_trained']}/{r['epochs_full']}", str(r["best_placement"]),
+            f"{r['top_trial_placement']} ({r['top_trial_val_accuracy'] or float('nan'):.4f})",
         )
     scores = Table(title="placement scores")
     scores.add_column("placement")
