@@ -194,7 +194,9 @@ def _run_and_render(
 
     def on_event(event: TrialEvent) -> None:
         best = f"{event.best:.4f}" if event.best is not None else "-"
-        progress.update(task, completed=event.done + event.failed, failed=event.failed, best=best)
+        progress.update(
+            task, total=event.total, completed=event.done + event.failed, failed=event.failed, best=best
+        )
         if event.error:
             progress.console.print(f"[yellow]FAILED[/yellow] {event.name}: {event.error}", highlight=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,8 @@ class SweepRecord:
 
 def find_sweep(client: MlflowClient, sweep_id: str) -> SweepRecord:
     """The parent run of `sweep_id`, searched across every experiment."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,120}", sweep_id):
+        raise SweepNotFound(f"{sweep_id!r} is not a sweep id (lowercase letters, digits and dashes)")
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs: list[Any] = []
     if experiments:

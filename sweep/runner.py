@@ -23,6 +23,8 @@ from sweep.trainable import train_trial, worker_env
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Resume reads MLflow, not Tune's experiment snapshots: take them rarely, they cost driver CPU.
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "300")
 # The CLI draws its own progress; with the legacy reporter, verbose=0 keeps Tune silent.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
@@ -91,22 +93,39 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
             self.best: float | None = None
             self.first_start: float | None = None  # time.monotonic() of the first trial's start
             self.last_end: float | None = None
+            # MLflow writes run in order on one background thread, so Tune's loop never waits on
+            # the store: a trial's tune.report blocks until the driver has taken its result.
+            self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow")
+            self.io_errors: list[BaseException] = []
+
+        def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+            def keep_error(future: Any) -> None:
+                if future.exception() is not None:
+                    self.io_errors.append(future.exception())
+
+            self.io.submit(fn, *args, **kwargs).add_done_callback(keep_error)
+
+        def drain(self) -> None:
+            """Wait for every queued MLflow write; raise the first that failed."""
+            self.io.shutdown(wait=True)
+            if self.io_errors:
+                raise RuntimeError(f"MLflow writes failed: {self.io_errors[0]}") from self.io_errors[0]
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.first_start = self.first_start or time.monotonic()
             self.history[trial.trial_id] = []
-            tracker.start_trial(trial.trial_id, trial.config)
+            self._write(tracker.start_trial, trial.trial_id, dict(trial.config))
 
         def on_trial_result(
             self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
         ) -> None:
             self.history.setdefault(trial.trial_id, []).append(result)
-            tracker.record_result(trial.trial_id, result)
+            self._write(tracker.record_result, trial.trial_id, dict(result))
 
         def _ended(self, trial: Any, error: str | None, trace: str | None) -> None:
             self.last_end = time.monotonic()
             history = self.history.pop(trial.trial_id, [])
-            tracker.end_trial(trial.trial_id, history, error=error, trace=trace)
+            self._write(tracker.end_trial, trial.trial_id, history, error=error, trace=trace)
             value = history[-1].get(metric) if history else None
             if error:
                 self.failed += 1
@@ -218,6 +237,7 @@ def _run(
     timings["ray_and_tracking_setup_s"] = time.monotonic() - mark
     attempt = _attempt_name(sweep_dir)
     state = "failed"
+    bridge = None
     try:
         if ray_error is not None:
             raise ray_error
@@ -247,18 +267,23 @@ def _run(
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )
-            mark = time.monotonic()
+            mark, cpu_mark = time.monotonic(), time.process_time()
             tuner.fit()
             timings["trials_s"] = time.monotonic() - mark
+            # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
+            timings["driver_cpu_s"] = time.process_time() - cpu_mark
             if bridge.first_start and bridge.last_end:
                 timings["tune_startup_s"] = bridge.first_start - mark
                 timings["tune_teardown_s"] = mark + timings["trials_s"] - bridge.last_end
+        bridge.drain()
         ended = bridge.done + bridge.failed
         state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
     finally:
+        if bridge is not None:
+            bridge.io.shutdown(wait=True)  # every queued write lands before the runs are closed
         totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
         tracker.finish_sweep(state, totals)
     result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, timings=timings)

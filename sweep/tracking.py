@@ -172,7 +172,7 @@ class SweepTracker:
         )
 
     def ended_counts(self) -> dict[str, int]:
-        """How many child runs ended FINISHED and FAILED, before this attempt's new ones."""
+        """How many child runs, of every attempt, ended FINISHED and FAILED."""
         statuses = [r.info.status for r in self.children()]
         return {"finished": statuses.count("FINISHED"), "failed": statuses.count("FAILED")}
 
@@ -244,10 +244,11 @@ class SweepTracker:
         trace: str | None = None,
     ) -> None:
         """Write the summary and end the child run FINISHED, or FAILED with its error."""
-        self.flush(trial_id)
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
+        with self._lock:
+            epochs = self._pending.pop(trial_id, [])  # written with the summary, in one batch
         summary: dict[str, float] = {}
         tags: dict[str, str] = {}
         if history:
@@ -278,11 +279,13 @@ class SweepTracker:
         if error:
             tags[ERROR] = error
         now = int(time.time() * 1000)
-        self.client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()],
-        )
+        metrics = epochs + [Metric(k, v, now, 0) for k, v in summary.items()]
+        for i in range(0, max(len(metrics), 1), _BATCH):
+            self.client.log_batch(
+                run_id,
+                metrics=metrics[i : i + _BATCH],
+                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
+            )
         if trace:
             self.client.log_text(run_id, trace, "error.txt")
         self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")

@@ -92,3 +92,9 @@ def test_run_with_missing_data_file_exits_2_before_anything_starts(tmp_path: Pat
     assert result.exit_code == 2
     assert "dataset.path: file not found" in result.output
     assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_results_rejects_a_malformed_sweep_id(tmp_path: Path) -> None:
+    result = invoke("results", "x' OR 1=1", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "is not a sweep id" in result.output
