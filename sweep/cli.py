@@ -15,8 +15,6 @@ from rich.table import Table
 
 from sweep.spec import PLACEMENTS, SpecError, SweepSpec, load_spec
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
 app = typer.Typer(
     name="sweep",
     help="Distributed Keras sweeps on Ray Tune, tracked in MLflow: where does BatchNormalization go?",

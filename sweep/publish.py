@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
@@ -39,15 +40,24 @@ def _target_accuracy(record: SweepRecord) -> float | None:
 
 
 def publish_report(
-    client: MlflowClient, sweep_id: str, out_dir: Path | None = None, log: bool = True
+    client: MlflowClient,
+    sweep_id: str,
+    out_dir: Path | None = None,
+    log: bool = True,
+    known_curves: pd.DataFrame | None = None,
 ) -> PublishedReport:
     """Analyse `sweep_id` as MLflow holds it; write the report; log it on the parent run.
 
     Works on any sweep in the store, including ones recorded before reports existed.
+    `known_curves` (the same long format as `learning_curves`) spares reading those runs'
+    histories back, one request per run and metric.
     """
     record = find_sweep(client, sweep_id)
     trials = trial_table(client, record)
-    curves = learning_curves(client, trials.run_id[trials.status == "FINISHED"].tolist())
+    finished = trials.run_id[trials.status == "FINISHED"].tolist()
+    have = set() if known_curves is None else set(known_curves.run_id)
+    fetched = learning_curves(client, [r for r in finished if r not in have])
+    curves = fetched if known_curves is None else pd.concat([known_curves, fetched], ignore_index=True)
     analysis = analyse(trials, curves, target_accuracy=_target_accuracy(record))
     title = f"Where does BatchNormalization go? — {sweep_id}"
     if out_dir is None:

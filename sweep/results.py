@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.tracking import ERROR, SWEEP_ID, SWEEP_STATE, TRIAL_ID
 from sweep.trainable import METRICS
+
+# find_sweep downloads spec.yaml; MLflow would draw a progress bar for that one small file.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 TRIAL_COLUMNS = [
     "run_id",

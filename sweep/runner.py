@@ -297,10 +297,14 @@ def _run(
 
 def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
     """Attach the placement report to the parent run; a report failure never fails the sweep."""
-    from sweep.publish import publish_report
+    import pandas as pd
 
+    from sweep.publish import publish_report
+    from sweep.trainable import METRICS
+
+    curves = pd.DataFrame(tracker.curves, columns=["run_id", "epoch", *METRICS])
     try:
-        published = publish_report(tracker.client, result.sweep_id, out_dir)
+        published = publish_report(tracker.client, result.sweep_id, out_dir, known_curves=curves)
     except Exception as err:  # the trials are safe in MLflow; `sweep report` can retry
         result.report_error = f"{type(err).__name__}: {err}"
         return

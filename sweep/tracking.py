@@ -91,6 +91,7 @@ class SweepTracker:
         self._children: dict[str, str] = {}  # trial id -> run id of open child runs
         self._ended: set[str] = set()
         self._pending: dict[str, list[Metric]] = {}
+        self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
 
@@ -292,6 +293,11 @@ class SweepTracker:
         with self._lock:
             self._children.pop(trial_id, None)
             self._ended.add(trial_id)
+            self.curves += [
+                {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}
+                for r in history
+                if "epoch" in r
+            ]
 
     def close_open_trials(self, status: str, reason: str) -> None:
         """End every child run still open (on Ctrl-C or a driver error)."""
