@@ -107,10 +107,10 @@ def show_model(
     console.print(f"parameters: {model.count_params():,}")
 
 
-def _progress_display() -> tuple[Any, Any]:
+def _progress_display() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(
+    return Progress(
         TextColumn("[bold]trials"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -120,7 +120,6 @@ def _progress_display() -> tuple[Any, Any]:
         console=console,
         transient=False,
     )
-    return progress, None
 
 
 def _best_table(uri: str, sweep_id: str, metric: str, mode: str, limit: int = 5) -> Table | None:
@@ -187,7 +186,7 @@ def _run_and_render(
     from sweep.runner import TrialEvent, resume_sweep, run_sweep
 
     console.print(f"[bold]{spec.name}[/bold]: {spec.trial_count} trials ({spec.describe_count()})")
-    progress, _ = _progress_display()
+    progress = _progress_display()
     task = progress.add_task("trials", total=spec.trial_count, failed=0, best="-")
 
     def on_event(event: TrialEvent) -> None:
