@@ -182,8 +182,12 @@ def resume(
 def _run_and_render(
     spec: SweepSpec, runs_dir: Path, tracking_uri: str | None, ray_address: str | None, resume_id: str | None
 ) -> None:
+    import logging
+
     from sweep.data import DataError
     from sweep.runner import TrialEvent, resume_sweep, run_sweep
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial database tables"
 
     console.print(f"[bold]{spec.name}[/bold]: {spec.trial_count} trials ({spec.describe_count()})")
     progress = _progress_display()
