@@ -88,13 +88,23 @@ def render(runs: list[dict[str, Any]], title: str) -> None:
 
     table = Table(title=title)
     for column in (
-        "scheduler", "wall (s)", "finished", "stopped early", "epochs trained", "best placement", "top trial"
+        "scheduler",
+        "wall (s)",
+        "finished",
+        "stopped early",
+        "epochs trained",
+        "best placement",
+        "top trial",
     ):
         table.add_column(column, justify="left" if column in ("scheduler", "best placement") else "right")
     for r in runs:
         table.add_row(
-            r["scheduler"], f"{r['wall_s']:.1f}", f"{r['finished']}/{r['trials']}", str(r["stopped_early"]),
-            f"{r['epochs_trained']}/{r['epochs_full']}", str(r["best_placement"]),
+            r["scheduler"],
+            f"{r['wall_s']:.1f}",
+            f"{r['finished']}/{r['trials']}",
+            str(r["stopped_early"]),
+            f"{r['epochs_trained']}/{r['epochs_full']}",
+            str(r["best_placement"]),
             f"{r['top_trial_placement']} ({r['top_trial_val_accuracy'] or float('nan'):.4f})",
         )
     scores = Table(title="placement scores")
@@ -117,8 +127,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("spec", help="a spec file, e.g. examples/seed.yaml")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="spec override for both runs, e.g. strategy.grace_period=3")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spec override for both runs, e.g. strategy.grace_period=3",
+    )
     args = parser.parse_args()
     import ray  # noqa: F401  (imported before timing so the first run does not pay for it)
 
@@ -135,8 +150,13 @@ def main() -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = RESULTS_DIR / f"asha-{Path(args.spec).stem}-{stamp}.json"
-    report = {"spec": args.spec, "overrides": args.set, "same_best_placement": same,
-              "machine": machine_info(), "runs": runs}
+    report = {
+        "spec": args.spec,
+        "overrides": args.set,
+        "same_best_placement": same,
+        "machine": machine_info(),
+        "runs": runs,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     return 0

@@ -323,14 +323,16 @@ def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
     from sweep.results import find_sweep, trial_table
-    from sweep.runner import _init_ray, run_sweep
+    from sweep.runner import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         sampler = RayWorkerSampler()
         sampler.start()
         started = time.perf_counter()
-        _init_ray(None, cores)  # what run_sweep would do, but with --cores instead of every core
-        result = run_sweep(spec, runs_dir=tmp, tracking_uri=f"sqlite:///{tmp}/mlflow.db", progress=None)
+        # Ray starts inside run_sweep (beside the MLflow store, as `sweep run` does), on --cores CPUs.
+        result = run_sweep(
+            spec, runs_dir=tmp, tracking_uri=f"sqlite:///{tmp}/mlflow.db", progress=None, ray_cpus=cores
+        )
         wall = time.perf_counter() - started
         sampler.stop()
         ray.shutdown()
@@ -355,7 +357,8 @@ def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
             "per_trial_overhead_s": (
                 result.timings.get("trials_s", math.nan) * min(cores, len(finished))
                 - float(finished["train_time_s"].sum())
-            ) / max(1, len(finished)),
+            )
+            / max(1, len(finished)),
             "state": result.state,
             "sampled_peak_rss_mb": sampler.peak_mb,
             "worker_processes_seen": len(sampler.pids),
@@ -424,8 +427,16 @@ def plan_contenders(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def spawn(plan: dict[str, Any], args: argparse.Namespace, log_path: Path) -> dict[str, Any]:
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--only", plan["runner"], "--label", plan["label"],
-        "--grid", args.grid, "--cores", str(args.cores),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--only",
+        plan["runner"],
+        "--label",
+        plan["label"],
+        "--grid",
+        args.grid,
+        "--cores",
+        str(args.cores),
     ]
     for item in [*args.set, *plan["set"]]:
         command += ["--set", item]
@@ -509,8 +520,15 @@ def render(results: list[dict[str, Any]], title: str) -> None:
         title=title,
         caption="max |Δ acc|: largest gap to ideal's final val_accuracy over the trials both finished",
     )
-    for column in ("contender", "trials", "wall (s)", "trials/min", "x ideal", "peak RSS/worker (MB)",
-                   "max |Δ acc|"):
+    for column in (
+        "contender",
+        "trials",
+        "wall (s)",
+        "trials/min",
+        "x ideal",
+        "peak RSS/worker (MB)",
+        "max |Δ acc|",
+    ):
         table.add_column(column, justify="left" if column == "contender" else "right")
     for r in results:
         if "error" in r:
@@ -586,20 +604,40 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--grid", choices=sorted(GRIDS), default="seed")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help=f"comma-separated, from {', '.join(CONTENDERS)}")
+    parser.add_argument(
+        "--contenders", default=",".join(CONTENDERS), help=f"comma-separated, from {', '.join(CONTENDERS)}"
+    )
     parser.add_argument("--cores", type=int, default=2, help="CPUs given to Ray, and the ideal's divisor")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="spec override for every contender, e.g. training.epochs=10")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="environment variable for every contender, e.g. TUNE_RESULT_BUFFER_LENGTH=10")
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[;...]",
-                        help="an extra sweep contender; UPPER_CASE keys are environment variables, "
-                             "dotted keys spec overrides, e.g. 'spe1:training.steps_per_execution=1'")
-    parser.add_argument("--check-identical", action="store_true",
-                        help="run ideal and sweep, and fail if their final val_accuracy differ")
-    parser.add_argument("--tolerance", type=float, default=0.0,
-                        help="largest |Δ val_accuracy| --check-identical accepts")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spec override for every contender, e.g. training.epochs=10",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment variable for every contender, e.g. TUNE_RESULT_BUFFER_LENGTH=10",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[;...]",
+        help="an extra sweep contender; UPPER_CASE keys are environment variables, "
+        "dotted keys spec overrides, e.g. 'spe1:training.steps_per_execution=1'",
+    )
+    parser.add_argument(
+        "--check-identical",
+        action="store_true",
+        help="run ideal and sweep, and fail if their final val_accuracy differ",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="largest |Δ val_accuracy| --check-identical accepts"
+    )
     parser.add_argument("--only", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--label", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -23,8 +23,15 @@ from sweep.spec import PLACEMENTS
 ACCURACY_METRICS = ("final_val_accuracy", "best_val_accuracy", "final_accuracy")
 PAIR_KEYS = ("dropout", "optimizer", "seed")
 REQUIRED_COLUMNS = (
-    "run_id", "status", "placement", "dropout", "optimizer", "seed",
-    "final_val_accuracy", "best_val_accuracy", "final_val_loss",
+    "run_id",
+    "status",
+    "placement",
+    "dropout",
+    "optimizer",
+    "seed",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "final_val_loss",
 )
 ALPHA = 0.05
 MIN_PAIRS = 3
@@ -233,9 +240,7 @@ def analyse(
     validation accuracy, rounded down to a whole percent, so that most trials can reach it.
     """
     if target_accuracy is not None and not 0 < target_accuracy <= 1:
-        raise ValueError(
-            f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})"
-        )
+        raise ValueError(f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})")
     trials = _clean_trials(trials, metric)
     curves = _clean_curves(curves)
     usable = trials[_usable_mask(trials, metric)]
@@ -246,8 +251,7 @@ def analyse(
         means = usable.groupby("placement")["final_val_accuracy"].mean()
         best_mean = float(means.max()) if len(means) else math.nan
         target_accuracy = (
-            math.floor(DEFAULT_TARGET_SHARE * best_mean * 100) / 100
-            if math.isfinite(best_mean) else math.nan
+            math.floor(DEFAULT_TARGET_SHARE * best_mean * 100) / 100 if math.isfinite(best_mean) else math.nan
         )
     finished = trials[trials["status"] == "FINISHED"]
     epochs = _epochs_to_target(curves, finished["run_id"], target_accuracy)
@@ -259,9 +263,7 @@ def analyse(
     fallback_sd = _fallback_sd(usable, metric)
     comparisons = _compare_all(usable, best, order, metric, cells, fallback_sd)
     shifts = _variance_shift(usable, order)
-    interactions = tuple(
-        i for f in ("dropout", "optimizer") if (i := _interaction(usable, f, metric, order))
-    )
+    interactions = tuple(i for f in ("dropout", "optimizer") if (i := _interaction(usable, f, metric, order)))
     best_dropout = _best_dropout(usable, metric)
     n_seeds = int(trials["seed"].nunique())
 
@@ -272,8 +274,17 @@ def analyse(
         _expect_faster_with_bn(finished, epochs, target_accuracy),
     )
     verdict = _verdict(
-        trials, summaries, comparisons, shifts, interactions, metric, best,
-        target_accuracy, target_is_default, cells, n_seeds,
+        trials,
+        summaries,
+        comparisons,
+        shifts,
+        interactions,
+        metric,
+        best,
+        target_accuracy,
+        target_is_default,
+        cells,
+        n_seeds,
     )
     return Analysis(
         metric=metric,
@@ -334,13 +345,18 @@ def _clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     needed = (*REQUIRED_COLUMNS, metric)
     missing = [c for c in dict.fromkeys(needed) if c not in trials.columns]
     if missing:
-        raise ValueError(
-            f"trials: missing columns {', '.join(missing)} (have {', '.join(trials.columns)})"
-        )
+        raise ValueError(f"trials: missing columns {', '.join(missing)} (have {', '.join(trials.columns)})")
     out = trials.copy()
     numeric = [
-        "final_val_accuracy", "best_val_accuracy", "final_val_loss", "final_accuracy",
-        "final_loss", "epochs_completed", "duration_s", "bn_variance_shift", "dropout",
+        "final_val_accuracy",
+        "best_val_accuracy",
+        "final_val_loss",
+        "final_accuracy",
+        "final_loss",
+        "epochs_completed",
+        "duration_s",
+        "bn_variance_shift",
+        "dropout",
     ]
     for col in numeric:
         if col in out.columns:
@@ -359,8 +375,13 @@ def _clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
 def _clean_curves(curves: pd.DataFrame | None) -> pd.DataFrame:
     columns = ["run_id", "epoch", "val_accuracy"]
     if curves is None or curves.empty or not set(columns) <= set(curves.columns):
-        return pd.DataFrame({"run_id": pd.Series(dtype=str), "epoch": pd.Series(dtype=float),
-                             "val_accuracy": pd.Series(dtype=float)})
+        return pd.DataFrame(
+            {
+                "run_id": pd.Series(dtype=str),
+                "epoch": pd.Series(dtype=float),
+                "val_accuracy": pd.Series(dtype=float),
+            }
+        )
     out = curves[columns].copy()
     out["run_id"] = out["run_id"].astype(str)
     out["epoch"] = pd.to_numeric(out["epoch"], errors="coerce").astype(float)
@@ -425,9 +446,7 @@ def _variance_shift(usable: pd.DataFrame, order: Sequence[str]) -> tuple[Varianc
         for dropout, group in mine.groupby("dropout"):
             rate = float(dropout)
             expected = 1 / (1 - rate) if _dropout_feeds_bn(placement) and rate < 1 else None
-            rows.append(
-                VarianceShift(placement, rate, Estimate.of(group["bn_variance_shift"]), expected)
-            )
+            rows.append(VarianceShift(placement, rate, Estimate.of(group["bn_variance_shift"]), expected))
     return tuple(rows)
 
 
@@ -496,7 +515,11 @@ def _sample_size(sd: float, cells: int) -> tuple[int | None, int | None]:
 
 
 def _compare_all(
-    usable: pd.DataFrame, best: str | None, order: Sequence[str], metric: str, cells: int,
+    usable: pd.DataFrame,
+    best: str | None,
+    order: Sequence[str],
+    metric: str,
+    cells: int,
     fallback_sd: float,
 ) -> tuple[Comparison, ...]:
     if best is None:
@@ -512,11 +535,21 @@ def _compare_all(
         power_sd = diff.std if math.isfinite(diff.std) and diff.std > 0 else fallback_sd
         pairs_needed, seeds_needed = _sample_size(power_sd, cells)
         effect = diff.mean / diff.std if diff.n >= 2 and diff.std > 0 else math.nan
-        out.append(Comparison(
-            placement=p, reference=best, diff=diff, n_seeds=seeds, p_value=p_value,
-            p_holm=p_holm, effect_size=effect, outcome=_outcome(diff, p_holm),
-            power_sd=power_sd, pairs_needed=pairs_needed, seeds_needed=seeds_needed,
-        ))
+        out.append(
+            Comparison(
+                placement=p,
+                reference=best,
+                diff=diff,
+                n_seeds=seeds,
+                p_value=p_value,
+                p_holm=p_holm,
+                effect_size=effect,
+                outcome=_outcome(diff, p_holm),
+                power_sd=power_sd,
+                pairs_needed=pairs_needed,
+                seeds_needed=seeds_needed,
+            )
+        )
     return tuple(out)
 
 
@@ -533,9 +566,7 @@ def _outcome(diff: Estimate, p_holm: float) -> Outcome:
 # --- interactions ----------------------------------------------------------------------------
 
 
-def _interaction(
-    usable: pd.DataFrame, factor: str, metric: str, order: Sequence[str]
-) -> Interaction | None:
+def _interaction(usable: pd.DataFrame, factor: str, metric: str, order: Sequence[str]) -> Interaction | None:
     if usable.empty:
         return None
     table = usable.pivot_table(index="placement", columns=factor, values=metric, aggfunc="mean")
@@ -545,8 +576,7 @@ def _interaction(
     levels = pd.Index([_level(c) for c in table.columns], name=factor)
     table.columns, counts.columns = levels, levels
     winners = tuple(
-        (_level(level), str(table[level].idxmax()))
-        for level in table.columns if table[level].notna().any()
+        (_level(level), str(table[level].idxmax())) for level in table.columns if table[level].notna().any()
     )
     note = None
     if len({w for _, w in winners}) > 1:
@@ -607,9 +637,12 @@ def _expect_before_vs_after(usable: pd.DataFrame, metric: str) -> Expectation:
     title = "before_activation and after_activation differ by less than about 1 point"
     diffs, _ = _paired(usable, "after_activation", "before_activation", metric)
     if diffs.empty:
-        return Expectation(1, title, "not tested",
-                           "The sweep has no matched pairs of before_activation and "
-                           "after_activation.")
+        return Expectation(
+            1,
+            title,
+            "not tested",
+            "The sweep has no matched pairs of before_activation and after_activation.",
+        )
     diff = Estimate.of(diffs)
     status = _within_a_point(diff)
     detail = f"after_activation \u2212 before_activation: {_ci_text(diff)}."
@@ -625,17 +658,14 @@ def _expect_before_vs_after(usable: pd.DataFrame, metric: str) -> Expectation:
     return Expectation(1, title, status, detail)
 
 
-def _expect_after_dropout(
-    usable: pd.DataFrame, metric: str, shifts: Sequence[VarianceShift]
-) -> Expectation:
+def _expect_after_dropout(usable: pd.DataFrame, metric: str, shifts: Sequence[VarianceShift]) -> Expectation:
     title = (
         "after_dropout is close to the others at dropout 0.1, clearly worse at dropout >= 0.5, "
         "and its BN variance ratio is about 1/(1\u2212rate)"
     )
     present = set(usable["placement"])
     if "after_dropout" not in present or len(present) < 2:
-        return Expectation(2, title, "not tested",
-                           "The sweep needs after_dropout and another placement.")
+        return Expectation(2, title, "not tested", "The sweep needs after_dropout and another placement.")
     others = sorted(present - {"after_dropout"})
     candidates = [p for p in others if has_bn(p)] or others
     ref = max(candidates, key=lambda p: usable.loc[usable["placement"] == p, metric].mean())
@@ -653,8 +683,10 @@ def _expect_after_dropout(
             parts["high"] = "refuted"
         else:
             parts["high"] = "cannot tell"
-        details.append(f"at dropout \u2265 {_HIGH_DROPOUT:g}, after_dropout \u2212 {ref}: "
-                       f"{_ci_text(high_diff)} ({parts['high']})")
+        details.append(
+            f"at dropout \u2265 {_HIGH_DROPOUT:g}, after_dropout \u2212 {ref}: "
+            f"{_ci_text(high_diff)} ({parts['high']})"
+        )
     else:
         details.append(f"no pairs at dropout \u2265 {_HIGH_DROPOUT:g} (not tested)")
 
@@ -662,19 +694,22 @@ def _expect_after_dropout(
     low_diff = Estimate.of(_paired(low, "after_dropout", ref, metric)[0])
     if low_diff.n:
         parts["low"] = _within_a_point(low_diff)
-        details.append(f"at dropout in (0, {_LOW_DROPOUT:g}], after_dropout \u2212 {ref}: "
-                       f"{_ci_text(low_diff)} ({parts['low']})")
+        details.append(
+            f"at dropout in (0, {_LOW_DROPOUT:g}], after_dropout \u2212 {ref}: "
+            f"{_ci_text(low_diff)} ({parts['low']})"
+        )
 
     ratios = [s for s in shifts if s.placement == "after_dropout" and s.expected and s.dropout > 0]
     if ratios:
         ok = all(
-            s.ratio.mean > 1 and 1 / _RATIO_TOLERANCE <= s.ratio.mean / s.expected
-            <= _RATIO_TOLERANCE for s in ratios if s.expected is not None
+            s.ratio.mean > 1 and 1 / _RATIO_TOLERANCE <= s.ratio.mean / s.expected <= _RATIO_TOLERANCE
+            for s in ratios
+            if s.expected is not None
         )
         parts["ratio"] = "confirmed" if ok else "refuted"
         listed = "; ".join(
-            f"dropout {s.dropout:g}: {format_number(s.ratio.mean, 2)} vs "
-            f"{format_number(s.expected, 2)}" for s in ratios
+            f"dropout {s.dropout:g}: {format_number(s.ratio.mean, 2)} vs {format_number(s.expected, 2)}"
+            for s in ratios
         )
         details.append(
             f"variance ratio (measured vs 1/(1\u2212rate), within a factor "
@@ -702,18 +737,24 @@ def _expect_less_dropout_with_bn(
     title = "With BN the best dropout rate is lower than without it"
     groups = {b.group: b for b in best}
     if {"with BN", "without BN"} - set(groups) or usable["dropout"].nunique() < 2:
-        return Expectation(3, title, "not tested",
-                           "The sweep needs the none placement, a BN placement and at least two "
-                           "dropout rates.")
+        return Expectation(
+            3,
+            title,
+            "not tested",
+            "The sweep needs the none placement, a BN placement and at least two dropout rates.",
+        )
     bn, plain = groups["with BN"], groups["without BN"]
     detail = (
         f"Best dropout with BN: {bn.dropout:g} (mean {format_number(bn.mean * 100)}%); "
         f"without BN: {plain.dropout:g} (mean {format_number(plain.mean * 100)}%)."
     )
     if bn.dropout == plain.dropout:
-        return Expectation(3, title, "cannot tell",
-                           detail + " The same rate wins in both groups; a finer dropout grid "
-                           "could separate them.")
+        return Expectation(
+            3,
+            title,
+            "cannot tell",
+            detail + " The same rate wins in both groups; a finer dropout grid could separate them.",
+        )
     is_bn = usable["placement"].map(has_bn).astype(bool)
     p_values = []
     for group_mask, own, other in ((is_bn, bn, plain), (~is_bn, plain, bn)):
@@ -721,29 +762,32 @@ def _expect_less_dropout_with_bn(
         a = rows.loc[rows["dropout"] == own.dropout, metric].to_numpy(dtype=float)
         b = rows.loc[rows["dropout"] == other.dropout, metric].to_numpy(dtype=float)
         spread = np.std(np.concatenate([a, b])) if len(a) + len(b) else 0.0
-        p = (float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-             if len(a) >= 2 and len(b) >= 2 and spread > 1e-12 else math.nan)
+        p = (
+            float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            if len(a) >= 2 and len(b) >= 2 and spread > 1e-12
+            else math.nan
+        )
         p_values.append(p)
     detail += (
         f" Each group's preference between the two rates (Welch t-test): with BN "
         f"{format_p(p_values[0], 'p')}, without BN {format_p(p_values[1], 'p')}."
     )
     if not all(math.isfinite(p) and p < ALPHA for p in p_values):
-        return Expectation(3, title, "cannot tell",
-                           detail + " At least one group's preference could be noise.")
+        return Expectation(
+            3, title, "cannot tell", detail + " At least one group's preference could be noise."
+        )
     status: Status = "confirmed" if bn.dropout < plain.dropout else "refuted"
     return Expectation(3, title, status, detail)
 
 
-def _expect_faster_with_bn(
-    finished: pd.DataFrame, epochs: pd.DataFrame, target: float
-) -> Expectation:
+def _expect_faster_with_bn(finished: pd.DataFrame, epochs: pd.DataFrame, target: float) -> Expectation:
     title = "BN placements reach a fixed validation accuracy in fewer epochs than none"
     rows = finished[finished["run_id"].isin(set(epochs.index))].copy()
     is_bn = rows["placement"].map(has_bn).astype(bool)
     if rows.empty or not is_bn.any() or is_bn.all():
-        return Expectation(4, title, "not tested",
-                           "The sweep needs per-epoch curves of both none and a BN placement.")
+        return Expectation(
+            4, title, "not tested", "The sweep needs per-epoch curves of both none and a BN placement."
+        )
     reached = rows["run_id"].map(epochs["reached"])
     # A trial that never got there counts as one epoch past its last: a lower bound.
     rows["epochs"] = reached.fillna(rows["run_id"].map(epochs["last"]) + 1)
@@ -762,9 +806,11 @@ def _expect_faster_with_bn(
     )
     if len(diffs) and diffs.index.get_level_values("optimizer").nunique() > 1:
         by_opt = diffs.groupby(level="optimizer").mean()
-        detail += " Mean by optimizer: " + ", ".join(
-            f"{o} {format_number(v, signed=True)}" for o, v in by_opt.items()
-        ) + " epochs."
+        detail += (
+            " Mean by optimizer: "
+            + ", ".join(f"{o} {format_number(v, signed=True)}" for o, v in by_opt.items())
+            + " epochs."
+        )
     status: Status
     if diff.n < MIN_PAIRS or not math.isfinite(diff.ci_low) or reached.notna().sum() == 0:
         status = "cannot tell"
@@ -803,12 +849,10 @@ def _verdict(
     est = lead.metric
     ci = (
         f", 95% CI {format_number(est.ci_low * 100)} to {format_number(est.ci_high * 100)}%"
-        if est.n >= 2 else ""
+        if est.n >= 2
+        else ""
     )
-    out = [
-        f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%{ci}, n = {est.n} "
-        f"trials)."
-    ]
+    out = [f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%{ci}, n = {est.n} trials)."]
     if not comparisons:
         out.append("Only one placement has usable trials, so there is nothing to compare.")
     else:
@@ -824,27 +868,27 @@ def _verdict(
     failed = [s for s in summaries if s.failed_share > 0]
     if failed:
         n_bad = sum(round(s.failed_share * s.n_trials) for s in failed)
-        shares = ", ".join(
-            f"{s.placement} {format_number(s.failed_share * 100, 0)}%" for s in failed
-        )
+        shares = ", ".join(f"{s.placement} {format_number(s.failed_share * 100, 0)}%" for s in failed)
         out.append(
             f"{n_bad} of {len(trials)} trials failed or diverged and are left out of the "
             f"statistics ({shares} of their placement's trials)."
         )
     out.extend(
-        f"{s.placement} has no usable trial, so it is not compared." for s in summaries
-        if s.metric.n == 0
+        f"{s.placement} has no usable trial, so it is not compared." for s in summaries if s.metric.n == 0
     )
 
     timed = [s for s in summaries if s.n_with_curves]
     if timed and math.isfinite(target):
         how = (
             f" (the default target: {DEFAULT_TARGET_SHARE:.0%} of the best mean final validation "
-            f"accuracy, rounded down)" if target_is_default else ""
+            f"accuracy, rounded down)"
+            if target_is_default
+            else ""
         )
         listed = ", ".join(
             f"{s.placement} {format_number(s.epochs_to_target.mean)} "
-            f"({format_number(s.reached_share * 100, 0)}% reached it)" for s in timed
+            f"({format_number(s.reached_share * 100, 0)}% reached it)"
+            for s in timed
         )
         out.append(
             f"Mean epochs to reach {format_number(target * 100, 0)}% validation accuracy{how}, "
@@ -855,7 +899,8 @@ def _verdict(
     if fed:
         listed = ", ".join(
             f"{format_number(s.ratio.mean, 2)} at dropout {s.dropout:g} "
-            f"(1/(1\u2212rate) = {format_number(s.expected, 2)})" for s in fed
+            f"(1/(1\u2212rate) = {format_number(s.expected, 2)})"
+            for s in fed
         )
         names = sorted({s.placement for s in fed})
         out.append(
@@ -871,7 +916,8 @@ def _comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
     d = c.diff
     ci = (
         f", 95% CI {format_number(d.ci_low)} to {format_number(d.ci_high)}"
-        if d.n >= 2 and math.isfinite(d.ci_low) else ""
+        if d.n >= 2 and math.isfinite(d.ci_low)
+        else ""
     )
     stats_text = f"\u0394 = {format_number(d.mean, signed=True)} points{ci}, n = {d.n} pairs"
     if c.outcome in ("worse", "better"):
@@ -881,14 +927,13 @@ def _comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
             f"{format_p(c.p_holm, 'p')}, d_z = {format_number(c.effect_size, 2)})."
         )
     if c.outcome == "indistinguishable":
-        return (
-            f"{c.reference} and {c.placement} are indistinguishable on this data ({stats_text})."
-        )
+        return f"{c.reference} and {c.placement} are indistinguishable on this data ({stats_text})."
     sentence = f"This sweep cannot tell {c.placement} from {c.reference} ({stats_text})"
     if c.pairs_needed is None or c.seeds_needed is None:
         return sentence + "; run at least 2 seeds to estimate how many would be needed."
     source = (
-        "the observed SD of the paired differences" if d.n >= 2 and d.std > 0
+        "the observed SD of the paired differences"
+        if d.n >= 2 and d.std > 0
         else "the spread across trials, as too few pairs measure the paired SD"
     )
     return (

@@ -33,6 +33,10 @@ TrackingUri = Annotated[
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the spec's, or the local store).",
     ),
 ]
+Cpus = Annotated[
+    int | None,
+    typer.Option("--cpus", min=1, help="CPUs for the local Ray this starts (default: every core)."),
+]
 EXIT_BAD_INPUT = 2
 
 
@@ -159,10 +163,11 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Join this Ray cluster instead of starting one.")
     ] = None,
+    cpus: Cpus = None,
 ) -> None:
     """Run a sweep: every trial on Ray Tune, every run in MLflow."""
     spec = _load(file, set_)
-    _run_and_render(spec, runs_dir, tracking_uri, ray_address, resume_id=None)
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, resume_id=None)
 
 
 @app.command()
@@ -171,16 +176,22 @@ def resume(
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
     ray_address: Annotated[str | None, typer.Option("--ray-address")] = None,
+    cpus: Cpus = None,
 ) -> None:
     """Finish a sweep whose driver died or was stopped: finished trials are kept."""
     if not (runs_dir / sweep_id / "spec.yaml").is_file():
         _fail([f"{sweep_id}: no sweep of that id under {runs_dir}"])
     spec = _load(runs_dir / sweep_id / "spec.yaml")
-    _run_and_render(spec, runs_dir, tracking_uri, ray_address, resume_id=sweep_id)
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, resume_id=sweep_id)
 
 
 def _run_and_render(
-    spec: SweepSpec, runs_dir: Path, tracking_uri: str | None, ray_address: str | None, resume_id: str | None
+    spec: SweepSpec,
+    runs_dir: Path,
+    tracking_uri: str | None,
+    ray_address: str | None,
+    cpus: int | None,
+    resume_id: str | None,
 ) -> None:
     import logging
 
@@ -204,9 +215,9 @@ def _run_and_render(
     try:
         with progress:
             if resume_id:
-                result = resume_sweep(resume_id, runs_dir, tracking_uri, on_event, ray_address)
+                result = resume_sweep(resume_id, runs_dir, tracking_uri, on_event, ray_address, ray_cpus=cpus)
             else:
-                result = run_sweep(spec, runs_dir, tracking_uri, on_event, ray_address)
+                result = run_sweep(spec, runs_dir, tracking_uri, on_event, ray_address, ray_cpus=cpus)
     except DataError as err:
         _fail([str(err)])
     except KeyboardInterrupt:

@@ -102,10 +102,14 @@ def plot_learning_curves(
         ax.plot(epochs, mean, color=color, linewidth=2, label=f"{placement} (n = {n})")
         ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
     if target_accuracy is not None and math.isfinite(target_accuracy):
-        ax.axhline(target_accuracy * 100, color="black", linestyle="--", linewidth=1,
-                   label=f"target {format_number(target_accuracy * 100, 0)}%")
-    ax.set_title("Validation accuracy per epoch\nline: mean over finished trials; "
-                 "band: 95% CI of the mean")
+        ax.axhline(
+            target_accuracy * 100,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"target {format_number(target_accuracy * 100, 0)}%",
+        )
+    ax.set_title("Validation accuracy per epoch\nline: mean over finished trials; band: 95% CI of the mean")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
     ax.grid(alpha=0.3)
@@ -114,9 +118,7 @@ def plot_learning_curves(
     return True
 
 
-def plot_final_accuracy(
-    trials: pd.DataFrame, path: Path, metric: str = "final_val_accuracy"
-) -> bool:
+def plot_final_accuracy(trials: pd.DataFrame, path: Path, metric: str = "final_val_accuracy") -> bool:
     """A box per placement with every usable trial as a jittered dot; False if no data."""
     usable = usable_trials(trials, metric)
     if usable.empty:
@@ -124,16 +126,20 @@ def plot_final_accuracy(
     order = placement_order(usable["placement"].unique())
     fig = Figure(figsize=(8, 5), dpi=_DPI)
     ax = fig.add_subplot()
-    values = [usable.loc[usable["placement"] == p, metric].to_numpy(dtype=float) * 100
-              for p in order]
-    box = ax.boxplot(values, positions=range(1, len(order) + 1), widths=0.5, showfliers=False,
-                     patch_artist=True, medianprops={"color": "black"})
+    values = [usable.loc[usable["placement"] == p, metric].to_numpy(dtype=float) * 100 for p in order]
+    box = ax.boxplot(
+        values,
+        positions=range(1, len(order) + 1),
+        widths=0.5,
+        showfliers=False,
+        patch_artist=True,
+        medianprops={"color": "black"},
+    )
     rng = np.random.default_rng(0)  # fixed jitter: the same table draws the same figure
     for i, (placement, ys) in enumerate(zip(order, values, strict=True), start=1):
         box["boxes"][i - 1].set(facecolor=_color(placement), alpha=0.3)
         xs = i + rng.uniform(-0.15, 0.15, len(ys))
-        ax.scatter(xs, ys, s=18, color=_color(placement), edgecolor="black", linewidth=0.4,
-                   zorder=3)
+        ax.scatter(xs, ys, s=18, color=_color(placement), edgecolor="black", linewidth=0.4, zorder=3)
     labels = []
     for placement, ys in zip(order, values, strict=True):
         failed = int((trials["placement"] == placement).sum()) - len(ys)
@@ -141,8 +147,9 @@ def plot_final_accuracy(
         labels.append(f"{placement}\n(n = {len(ys)}{extra})")
     ax.set_xticks(range(1, len(order) + 1), labels)
     label = metric_label(metric)
-    ax.set_title(f"{label.capitalize()} per placement\n"
-                 "box: quartiles and median; dots: one per finished trial")
+    ax.set_title(
+        f"{label.capitalize()} per placement\nbox: quartiles and median; dots: one per finished trial"
+    )
     ax.set_xlabel("BatchNormalization placement")
     ax.set_ylabel(f"{label} (%)")
     ax.grid(axis="y", alpha=0.3)
@@ -155,8 +162,7 @@ def plot_heatmap(trials: pd.DataFrame, path: Path, metric: str = "final_val_accu
     usable = usable_trials(trials, metric)
     if usable.empty:
         return False
-    table = usable.pivot_table(index="placement", columns="dropout", values=metric,
-                               aggfunc="mean") * 100
+    table = usable.pivot_table(index="placement", columns="dropout", values=metric, aggfunc="mean") * 100
     table = table.reindex(placement_order(table.index))
     values = table.to_numpy(dtype=float)
     fig = Figure(figsize=(1.6 + 1.3 * table.shape[1], 1.4 + 0.7 * table.shape[0]), dpi=_DPI)
@@ -167,8 +173,15 @@ def plot_heatmap(trials: pd.DataFrame, path: Path, metric: str = "final_val_accu
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for (row, col), value in np.ndenumerate(values):
         if math.isfinite(value):
-            ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=10,
-                    color="black" if value > middle else "white")
+            ax.text(
+                col,
+                row,
+                f"{value:.1f}",
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="black" if value > middle else "white",
+            )
     ax.set_xticks(range(table.shape[1]), [f"{d:g}" for d in table.columns])
     ax.set_yticks(range(table.shape[0]), list(table.index))
     ax.set_xlabel("dropout rate")
@@ -206,15 +219,24 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     label = metric_label(analysis.metric)
     drawers = (
-        ("learning_curves.png", "Validation accuracy per epoch by placement",
-         "no per-epoch curves were recorded for finished trials",
-         lambda p: plot_learning_curves(trials, curves, p, analysis.target_accuracy)),
-        ("final_accuracy.png", f"{label.capitalize()} per placement",
-         f"no finished trial has a finite {label}",
-         lambda p: plot_final_accuracy(trials, p, analysis.metric)),
-        ("placement_dropout.png", f"Mean {label} by placement and dropout",
-         f"no finished trial has a finite {label}",
-         lambda p: plot_heatmap(trials, p, analysis.metric)),
+        (
+            "learning_curves.png",
+            "Validation accuracy per epoch by placement",
+            "no per-epoch curves were recorded for finished trials",
+            lambda p: plot_learning_curves(trials, curves, p, analysis.target_accuracy),
+        ),
+        (
+            "final_accuracy.png",
+            f"{label.capitalize()} per placement",
+            f"no finished trial has a finite {label}",
+            lambda p: plot_final_accuracy(trials, p, analysis.metric),
+        ),
+        (
+            "placement_dropout.png",
+            f"Mean {label} by placement and dropout",
+            f"no finished trial has a finite {label}",
+            lambda p: plot_heatmap(trials, p, analysis.metric),
+        ),
     )
     plots, written = [], []
     for file, caption, reason, draw in drawers:
@@ -226,8 +248,9 @@ def write_report(
             path.unlink(missing_ok=True)  # a stale figure from an earlier run would mislead
             plots.append(Plot(file, caption, skipped=reason))
 
-    files = ReportFiles(out_dir / "report.md", out_dir / "report.html",
-                        out_dir / "analysis.json", tuple(written))
+    files = ReportFiles(
+        out_dir / "report.md", out_dir / "report.html", out_dir / "analysis.json", tuple(written)
+    )
     files.markdown.write_text(render_markdown(analysis, title, plots), encoding="utf-8")
     files.html.write_text(render_html(analysis, title, plots), encoding="utf-8")
     files.json.write_text(
@@ -237,9 +260,7 @@ def write_report(
     return files
 
 
-def render_markdown(
-    analysis: Analysis, title: str = DEFAULT_TITLE, plots: Sequence[Plot] = ()
-) -> str:
+def render_markdown(analysis: Analysis, title: str = DEFAULT_TITLE, plots: Sequence[Plot] = ()) -> str:
     """The report as Markdown: verdict first, then the tables, then links to the plots."""
     lines = [f"# {title}", "", _overview(analysis), "", "## Verdict", ""]
     lines += [f"- {sentence}" for sentence in analysis.verdict]
@@ -260,19 +281,22 @@ def render_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_html(
-    analysis: Analysis, title: str = DEFAULT_TITLE, plots: Sequence[Plot] = ()
-) -> str:
+def render_html(analysis: Analysis, title: str = DEFAULT_TITLE, plots: Sequence[Plot] = ()) -> str:
     """The report as one HTML page with its plots embedded as data URIs."""
     e = html.escape
-    body = [f"<h1>{e(title)}</h1>", f"<p class='overview'>{e(_overview(analysis))}</p>",
-            "<h2>Verdict</h2>", "<ul class='verdict'>"]
+    body = [
+        f"<h1>{e(title)}</h1>",
+        f"<p class='overview'>{e(_overview(analysis))}</p>",
+        "<h2>Verdict</h2>",
+        "<ul class='verdict'>",
+    ]
     body += [f"<li>{e(sentence)}</li>" for sentence in analysis.verdict]
     body.append("</ul>")
     for table in _tables(analysis):
         body.append(f"<h2>{e(table.title)}</h2>")
-        body.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.headers)
-                    + "</tr></thead><tbody>")
+        body.append(
+            "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.headers) + "</tr></thead><tbody>"
+        )
         for row in table.rows:
             body.append("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>")
         body.append("</tbody></table>")
@@ -282,16 +306,18 @@ def render_html(
         body.append("<h2>Figures</h2>")
     for plot in plots:
         if plot.png is None:
-            body.append(f"<p class='note'>{e(plot.caption)}: skipped, {e(plot.skipped or '')}."
-                        "</p>")
+            body.append(f"<p class='note'>{e(plot.caption)}: skipped, {e(plot.skipped or '')}.</p>")
             continue
         data = base64.b64encode(plot.png).decode("ascii")
-        body.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{e(plot.caption)}\">"
-                    f"<figcaption>{e(plot.caption)}</figcaption></figure>")
+        body.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
+            f"<figcaption>{e(plot.caption)}</figcaption></figure>"
+        )
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body) + "\n</body>\n</html>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
     )
 
 
@@ -310,8 +336,7 @@ th { background: #f3f3f3; }
 figure { margin: 1rem 0; } img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9rem; }
 """
-_BADGES = {"confirmed", "refuted", "cannot tell", "not tested", "better", "worse",
-           "indistinguishable"}
+_BADGES = {"confirmed", "refuted", "cannot tell", "not tested", "better", "worse", "indistinguishable"}
 
 
 def _html_cell(text: str) -> str:
@@ -326,9 +351,8 @@ def _md_cell(text: str) -> str:
 
 
 def _overview(analysis: Analysis) -> str:
-    target = (
-        f"{format_number(analysis.target_accuracy * 100, 0)}% validation accuracy"
-        + (" (default: 95% of the best mean, rounded down)" if analysis.target_is_default else "")
+    target = f"{format_number(analysis.target_accuracy * 100, 0)}% validation accuracy" + (
+        " (default: 95% of the best mean, rounded down)" if analysis.target_is_default else ""
     )
     return (
         f"{analysis.n_trials} trials over {analysis.n_seeds} seed(s); compared on "
@@ -352,81 +376,133 @@ def _ci(est: Estimate, scale: float = 1.0) -> str:
 
 def _tables(analysis: Analysis) -> list[_Table]:
     label = metric_label(analysis.metric)
-    tables = [_Table(
-        "Per placement",
-        ("placement", "trials", "finished", "failed or diverged",
-         "final val acc % (mean \u00b1 sd)", "95% CI", "best val acc % (mean)",
-         "final val loss (mean)", "epochs to target (mean)", "reached target",
-         "BN variance ratio (mean)"),
-        tuple(
-            (s.placement, str(s.n_trials), str(s.n_finished),
-             f"{format_number(s.failed_share * 100, 0)}%", _pct(s.final_val_accuracy),
-             _ci(s.final_val_accuracy, 100), format_number(s.best_val_accuracy.mean * 100),
-             format_number(s.final_val_loss.mean, 3), format_number(s.epochs_to_target.mean),
-             f"{s.n_reached}/{s.n_with_curves}" if s.n_with_curves else "n/a",
-             format_number(s.bn_variance_shift.mean, 2))
-            for s in analysis.placements
-        ),
-        "Failed or diverged: not FINISHED, or a non-finite metric or loss; such trials are left "
-        "out of every other column. Epochs to target averages the trials that reached it.",
-    )]
-    if analysis.comparisons:
-        tables.append(_Table(
-            f"Paired comparisons against {analysis.best_placement}",
-            ("placement", "\u0394 points", "95% CI", "pairs", "seeds", "p (paired t)",
-             "p (Holm)", "d_z", "outcome", "seeds for a 1-point resolution"),
-            tuple(
-                (c.placement, format_number(c.diff.mean, signed=True), _ci(c.diff),
-                 str(c.n_pairs), str(c.n_seeds), format_p(c.p_value), format_p(c.p_holm),
-                 format_number(c.effect_size, 2), c.outcome,
-                 str(c.seeds_needed) if c.seeds_needed is not None else "n/a")
-                for c in analysis.comparisons
+    tables = [
+        _Table(
+            "Per placement",
+            (
+                "placement",
+                "trials",
+                "finished",
+                "failed or diverged",
+                "final val acc % (mean \u00b1 sd)",
+                "95% CI",
+                "best val acc % (mean)",
+                "final val loss (mean)",
+                "epochs to target (mean)",
+                "reached target",
+                "BN variance ratio (mean)",
             ),
-            f"\u0394 = placement \u2212 {analysis.best_placement} in points of {label}, matched "
-            f"on dropout, optimizer and seed. Worse or better needs Holm p < 0.05 and a CI "
-            f"that excludes 0; fewer than 3 pairs or a CI wider than 2 points cannot tell.",
-        ))
+            tuple(
+                (
+                    s.placement,
+                    str(s.n_trials),
+                    str(s.n_finished),
+                    f"{format_number(s.failed_share * 100, 0)}%",
+                    _pct(s.final_val_accuracy),
+                    _ci(s.final_val_accuracy, 100),
+                    format_number(s.best_val_accuracy.mean * 100),
+                    format_number(s.final_val_loss.mean, 3),
+                    format_number(s.epochs_to_target.mean),
+                    f"{s.n_reached}/{s.n_with_curves}" if s.n_with_curves else "n/a",
+                    format_number(s.bn_variance_shift.mean, 2),
+                )
+                for s in analysis.placements
+            ),
+            "Failed or diverged: not FINISHED, or a non-finite metric or loss; such trials are left "
+            "out of every other column. Epochs to target averages the trials that reached it.",
+        )
+    ]
+    if analysis.comparisons:
+        tables.append(
+            _Table(
+                f"Paired comparisons against {analysis.best_placement}",
+                (
+                    "placement",
+                    "\u0394 points",
+                    "95% CI",
+                    "pairs",
+                    "seeds",
+                    "p (paired t)",
+                    "p (Holm)",
+                    "d_z",
+                    "outcome",
+                    "seeds for a 1-point resolution",
+                ),
+                tuple(
+                    (
+                        c.placement,
+                        format_number(c.diff.mean, signed=True),
+                        _ci(c.diff),
+                        str(c.n_pairs),
+                        str(c.n_seeds),
+                        format_p(c.p_value),
+                        format_p(c.p_holm),
+                        format_number(c.effect_size, 2),
+                        c.outcome,
+                        str(c.seeds_needed) if c.seeds_needed is not None else "n/a",
+                    )
+                    for c in analysis.comparisons
+                ),
+                f"\u0394 = placement \u2212 {analysis.best_placement} in points of {label}, matched "
+                f"on dropout, optimizer and seed. Worse or better needs Holm p < 0.05 and a CI "
+                f"that excludes 0; fewer than 3 pairs or a CI wider than 2 points cannot tell.",
+            )
+        )
     for interaction in analysis.interactions:
         table = interaction.table
         levels = list(table.columns)
         winners = dict(interaction.winners)
         rows = [
-            (str(p), *(_cell_pct(table.loc[p, lvl], interaction.counts.loc[p, lvl])
-                       for lvl in levels))
+            (str(p), *(_cell_pct(table.loc[p, lvl], interaction.counts.loc[p, lvl]) for lvl in levels))
             for p in table.index
         ]
         rows.append(("highest mean", *(winners.get(lvl, "n/a") for lvl in levels)))
-        tables.append(_Table(
-            f"Mean {label} (%) by placement \u00d7 {interaction.factor}",
-            ("placement", *(_level_header(lvl) for lvl in levels)),
-            tuple(rows),
-            interaction.note or "The same placement has the highest mean at every level.",
-        ))
+        tables.append(
+            _Table(
+                f"Mean {label} (%) by placement \u00d7 {interaction.factor}",
+                ("placement", *(_level_header(lvl) for lvl in levels)),
+                tuple(rows),
+                interaction.note or "The same placement has the highest mean at every level.",
+            )
+        )
     if analysis.best_dropout:
-        tables.append(_Table(
-            "Best dropout with and without BN",
-            ("group", "best dropout", f"mean {label} %", "trials"),
-            tuple((b.group, f"{b.dropout:g}", format_number(b.mean * 100), str(b.n))
-                  for b in analysis.best_dropout),
-        ))
+        tables.append(
+            _Table(
+                "Best dropout with and without BN",
+                ("group", "best dropout", f"mean {label} %", "trials"),
+                tuple(
+                    (b.group, f"{b.dropout:g}", format_number(b.mean * 100), str(b.n))
+                    for b in analysis.best_dropout
+                ),
+            )
+        )
     if analysis.variance_shift:
-        tables.append(_Table(
-            "BN variance shift: moving variance / variance seen at test time",
-            ("placement", "dropout", "mean ratio", "95% CI", "trials", "1/(1\u2212rate)"),
-            tuple(
-                (v.placement, f"{v.dropout:g}", format_number(v.ratio.mean, 2),
-                 _ci_2(v.ratio), str(v.ratio.n),
-                 format_number(v.expected, 2) if v.expected is not None else "\u2014")
-                for v in analysis.variance_shift
-            ),
-            "1/(1\u2212rate) is expected only where dropout feeds BN directly "
-            "(Li et al. 2019, arXiv:1801.05134).",
-        ))
-    tables.append(_Table(
-        "Expectations (EVIDENCE.md)",
-        ("#", "expectation", "status", "detail"),
-        tuple((str(x.id), x.title, x.status, x.detail) for x in analysis.expectations),
-    ))
+        tables.append(
+            _Table(
+                "BN variance shift: moving variance / variance seen at test time",
+                ("placement", "dropout", "mean ratio", "95% CI", "trials", "1/(1\u2212rate)"),
+                tuple(
+                    (
+                        v.placement,
+                        f"{v.dropout:g}",
+                        format_number(v.ratio.mean, 2),
+                        _ci_2(v.ratio),
+                        str(v.ratio.n),
+                        format_number(v.expected, 2) if v.expected is not None else "\u2014",
+                    )
+                    for v in analysis.variance_shift
+                ),
+                "1/(1\u2212rate) is expected only where dropout feeds BN directly "
+                "(Li et al. 2019, arXiv:1801.05134).",
+            )
+        )
+    tables.append(
+        _Table(
+            "Expectations (EVIDENCE.md)",
+            ("#", "expectation", "status", "detail"),
+            tuple((str(x.id), x.title, x.status, x.detail) for x in analysis.expectations),
+        )
+    )
     return tables
 
 

@@ -212,6 +212,7 @@ def _run(
     progress: ProgressFn | None,
     ray_address: str | None,
     report: bool = True,
+    ray_cpus: int | None = None,
 ) -> SweepResult:
     from ray import tune
 
@@ -230,7 +231,7 @@ def _run(
         opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir)
         ray_error: BaseException | None = None
         try:
-            _init_ray(ray_address, None)
+            _init_ray(ray_address, ray_cpus)
         except Exception as err:  # raised below, once the parent run can record it
             ray_error = err
         tracker, done = opening.result()  # `done`: what an earlier attempt finished, per MLflow
@@ -320,10 +321,21 @@ def run_sweep(
     ray_address: str | None = None,
     sweep_id: str | None = None,
     report: bool = True,
+    ray_cpus: int | None = None,
 ) -> SweepResult:
-    """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report."""
+    """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report.
+
+    Without `ray_address` a local Ray starts with `ray_cpus` CPUs (default: every core).
+    """
     return _run(
-        spec, sweep_id or new_sweep_id(spec), Path(runs_dir), tracking_uri, progress, ray_address, report
+        spec,
+        sweep_id or new_sweep_id(spec),
+        Path(runs_dir),
+        tracking_uri,
+        progress,
+        ray_address,
+        report,
+        ray_cpus,
     )
 
 
@@ -334,10 +346,11 @@ def resume_sweep(
     progress: ProgressFn | None = None,
     ray_address: str | None = None,
     report: bool = True,
+    ray_cpus: int | None = None,
 ) -> SweepResult:
     """Finish a sweep whose driver died or was stopped.
 
     Trials that ended (in MLflow) are kept; the rest run again from their first epoch.
     """
     spec = load_spec(Path(runs_dir) / sweep_id / "spec.yaml")
-    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, report)
+    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, report, ray_cpus)

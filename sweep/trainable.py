@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import resource
@@ -23,6 +24,31 @@ class TrialDiverged(RuntimeError):
 
 _configured_threads: int | None = None
 
+# Keras imports these when installed, for its plotting helpers and scikit-learn wrappers, which a
+# trial never uses; they are half of a worker's 5 s Keras import on 2 cores (~1.4 s).
+_KERAS_EXTRAS_UNUSED_IN_TRIALS = ("matplotlib", "sklearn")
+
+
+def import_keras() -> Any:
+    """`import keras` for a trial: the first time in a process, without Keras' optional extras.
+
+    The extras are hidden from Keras only while it imports (the pinned Keras guards those imports
+    with `except ImportError`; tests/unit/test_trainable.py checks it still does); the process can
+    import them normally afterwards.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    hidden = [name for name in _KERAS_EXTRAS_UNUSED_IN_TRIALS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    try:
+        import keras
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return keras
+
 
 def configure_tensorflow(cpus: float) -> None:
     """Match TensorFlow's thread pools to the trial's CPUs, once per worker process."""
@@ -41,6 +67,21 @@ def configure_tensorflow(cpus: float) -> None:
     except RuntimeError:
         pass  # the runtime already started in this process; its pools stay as they are
     _configured_threads = threads
+
+
+def fresh_keras_state() -> None:
+    """Drop the last trial's models and graphs, then freeze what survives.
+
+    `clear_session` runs a full garbage collection, which walks every object TensorFlow and the
+    earlier trials left alive (500k+ after the import, ~19k more per trial): 0.4-0.8 s a trial,
+    growing. `gc.freeze()` moves those survivors out of the collector's sight, so this and every
+    collection during the next trial's tracing only walk what that trial creates: trials ran
+    ~10% faster in a 12-trial loop. Results are unchanged: only when garbage is found changes.
+    """
+    import keras
+
+    keras.backend.clear_session()  # also gc.collect(): the last trial's garbage goes first
+    gc.freeze()
 
 
 def peak_rss_mb() -> float:
@@ -82,14 +123,16 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial."""
     import time
 
-    import keras
     from ray import tune
+
+    import_keras()
+    import keras  # already loaded: import_keras() did the costly first import
 
     started = time.perf_counter()
     configure_tensorflow(spec.resources.cpus_per_trial)
     from sweep.models import build_model, build_optimizer
 
-    keras.backend.clear_session()  # a reused worker must not keep the last trial's graph
+    fresh_keras_state()  # a reused worker must not keep the last trial's graph
     keras.utils.set_random_seed(trial_seed(config))
     model = build_model(
         spec.model, config["placement"], float(config["dropout"]), data.input_shape, data.n_classes

@@ -73,8 +73,16 @@ def make_curves(trials: pd.DataFrame, tau: dict[str, float], epochs: int = 10) -
     for t in trials.itertuples():
         for epoch in range(1, epochs + 1):
             val = t.final_val_accuracy * (1 - math.exp(-epoch / tau[t.placement]))
-            rows.append({"run_id": t.run_id, "epoch": epoch, "loss": 1.0, "accuracy": val,
-                         "val_loss": 1.0, "val_accuracy": val})
+            rows.append(
+                {
+                    "run_id": t.run_id,
+                    "epoch": epoch,
+                    "loss": 1.0,
+                    "accuracy": val,
+                    "val_loss": 1.0,
+                    "val_accuracy": val,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -168,16 +176,20 @@ def test_failed_and_diverged_trials_count_as_failed_and_leave_the_pairs():
 
 
 def test_epochs_to_target_counts_runs_that_never_reach_it_separately():
-    trials = pd.DataFrame([
-        trial_row("before_activation", 0.1, "sgd", seed, 0.85) for seed in range(3)
-    ])
+    trials = pd.DataFrame([trial_row("before_activation", 0.1, "sgd", seed, 0.85) for seed in range(3)])
     ids = trials["run_id"].tolist()
-    rising = {ids[0]: [0.5, 0.7, 0.8, 0.85], ids[1]: [0.4, 0.6, 0.7, 0.75, 0.82],
-              ids[2]: [0.3, 0.4, 0.5, 0.6, 0.7]}
-    curves = pd.DataFrame([
-        {"run_id": run, "epoch": e, "val_accuracy": v}
-        for run, values in rising.items() for e, v in enumerate(values, start=1)
-    ])
+    rising = {
+        ids[0]: [0.5, 0.7, 0.8, 0.85],
+        ids[1]: [0.4, 0.6, 0.7, 0.75, 0.82],
+        ids[2]: [0.3, 0.4, 0.5, 0.6, 0.7],
+    }
+    curves = pd.DataFrame(
+        [
+            {"run_id": run, "epoch": e, "val_accuracy": v}
+            for run, values in rising.items()
+            for e, v in enumerate(values, start=1)
+        ]
+    )
     summary = analyse(trials, curves, target_accuracy=0.8).placement("before_activation")
     assert summary.epochs_to_target.mean == pytest.approx(4.0)  # epochs 3 and 5
     assert (summary.n_reached, summary.n_with_curves) == (2, 3)
@@ -203,9 +215,17 @@ def test_summary_metrics_have_the_documented_keys_and_only_finite_values():
     trials = make_trials()
     metrics = analyse(trials, make_curves(trials, dict.fromkeys(ALL, 2.0))).summary_metrics()
     pre = "placement.before_activation."
-    for suffix in ("val_accuracy_mean", "val_accuracy_ci_low", "val_accuracy_ci_high",
-                   "val_accuracy_std", "val_accuracy_n", "best_val_accuracy_mean",
-                   "val_loss_mean", "epochs_to_target_mean", "failed_share"):
+    for suffix in (
+        "val_accuracy_mean",
+        "val_accuracy_ci_low",
+        "val_accuracy_ci_high",
+        "val_accuracy_std",
+        "val_accuracy_n",
+        "best_val_accuracy_mean",
+        "val_loss_mean",
+        "epochs_to_target_mean",
+        "failed_share",
+    ):
         assert pre + suffix in metrics
     assert "placement.none.bn_variance_shift_mean" not in metrics  # NaN for the control
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
@@ -261,8 +281,12 @@ def test_expectation_1_confirmed_when_before_and_after_agree_within_a_point():
 
 
 def test_expectation_3_confirmed_when_bn_prefers_less_dropout():
-    effects = {("before_activation", 0.5): -0.03, ("after_activation", 0.5): -0.03,
-               ("after_dropout", 0.5): -0.03, ("none", 0.1): -0.03}
+    effects = {
+        ("before_activation", 0.5): -0.03,
+        ("after_activation", 0.5): -0.03,
+        ("after_dropout", 0.5): -0.03,
+        ("none", 0.1): -0.03,
+    }
     analysis = analyse(make_trials(effects))
     groups = {b.group: b.dropout for b in analysis.best_dropout}
     assert groups == {"with BN": 0.1, "without BN": 0.5}

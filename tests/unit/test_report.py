@@ -33,25 +33,45 @@ def make_sweep(seeds: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
                 for placement in ALL:
                     acc = 0.9 - 0.03 * (placement == "after_dropout") + rng.normal(0, 0.005)
                     run_id = f"{placement}-{dropout}-{optimizer}-{seed}"
-                    trials.append({
-                        "run_id": run_id, "trial_id": run_id, "status": "FINISHED",
-                        "placement": placement, "dropout": dropout, "optimizer": optimizer,
-                        "seed": seed, "final_val_accuracy": acc, "best_val_accuracy": acc + 0.004,
-                        "final_val_loss": 1.2 - acc, "best_val_loss": 1.1 - acc,
-                        "final_accuracy": acc, "final_loss": 1.2 - acc, "epochs_completed": 8.0,
-                        "duration_s": 2.0,
-                        "bn_variance_shift": math.nan if placement == "none" else 1.1,
-                        "error": None,
-                    })
+                    trials.append(
+                        {
+                            "run_id": run_id,
+                            "trial_id": run_id,
+                            "status": "FINISHED",
+                            "placement": placement,
+                            "dropout": dropout,
+                            "optimizer": optimizer,
+                            "seed": seed,
+                            "final_val_accuracy": acc,
+                            "best_val_accuracy": acc + 0.004,
+                            "final_val_loss": 1.2 - acc,
+                            "best_val_loss": 1.1 - acc,
+                            "final_accuracy": acc,
+                            "final_loss": 1.2 - acc,
+                            "epochs_completed": 8.0,
+                            "duration_s": 2.0,
+                            "bn_variance_shift": math.nan if placement == "none" else 1.1,
+                            "error": None,
+                        }
+                    )
                     tau = 3.0 if placement == "none" else 1.5
                     curves += [
-                        {"run_id": run_id, "epoch": e, "loss": 1.0, "accuracy": 0.8,
-                         "val_loss": 1.0, "val_accuracy": acc * (1 - math.exp(-e / tau))}
+                        {
+                            "run_id": run_id,
+                            "epoch": e,
+                            "loss": 1.0,
+                            "accuracy": 0.8,
+                            "val_loss": 1.0,
+                            "val_accuracy": acc * (1 - math.exp(-e / tau)),
+                        }
                         for e in range(1, 9)
                     ]
     table = pd.DataFrame(trials)
     table.loc[0, ["status", "final_val_accuracy", "final_val_loss", "error"]] = [
-        "FAILED", math.nan, math.nan, "OOM"
+        "FAILED",
+        math.nan,
+        math.nan,
+        "OOM",
     ]
     return table, pd.DataFrame(curves)
 
@@ -66,8 +86,14 @@ def test_write_report_writes_every_file(tmp_path, sweep):
     trials, curves, analysis = sweep
     files = write_report(analysis, trials, curves, tmp_path / "out", title="Digits sweep")
     names = {p.name for p in (tmp_path / "out").iterdir()}
-    assert names == {"learning_curves.png", "final_accuracy.png", "placement_dropout.png",
-                     "report.md", "report.html", "analysis.json"}
+    assert names == {
+        "learning_curves.png",
+        "final_accuracy.png",
+        "placement_dropout.png",
+        "report.md",
+        "report.html",
+        "analysis.json",
+    }
     assert len(files.figures) == 3
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in files.figures)
     assert json.loads(files.json.read_text())["best_placement"] == analysis.best_placement
