@@ -5,6 +5,7 @@ Contenders:
   naive       Ray Tune as its docs show it: function trainable, grid_search, MLflowLoggerCallback
   kerastuner  keras_tuner.GridSearch over the same space (sequential, one process)
   sweep       sweep.runner.run_sweep with the product's defaults
+  sweep-warm  the same as a driver's second sweep: Ray up and the MLflow store created beforehand
   sweep:NAME  sweep with extra overrides, from --variant NAME:KEY=VALUE[;KEY=VALUE...]
 
 Usage: .venv/bin/python benchmarks/bench.py --grid seed --contenders ideal,naive,kerastuner,sweep
@@ -52,7 +53,8 @@ GRIDS: dict[str, list[str]] = {
         "training.epochs=2",
     ],
 }
-CONTENDERS = ("ideal", "naive", "kerastuner", "sweep")
+CONTENDERS = ("ideal", "naive", "kerastuner", "sweep", "sweep-warm")
+DEFAULT_CONTENDERS = ("ideal", "naive", "kerastuner", "sweep")
 CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
@@ -317,27 +319,52 @@ def run_kerastuner(spec: Any, cores: int) -> dict[str, Any]:
     }
 
 
-def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
-    """The product: run_sweep with its defaults, Ray start-up included in the wall time."""
+def _turnaround_overheads(client: Any, sweep_id: str, cores: int) -> list[float]:
+    """Per trial, the driver's start-to-end time minus the trial's own build + fit time.
+
+    The first trial on each worker is left out: it also imports TensorFlow (start-up, not
+    per-trial cost). Start and end are the child run's MLflow times, stamped by the driver.
+    """
+    from sweep.results import find_sweep
+
+    parent = find_sweep(client, sweep_id)
+    runs = client.search_runs(
+        [parent.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.parent_run_id}'", max_results=50_000
+    )
+    spans = sorted(
+        (r.info.start_time, r.info.end_time, r.data.metrics.get("train_time_s"))
+        for r in runs
+        if r.info.status == "FINISHED" and r.info.end_time and "train_time_s" in r.data.metrics
+    )
+    return [(end - start) / 1000 - train for start, end, train in spans[cores:]]
+
+
+def _time_sweep(spec: Any, cores: int, warm: bool) -> dict[str, Any]:
     import ray
     from mlflow.tracking import MlflowClient
 
     from sweep.results import find_sweep, trial_table
     from sweep.runner import run_sweep
+    from sweep.spec import load_spec
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        if warm:
+            # What a long-lived driver (the REST service, a notebook) has on its second sweep: Ray
+            # already up and the MLflow store already created. Tune still starts fresh workers.
+            tiny = load_spec(BASE_SPEC, GRIDS["tiny"])
+            run_sweep(tiny, runs_dir=tmp, tracking_uri=uri, progress=None, ray_cpus=cores, report=False)
         sampler = RayWorkerSampler()
         sampler.start()
         started = time.perf_counter()
         # Ray starts inside run_sweep (beside the MLflow store, as `sweep run` does), on --cores CPUs.
-        result = run_sweep(
-            spec, runs_dir=tmp, tracking_uri=f"sqlite:///{tmp}/mlflow.db", progress=None, ray_cpus=cores
-        )
+        result = run_sweep(spec, runs_dir=tmp, tracking_uri=uri, progress=None, ray_cpus=cores)
         wall = time.perf_counter() - started
         sampler.stop()
         ray.shutdown()
         client = MlflowClient(result.tracking_uri)
         table = trial_table(client, find_sweep(client, result.sweep_id))
+        turnaround = _turnaround_overheads(client, result.sweep_id, cores)
     finished = table[table["status"] == "FINISHED"]
     accuracies = {
         trial_key(r.placement, r.dropout, r.optimizer, r.seed): float(r.final_val_accuracy)
@@ -352,13 +379,17 @@ def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
         "extra": {
             "engine_wall_s": result.wall_time_s,
             "timings": result.timings,
-            # What the engine adds per trial beyond building and fitting the model: scheduling,
-            # reporting, logging, actor reuse (trial phase x cores minus in-trial work).
+            # Everything the engine adds per trial beyond building and fitting the model, start-up
+            # included: (trial phase x cores - the trials' own build + fit time) / trials.
             "per_trial_overhead_s": (
                 result.timings.get("trials_s", math.nan) * min(cores, len(finished))
                 - float(finished["train_time_s"].sum())
             )
             / max(1, len(finished)),
+            # Steady state: scheduling, reporting, logging and actor reuse between two trials.
+            "per_trial_turnaround_overhead_s": (sum(turnaround) / len(turnaround)) if turnaround else None,
+            "per_trial_turnaround_overhead_max_s": max(turnaround) if turnaround else None,
+            "train_time_sum_s": float(finished["train_time_s"].sum()),
             "state": result.state,
             "sampled_peak_rss_mb": sampler.peak_mb,
             "worker_processes_seen": len(sampler.pids),
@@ -367,11 +398,22 @@ def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
     }
 
 
+def run_sweep_contender(spec: Any, cores: int) -> dict[str, Any]:
+    """The product: run_sweep with its defaults, Ray start-up included in the wall time."""
+    return _time_sweep(spec, cores, warm=False)
+
+
+def run_sweep_warm(spec: Any, cores: int) -> dict[str, Any]:
+    """run_sweep as a second sweep in the same driver: Ray and the MLflow store already there."""
+    return _time_sweep(spec, cores, warm=True)
+
+
 RUNNERS = {
     "ideal": run_ideal,
     "naive": run_naive,
     "kerastuner": run_kerastuner,
     "sweep": run_sweep_contender,
+    "sweep-warm": run_sweep_warm,
 }
 
 
@@ -535,7 +577,7 @@ def render(results: list[dict[str, Any]], title: str) -> None:
             table.add_row(r["contender"], "-", f"[red]{r['error']}[/red]", "-", "-", "-", "-")
             continue
         table.add_row(
-            r["contender"],
+            r["contender"] if r.get("round", 1) == 1 else f"{r['contender']} (round {r['round']})",
             f"{r['finished']}/{r['trials']}",
             _fmt(r["wall_s"], ".1f"),
             _fmt(r["trials_per_min"], ".1f"),
@@ -546,6 +588,18 @@ def render(results: list[dict[str, Any]], title: str) -> None:
     console = Console()
     console.width = max(console.width, 110)  # not squeezed to 80 columns when piped to a file
     console.print(table)
+
+
+def summarise_rounds(results: list[dict[str, Any]]) -> None:
+    """Each contender's ratio to the same round's ideal, round by round, and the median."""
+    import statistics
+
+    labels = dict.fromkeys(r["contender"] for r in results if r["contender"] != "ideal")
+    for label in labels:
+        ratios = [r["ratio_to_ideal"] for r in results if r["contender"] == label and r.get("ratio_to_ideal")]
+        if ratios:
+            each = ", ".join(f"{x:.2f}" for x in ratios)
+            print(f"{label}: x ideal by round {each}; median {statistics.median(ratios):.2f}")
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -561,14 +615,23 @@ def parent(args: argparse.Namespace) -> int:
     machine = machine_info()  # the load average before the runs: is the machine quiet?
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
     results = []
-    for plan in plans:
-        print(f"  running {plan['label']} ...", file=sys.stderr, flush=True)
-        result = spawn(plan, args, LOGS_DIR / f"{args.grid}-{stamp}-{plan['label'].replace(':', '-')}.log")
-        if "error" not in result:
-            print(f"  {plan['label']}: {result['wall_s']:.1f} s", file=sys.stderr, flush=True)
-        results.append(result)
-    compare(results)
+    # Rounds interleave the contenders (ideal, sweep, ideal, sweep, ...) so that each ratio compares
+    # runs made minutes apart: this VM's speed drifts by up to 1.8x over an hour.
+    for round_no in range(1, args.rounds + 1):
+        this_round = []
+        for plan in plans:
+            name = plan["label"].replace(":", "-") + (f"-r{round_no}" if args.rounds > 1 else "")
+            print(f"  running {plan['label']} (round {round_no}) ...", file=sys.stderr, flush=True)
+            result = spawn(plan, args, LOGS_DIR / f"{args.grid}-{stamp}-{name}.log")
+            result["round"] = round_no
+            if "error" not in result:
+                print(f"  {plan['label']}: {result['wall_s']:.1f} s", file=sys.stderr, flush=True)
+            this_round.append(result)
+        compare(this_round)
+        results.extend(this_round)
     render(results, title)
+    if args.rounds > 1:
+        summarise_rounds(results)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{args.grid}-{stamp}.json"
     report = {
@@ -605,9 +668,14 @@ def main() -> int:
     )
     parser.add_argument("--grid", choices=sorted(GRIDS), default="seed")
     parser.add_argument(
-        "--contenders", default=",".join(CONTENDERS), help=f"comma-separated, from {', '.join(CONTENDERS)}"
+        "--contenders",
+        default=",".join(DEFAULT_CONTENDERS),
+        help=f"comma-separated, from {', '.join(CONTENDERS)}",
     )
     parser.add_argument("--cores", type=int, default=2, help="CPUs given to Ray, and the ideal's divisor")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every contender this many times, interleaved"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -643,6 +711,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.cores < 1:
         parser.error(f"--cores: must be >= 1 (got {args.cores})")
+    if args.rounds < 1:
+        parser.error(f"--rounds: must be >= 1 (got {args.rounds})")
     if args.only:
         child(args)
         return 0
