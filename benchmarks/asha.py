@@ -42,6 +42,18 @@ def best_placement(table: Any, epochs: int, scheduler: str) -> tuple[str | None,
     return best, {str(k): float(v) for k, v in scores.items()}, rule
 
 
+def per_trial_costs(finished: Any) -> tuple[float | None, float | None]:
+    """A trial's cost as fixed + per-epoch seconds: a least-squares line through the trials'
+    own build + fit time (`train_time_s`) against the epochs they ran."""
+    import numpy as np
+
+    rows = finished.dropna(subset=["train_time_s", "epochs_completed"])
+    if rows["epochs_completed"].nunique() < 2:
+        return None, None
+    slope, intercept = np.polyfit(rows["epochs_completed"], rows["train_time_s"], 1)
+    return float(intercept), float(slope)
+
+
 def run_once(spec_path: str, overrides: list[str], scheduler: str) -> dict[str, Any]:
     import ray
     from mlflow.tracking import MlflowClient
@@ -65,9 +77,12 @@ def run_once(spec_path: str, overrides: list[str], scheduler: str) -> dict[str, 
     # What ASHA is for: the single best configuration; its placement, among full-length trials.
     full = finished[finished["epochs_completed"] >= epochs].dropna(subset=["final_val_accuracy"])
     top = full.sort_values("final_val_accuracy", ascending=False).head(1)
+    fixed_s, per_epoch_s = per_trial_costs(finished)
     return {
         "scheduler": scheduler,
         "wall_s": wall,
+        "trial_fixed_s": fixed_s,
+        "trial_per_epoch_s": per_epoch_s,
         "trials": spec.trial_count,
         "finished": len(finished),
         "stopped_early": int((finished["epochs_completed"] < epochs).sum()),
@@ -80,6 +95,13 @@ def run_once(spec_path: str, overrides: list[str], scheduler: str) -> dict[str, 
         "rule": rule,
         "state": result.state,
     }
+
+
+def load_grace(spec_path: str, overrides: list[str]) -> int:
+    from sweep.spec import load_spec
+
+    spec = load_spec(spec_path, overrides)
+    return min(spec.strategy.grace_period, spec.training.epochs)
 
 
 def render(runs: list[dict[str, Any]], title: str) -> None:
@@ -147,6 +169,18 @@ def main() -> int:
         f"same best placement: {'yes' if same else 'NO'} "
         f"(fifo {fifo['best_placement']}, asha {asha['best_placement']})"
     )
+    # What no scheduler can go below: every trial still builds and traces its model. If ASHA stopped
+    # every trial at its first rung, the trials would cost N x (fixed + grace x per-epoch).
+    fixed, per_epoch = asha["trial_fixed_s"], asha["trial_per_epoch_s"]
+    if fixed is not None and per_epoch is not None:
+        grace = load_grace(args.spec, args.set)
+        epochs = asha["epochs_full"] // asha["trials"]
+        floor = (fixed + grace * per_epoch) / (fixed + epochs * per_epoch)
+        asha["trial_time_floor_ratio"] = floor
+        print(
+            f"per trial: {fixed:.2f} s fixed (build, trace) + {per_epoch:.3f} s per epoch; stopping every "
+            f"trial at the first rung ({grace} epochs) would still cost {floor:.2f}x the full trials' time"
+        )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = RESULTS_DIR / f"asha-{Path(args.spec).stem}-{stamp}.json"
