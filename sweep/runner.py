@@ -325,7 +325,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report.
 
-    Without `ray_address` a local Ray starts with `ray_cpus` CPUs (default: every core).
+    Without `ray_address` a local Ray starts with `ray_cpus` CPUs (default: every core); a Ray
+    this process already initialised is used as it is.
     """
     return _run(
         spec,

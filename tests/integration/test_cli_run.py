@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from sweep.results import find_sweep
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +24,9 @@ os.environ["COLUMNS"] = "250"  # rich tables at full width in captured output
 
 
 def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
+    # --cpus 1: the local Ray gets one CPU, so the trials (1 CPU each) must run one at a time.
     run = subprocess.run(
-        [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path)],
+        [*SWEEP, "run", str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path), "--cpus", "1"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -43,6 +47,14 @@ def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
     assert (tmp_path / "t.csv").read_text().count("\n") == 5
     listed = subprocess.run([*SWEEP, "list", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
     assert sweep_id in listed.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    record = find_sweep(client, sweep_id)
+    children = client.search_runs(
+        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
+    )
+    spans = sorted((r.info.start_time, r.info.end_time) for r in children)
+    assert len(spans) == 4
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
 
 
 def test_ctrl_c_leaves_no_run_running(tmp_path: Path) -> None:

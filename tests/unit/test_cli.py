@@ -98,3 +98,12 @@ def test_results_rejects_a_malformed_sweep_id(tmp_path: Path) -> None:
     result = invoke("results", "x' OR 1=1", "--runs-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "is not a sweep id" in result.output
+
+
+def test_run_rejects_zero_cpus_before_anything_starts(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["run", str(EXAMPLES / "quick.yaml"), "--runs-dir", str(tmp_path), "--cpus", "0"]
+    )
+    assert result.exit_code == 2
+    assert "--cpus" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
