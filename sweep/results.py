@@ -18,6 +18,8 @@ from sweep.trainable import METRICS
 # find_sweep downloads spec.yaml; MLflow would draw a progress bar for that one small file.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+CURVE_COLUMNS = ["run_id", "epoch", *METRICS]  # learning curves, long format: one row per run and epoch
+
 TRIAL_COLUMNS = [
     "run_id",
     "trial_id",
@@ -168,4 +170,4 @@ def learning_curves(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
                 per_epoch.setdefault(point.step, {})[m] = point.value
         for epoch, values in sorted(per_epoch.items()):
             frames.append({"run_id": run_id, "epoch": epoch, **values})
-    return pd.DataFrame(frames, columns=["run_id", "epoch", *METRICS])
+    return pd.DataFrame(frames, columns=CURVE_COLUMNS)

@@ -301,9 +301,9 @@ def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
     import pandas as pd
 
     from sweep.publish import publish_report
-    from sweep.trainable import METRICS
+    from sweep.results import CURVE_COLUMNS
 
-    curves = pd.DataFrame(tracker.curves, columns=["run_id", "epoch", *METRICS])
+    curves = pd.DataFrame(tracker.curves, columns=CURVE_COLUMNS)
     try:
         published = publish_report(tracker.client, result.sweep_id, out_dir, known_curves=curves)
     except Exception as err:  # the trials are safe in MLflow; `sweep report` can retry
