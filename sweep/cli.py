@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweep.spec import PLACEMENTS, SpecError, SweepSpec, load_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="sweep",
@@ -126,13 +129,16 @@ def _progress_display() -> Any:
     )
 
 
-def _best_table(uri: str, sweep_id: str, metric: str, mode: str, limit: int = 5) -> Table | None:
+def _read_trials(uri: str, sweep_id: str) -> pd.DataFrame:
     from mlflow.tracking import MlflowClient
 
     from sweep.results import find_sweep, trial_table
 
     client = MlflowClient(uri)
-    trials = trial_table(client, find_sweep(client, sweep_id))
+    return trial_table(client, find_sweep(client, sweep_id))
+
+
+def _best_table(trials: pd.DataFrame, metric: str, mode: str, limit: int = 5) -> Table | None:
     column = f"final_{metric}"
     ok = trials[trials.status == "FINISHED"].dropna(subset=[column])
     if ok.empty:
@@ -234,7 +240,11 @@ def _run_and_render(
         f"state           {result.state}: {result.counts.get('finished', 0)} finished, "
         f"{result.counts.get('failed', 0)} failed in {result.wall_time_s:.1f} s"
     )
-    table = _best_table(result.tracking_uri, result.sweep_id, spec.strategy.metric, spec.strategy.mode)
+    # The report already read the trial table back from MLflow; read it only if there was none.
+    trials = result.trials
+    if trials is None:
+        trials = _read_trials(result.tracking_uri, result.sweep_id)
+    table = _best_table(trials, spec.strategy.metric, spec.strategy.mode)
     if table is not None:
         console.print(table)
     if result.verdict:

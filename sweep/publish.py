@@ -22,11 +22,12 @@ REPORT_DIR = "report"
 
 @dataclass(frozen=True)
 class PublishedReport:
-    """The analysis and where its files went (locally and on the parent run)."""
+    """The analysis, the trial table it was made from, and where its files went."""
 
     analysis: Analysis
     files: ReportFiles
     record: SweepRecord
+    trials: pd.DataFrame
 
 
 def _target_accuracy(record: SweepRecord) -> float | None:
@@ -81,4 +82,4 @@ def publish_report(
             RunTag("sweep.best_placement", analysis.best_placement or "none finished"),
         ]
         client.log_batch(run_id, tags=tags)
-    return PublishedReport(analysis, files, record)
+    return PublishedReport(analysis, files, record, trials)

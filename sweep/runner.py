@@ -11,13 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweep.data import load_dataset
 from sweep.space import tune_plan
 from sweep.spec import SweepSpec, load_spec
 from sweep.tracking import SweepTracker, one_line_error, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial, worker_env
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Ray Tune's own CSV/JSON/TensorBoard loggers duplicate what MLflow records.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -60,6 +63,7 @@ class SweepResult:
     report_dir: Path | None = None
     report_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    trials: pd.DataFrame | None = None  # the trial table as MLflow holds it, when the report read it
 
 
 def new_sweep_id(spec: SweepSpec) -> str:
@@ -311,6 +315,7 @@ def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
         return
     result.verdict = published.analysis.verdict
     result.report_dir = out_dir
+    result.trials = published.trials
 
 
 def run_sweep(
