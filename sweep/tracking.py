@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,11 @@ def trial_run_name(config: dict[str, Any]) -> str:
 
 
 class SweepTracker:
-    """The sweep's parent run and its trials' child runs, through one MlflowClient."""
+    """The sweep's parent run and its trials' child runs, through one MlflowClient.
+
+    Not thread-safe, and need not be: the runner makes every call from one thread at a time (its
+    single MLflow writer thread while Tune runs, then the driver's main thread once that has drained).
+    """
 
     def __init__(self, tracking_uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path | None):
         self.client = MlflowClient(tracking_uri)
@@ -93,7 +96,6 @@ class SweepTracker:
         self._pending: dict[str, list[Metric]] = {}
         self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
-        self._lock = threading.Lock()
 
     # --- the parent run ---------------------------------------------------------------
     def find_parent(self) -> str | None:
@@ -187,23 +189,22 @@ class SweepTracker:
 
     # --- child runs ---------------------------------------------------------------------
     def start_trial(self, trial_id: str, config: dict[str, Any]) -> str:
-        with self._lock:
-            if trial_id in self._children:
-                return self._children[trial_id]
-            if trial_id in self._ended:
-                return ""
-            optimizer = self.spec.search.optimizers[config["optimizer"]]
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=trial_run_name(config),
-                tags={
-                    MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                    SWEEP_ID: self.sweep_id,
-                    TRIAL_ID: trial_id,
-                },
-            )
-            run_id = run.info.run_id
-            self._children[trial_id] = run_id
+        if trial_id in self._children:
+            return self._children[trial_id]
+        if trial_id in self._ended:
+            return ""
+        optimizer = self.spec.search.optimizers[config["optimizer"]]
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=trial_run_name(config),
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                SWEEP_ID: self.sweep_id,
+                TRIAL_ID: trial_id,
+            },
+        )
+        run_id = run.info.run_id
+        self._children[trial_id] = run_id
         params = {
             "placement": config["placement"],
             "dropout": float(config["dropout"]),
@@ -220,17 +221,15 @@ class SweepTracker:
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
         metrics = [Metric(m, float(result[m]), now, step) for m in METRICS if m in result]
-        with self._lock:
-            self._pending.setdefault(trial_id, []).extend(metrics)
-            due = time.monotonic() - self._last_flush > _FLUSH_EVERY_S
+        self._pending.setdefault(trial_id, []).extend(metrics)
+        due = time.monotonic() - self._last_flush > _FLUSH_EVERY_S
         if due:
             self.flush()
 
     def flush(self, trial_id: str | None = None) -> None:
-        with self._lock:
-            ids = [trial_id] if trial_id else list(self._pending)
-            batches = {t: self._pending.pop(t, []) for t in ids}
-            self._last_flush = time.monotonic()
+        ids = [trial_id] if trial_id else list(self._pending)
+        batches = {t: self._pending.pop(t, []) for t in ids}
+        self._last_flush = time.monotonic()
         for tid, metrics in batches.items():
             run_id = self._children.get(tid)
             for i in range(0, len(metrics), _BATCH):
@@ -248,8 +247,7 @@ class SweepTracker:
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
-        with self._lock:
-            epochs = self._pending.pop(trial_id, [])  # written with the summary, in one batch
+        epochs = self._pending.pop(trial_id, [])  # written with the summary, in one batch
         summary: dict[str, float] = {}
         tags: dict[str, str] = {}
         if history:
@@ -290,14 +288,13 @@ class SweepTracker:
         if trace:
             self.client.log_text(run_id, trace, "error.txt")
         self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")
-        with self._lock:
-            self._children.pop(trial_id, None)
-            self._ended.add(trial_id)
-            self.curves += [
-                {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}
-                for r in history
-                if "epoch" in r
-            ]
+        self._children.pop(trial_id, None)
+        self._ended.add(trial_id)
+        self.curves += [
+            {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}
+            for r in history
+            if "epoch" in r
+        ]
 
     def close_open_trials(self, status: str, reason: str) -> None:
         """End every child run still open (on Ctrl-C or a driver error)."""
