@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -56,10 +57,9 @@ def import_keras() -> Any:
 
 
 def _import_keras_quietly() -> None:
-    try:
+    # A failure here is not lost: the trial's own import_keras() raises it again, visibly.
+    with contextlib.suppress(BaseException):
         import_keras()
-    except BaseException:  # noqa: BLE001 - the trial's own import_keras() raises it again, visibly
-        pass
 
 
 def warm_worker() -> threading.Thread:
