@@ -6,6 +6,7 @@ Contenders:
   kerastuner  keras_tuner.GridSearch over the same space (sequential, one process)
   sweep       sweep.runner.run_sweep with the product's defaults
   sweep-warm  the same as a driver's second sweep: Ray up and the MLflow store created beforehand
+  floor       start-up alone: Ray + Tune + one Keras import per worker, no data, MLflow or model
   sweep:NAME  sweep with extra overrides, from --variant NAME:KEY=VALUE[;KEY=VALUE...]
 
 Usage: .venv/bin/python benchmarks/bench.py --grid seed --contenders ideal,naive,kerastuner,sweep
@@ -53,7 +54,7 @@ GRIDS: dict[str, list[str]] = {
         "training.epochs=2",
     ],
 }
-CONTENDERS = ("ideal", "naive", "kerastuner", "sweep", "sweep-warm")
+CONTENDERS = ("ideal", "naive", "kerastuner", "sweep", "sweep-warm", "floor")
 DEFAULT_CONTENDERS = ("ideal", "naive", "kerastuner", "sweep")
 CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -408,12 +409,55 @@ def run_sweep_warm(spec: Any, cores: int) -> dict[str, Any]:
     return _time_sweep(spec, cores, warm=True)
 
 
+def run_floor(spec: Any, cores: int) -> dict[str, Any]:
+    """The start-up any Ray Tune + Keras sweep pays: Ray, Tune, one Keras import per worker.
+
+    Ray starts as run_sweep starts it (worker warm-up hook included) and Tune runs one trial per
+    core that only imports Keras: no data, no MLflow, no model. Against the ideal it shows how much
+    of a wall-time budget (1.2x = 20% of the ideal) is gone before the first epoch can start.
+    """
+    import ray
+    from ray import tune
+
+    from sweep.runner import _init_ray
+
+    def import_only(config: dict[str, Any]) -> None:
+        from sweep.trainable import import_keras
+
+        import_keras()
+        tune.report({"imported": 1})
+
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        sampler = RayWorkerSampler()
+        sampler.start()
+        started = time.perf_counter()
+        _init_ray(None, cores)
+        ray_s = time.perf_counter() - started
+        results = tune.Tuner(
+            tune.with_resources(import_only, {"cpu": 1}),
+            param_space={"worker": tune.grid_search(list(range(cores)))},
+            tune_config=tune.TuneConfig(reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=tmp, verbose=0),
+        ).fit()
+        wall = time.perf_counter() - started
+        sampler.stop()
+        ray.shutdown()
+    return {
+        "wall_s": wall,
+        "finished": sum(1 for r in results if r.error is None),
+        "peak_rss_mb": sampler.peak_mb,
+        "val_accuracy": {},
+        "extra": {"ray_init_s": ray_s, "tune_and_keras_import_s": wall - ray_s, "trials_run": cores},
+    }
+
+
 RUNNERS = {
     "ideal": run_ideal,
     "naive": run_naive,
     "kerastuner": run_kerastuner,
     "sweep": run_sweep_contender,
     "sweep-warm": run_sweep_warm,
+    "floor": run_floor,
 }
 
 

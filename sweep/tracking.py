@@ -13,6 +13,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.space import config_key, trial_seed
 from sweep.spec import SweepSpec
+from sweep.store_template import seed_local_store
 from sweep.trainable import METRICS
 
 SWEEP_ID = "sweep.id"
@@ -86,6 +87,7 @@ class SweepTracker:
     """
 
     def __init__(self, tracking_uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path | None):
+        seed_local_store(tracking_uri)  # a new local store: copied, not migrated from scratch
         self.client = MlflowClient(tracking_uri)
         self.spec = spec
         self.sweep_id = sweep_id
