@@ -17,7 +17,7 @@ from sweep.data import load_dataset
 from sweep.space import tune_plan
 from sweep.spec import SweepSpec, load_spec
 from sweep.tracking import SweepTracker, one_line_error, resolve_tracking_uri, trial_run_name
-from sweep.trainable import train_trial, warm_worker, worker_env
+from sweep.trainable import train_trial, worker_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,9 +165,6 @@ def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress:
     return Bridge()
 
 
-WORKER_SETUP_HOOK = f"{warm_worker.__module__}.{warm_worker.__name__}"
-
-
 def _init_ray(address: str | None, cpus: int | None) -> None:
     import ray
 
@@ -175,10 +172,8 @@ def _init_ray(address: str | None, cpus: int | None) -> None:
         return
     for key, value in worker_env().items():
         os.environ.setdefault(key, value)
-    # Every worker of the sweep starts importing Keras as soon as it starts (sweep.trainable.warm_worker).
-    runtime_env = {"env_vars": worker_env(), "worker_process_setup_hook": WORKER_SETUP_HOOK}
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        ray.init(address=address, runtime_env={"env_vars": worker_env()}, log_to_driver=False)
         return
     ray.init(
         num_cpus=cpus or os.cpu_count() or 1,
@@ -186,10 +181,6 @@ def _init_ray(address: str | None, cpus: int | None) -> None:
         log_to_driver=False,
         logging_level=logging.ERROR,
         object_store_memory=256 * 1024 * 1024,
-        runtime_env=runtime_env,
-        # Ray starts one idle worker per CPU for the first driver, but Tune's trial actors never
-        # use them (measured: new processes each time): on 2 cores they only slow Ray's start.
-        _system_config={"prestart_worker_first_driver": False},
     )
 
 

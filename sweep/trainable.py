@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import math
 import os
 import resource
 import sys
-import threading
 from typing import Any
 
 import numpy as np
@@ -29,9 +27,6 @@ _configured_threads: int | None = None
 # Keras imports these when installed, for its plotting helpers and scikit-learn wrappers, which a
 # trial never uses; they are half of a worker's 5 s Keras import on 2 cores (~1.4 s).
 _KERAS_EXTRAS_UNUSED_IN_TRIALS = ("matplotlib", "sklearn")
-# Held while Keras imports, so a trial never sees the half-imported module of a warm-up thread.
-_keras_import = threading.Lock()
-_warm_thread: threading.Thread | None = None  # set in a worker by warm_worker()
 
 
 def import_keras() -> Any:
@@ -41,38 +36,18 @@ def import_keras() -> Any:
     with `except ImportError`; tests/unit/test_trainable.py checks it still does); the process can
     import them normally afterwards.
     """
-    with _keras_import:
-        if "keras" in sys.modules:
-            return sys.modules["keras"]
-        hidden = [name for name in _KERAS_EXTRAS_UNUSED_IN_TRIALS if name not in sys.modules]
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    hidden = [name for name in _KERAS_EXTRAS_UNUSED_IN_TRIALS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    try:
+        import keras
+    finally:
         for name in hidden:
-            sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
-        try:
-            import keras
-        finally:
-            for name in hidden:
-                if sys.modules.get(name, False) is None:
-                    del sys.modules[name]
-        return keras
-
-
-def _import_keras_quietly() -> None:
-    # A failure here is not lost: the trial's own import_keras() raises it again, visibly.
-    with contextlib.suppress(BaseException):
-        import_keras()
-
-
-def warm_worker() -> threading.Thread:
-    """Ray `worker_process_setup_hook`: start importing Keras the moment a worker process starts.
-
-    TensorFlow's import is ~4 s of a 2-core worker's start. Begun here, on a background thread, it
-    runs while Ray registers the worker, creates the trial actor and hands it the data; the trial's
-    `import_keras()` then waits only for what is left. Never raises: a failed hook kills the worker.
-    """
-    global _warm_thread
-    _warm_thread = threading.Thread(target=_import_keras_quietly, name="sweep-keras-import", daemon=True)
-    _warm_thread.start()
-    return _warm_thread
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return keras
 
 
 def configure_tensorflow(cpus: float) -> None:

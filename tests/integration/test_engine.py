@@ -232,19 +232,3 @@ def test_adaptive_search_and_early_stopping_run_and_pair_seeds(
     per_config = table.groupby(["placement", "dropout", "optimizer"]).seed.apply(sorted)
     assert all(seeds == [0, 1] for seeds in per_config)
     assert table.dropout.between(0.0, 0.5).all()
-
-
-def test_ray_workers_start_importing_keras_when_they_start(ray_local: None) -> None:
-    import ray
-
-    def probe() -> tuple[bool, bool]:
-        import sys
-
-        import sweep.trainable as trainable
-
-        warm = trainable._warm_thread
-        if warm is not None:
-            warm.join(timeout=120)
-        return warm is not None, "keras" in sys.modules
-
-    assert ray.get(ray.remote(num_cpus=1)(probe).remote(), timeout=300) == (True, True)

@@ -65,37 +65,3 @@ def test_fresh_keras_state_freezes_survivors_and_resets_layer_names() -> None:
     second = keras.layers.Dense(2)
     assert second.name == "dense"  # Keras' global state (name counters) was cleared
     gc.unfreeze()
-
-
-def test_warm_worker_imports_keras_in_the_background_and_trials_wait_for_all_of_it() -> None:
-    # The hook returns at once; a trial's import_keras() that races the warm-up thread must get the
-    # whole module (waiting on the lock), never the half-imported one in sys.modules.
-    out = _run_python(
-        "import sys, time\n"
-        "from sweep.trainable import import_keras, warm_worker\n"
-        "t = time.perf_counter(); thread = warm_worker(); took = time.perf_counter() - t\n"
-        "print(took < 0.5, thread.name, thread.is_alive())\n"
-        "keras = import_keras()\n"
-        "print(keras.layers.Dense.__name__, keras.Sequential.__name__, thread.is_alive())\n"
-        "print('matplotlib' in sys.modules, 'sklearn' in sys.modules)\n"
-    )
-    assert out.splitlines() == [
-        "True sweep-keras-import True",
-        "Dense Sequential False",
-        "False False",
-    ]
-
-
-def test_warm_worker_never_raises_when_keras_cannot_import() -> None:
-    # A failed setup hook kills the Ray worker; the trial's own import reports the error instead.
-    out = _run_python(
-        "import sys\n"
-        "sys.modules['tensorflow'] = None  # Keras' backend cannot load\n"
-        "from sweep.trainable import import_keras, warm_worker\n"
-        "warm_worker().join()\n"
-        "try:\n"
-        "    import_keras()\n"
-        "except ImportError as err:\n"
-        "    print('ImportError')\n"
-    )
-    assert out == "ImportError"
