@@ -412,9 +412,9 @@ def run_sweep_warm(spec: Any, cores: int) -> dict[str, Any]:
 def run_floor(spec: Any, cores: int) -> dict[str, Any]:
     """The start-up any Ray Tune + Keras sweep pays: Ray, Tune, one Keras import per worker.
 
-    Ray starts as run_sweep starts it (worker warm-up hook included) and Tune runs one trial per
-    core that only imports Keras: no data, no MLflow, no model. Against the ideal it shows how much
-    of a wall-time budget (1.2x = 20% of the ideal) is gone before the first epoch can start.
+    Ray starts as run_sweep starts it, and Tune runs one trial per core that only imports Keras:
+    no data, no MLflow, no model. Against the ideal it shows how much of a wall-time budget
+    (1.2x = 20% of the ideal) is gone before the first epoch can start.
     """
     import ray
     from ray import tune
