@@ -1,6 +1,7 @@
 """What a Ray worker imports and keeps between trials."""
 
 import gc
+import math
 import subprocess
 import sys
 
@@ -65,3 +66,67 @@ def test_fresh_keras_state_freezes_survivors_and_resets_layer_names() -> None:
     second = keras.layers.Dense(2)
     assert second.name == "dense"  # Keras' global state (name counters) was cleared
     gc.unfreeze()
+
+
+def test_compile_for_training_traces_the_train_step_once_with_identical_results() -> None:
+    import keras
+
+    from sweep import parse_spec
+    from sweep.data import load_dataset
+    from sweep.models import build_model, build_optimizer
+    from sweep.trainable import compile_for_training
+
+    spec = parse_spec(
+        {
+            "name": "trace-once",
+            "dataset": {"n_samples": 200, "n_features": 6, "seed": 2},
+            "model": {"hidden_units": [8]},
+            "search": {
+                "placement": ["after_dropout"],
+                "dropout": [0.25],
+                "optimizer": [{"name": "adam", "learning_rate": 0.01}],
+            },
+            "training": {"epochs": 2, "batch_size": 16},
+        }
+    )
+    data = load_dataset(spec.dataset)
+
+    def train(prebuilt: bool) -> tuple[int, dict]:
+        fresh_keras_state()
+        keras.utils.set_random_seed(3)
+        model = build_model(spec.model, "after_dropout", 0.25, data.input_shape, data.n_classes)
+        optimizer = build_optimizer(spec.search.optimizers["adam"])
+        if prebuilt:
+            compile_for_training(model, spec, optimizer, len(data.x_train))
+        else:  # Keras' own way: the optimizer's variables appear during the first trace
+            model.compile(
+                optimizer=optimizer,
+                loss=spec.training.loss,
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                steps_per_execution=math.ceil(len(data.x_train) / 16),  # as the spec's `epoch`
+            )
+        traces = []
+        step = model.train_step
+
+        def counted(batch):  # runs once per trace, not per batch
+            traces.append(1)
+            return step(batch)
+
+        model.train_step = counted
+        history = model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=16,
+            epochs=2,
+            validation_data=(data.x_val, data.y_val),
+            verbose=0,
+        )
+        return len(traces), history.history
+
+    try:
+        once, ours = train(prebuilt=True)
+        twice, keras_way = train(prebuilt=False)
+    finally:
+        gc.unfreeze()
+    assert (once, twice) == (1, 2)
+    assert ours == keras_way
