@@ -320,15 +320,13 @@ def run_kerastuner(spec: Any, cores: int) -> dict[str, Any]:
     }
 
 
-def _turnaround_overheads(client: Any, sweep_id: str, cores: int) -> list[float]:
+def _turnaround_overheads(client: Any, parent: Any, cores: int) -> list[float]:
     """Per trial, the driver's start-to-end time minus the trial's own build + fit time.
 
-    The first trial on each worker is left out: it also imports TensorFlow (start-up, not
-    per-trial cost). Start and end are the child run's MLflow times, stamped by the driver.
+    `parent` is the sweep's `find_sweep` record. The first trial on each worker is left out: it
+    also imports TensorFlow (start-up, not per-trial cost). Start and end are the child run's
+    MLflow times, stamped by the driver.
     """
-    from sweep.results import find_sweep
-
-    parent = find_sweep(client, sweep_id)
     runs = client.search_runs(
         [parent.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.parent_run_id}'", max_results=50_000
     )
@@ -364,8 +362,9 @@ def _time_sweep(spec: Any, cores: int, warm: bool) -> dict[str, Any]:
         sampler.stop()
         ray.shutdown()
         client = MlflowClient(result.tracking_uri)
-        table = trial_table(client, find_sweep(client, result.sweep_id))
-        turnaround = _turnaround_overheads(client, result.sweep_id, cores)
+        record = find_sweep(client, result.sweep_id)
+        table = trial_table(client, record)
+        turnaround = _turnaround_overheads(client, record, cores)
     finished = table[table["status"] == "FINISHED"]
     accuracies = {
         trial_key(r.placement, r.dropout, r.optimizer, r.seed): float(r.final_val_accuracy)
