@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "list_sweeps": "sweep.results",
     "trial_table": "sweep.results",
     "SweepResult": "sweep.runner",
-    "TrialEvent": "sweep.runner",
+    "TrialEvent": "sweep.recorder",
     "new_sweep_id": "sweep.runner",
     "resume_sweep": "sweep.runner",
     "run_sweep": "sweep.runner",
@@ -91,7 +91,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from sweep.data import DataError, Dataset, load_dataset
     from sweep.models import BLOCK_ORDER, build_model, build_optimizer
     from sweep.publish import PublishedReport, publish_report
+    from sweep.recorder import TrialEvent
     from sweep.report import render_markdown, write_report
     from sweep.results import SweepNotFound, find_sweep, learning_curves, list_sweeps, trial_table
-    from sweep.runner import SweepResult, TrialEvent, new_sweep_id, resume_sweep, run_sweep
+    from sweep.runner import SweepResult, new_sweep_id, resume_sweep, run_sweep
     from sweep.spec import SpecError, SweepSpec, load_spec, parse_spec

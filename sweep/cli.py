@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -28,7 +29,30 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where sweeps and the local MLflow store live.")]
+RunsDir = Annotated[
+    Path,
+    typer.Option(
+        "--runs-dir",
+        envvar="SWEEP_RUNS_DIR",
+        help="Where sweeps and the local MLflow store live (on a cluster: a path every node sees).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Join this Ray cluster (HOST:PORT or auto) instead of starting one; "
+        "inside a Ray job RAY_ADDRESS is used.",
+    ),
+]
+JobsAddress = Annotated[
+    str,
+    typer.Option(
+        "--address",
+        envvar="RAY_API_SERVER_ADDRESS",
+        help="The cluster's Jobs API: http://HEAD:8265 (or RAY_API_SERVER_ADDRESS).",
+    ),
+]
 TrackingUri = Annotated[
     str | None,
     typer.Option(
@@ -166,14 +190,18 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key.path=value.")] = None,
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Join this Ray cluster instead of starting one.")
-    ] = None,
+    ray_address: RayAddress = None,
     cpus: Cpus = None,
+    sweep_id: Annotated[
+        str | None,
+        typer.Option("--sweep-id", help="Use this id instead of a new one (`sweep submit` passes its own)."),
+    ] = None,
 ) -> None:
     """Run a sweep: every trial on Ray Tune, every run in MLflow."""
     spec = _load(file, set_)
-    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, resume_id=None)
+    if sweep_id is not None:
+        _check_id(sweep_id)
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, sweep_id=sweep_id, resume=False)
 
 
 @app.command()
@@ -181,14 +209,50 @@ def resume(
     sweep_id: Annotated[str, typer.Argument(help="The id `sweep run` printed.")],
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
-    ray_address: Annotated[str | None, typer.Option("--ray-address")] = None,
+    ray_address: RayAddress = None,
     cpus: Cpus = None,
 ) -> None:
-    """Finish a sweep whose driver died or was stopped: finished trials are kept."""
-    if not (runs_dir / sweep_id / "spec.yaml").is_file():
-        _fail([f"{sweep_id}: no sweep of that id under {runs_dir}"])
-    spec = _load(runs_dir / sweep_id / "spec.yaml")
-    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, resume_id=sweep_id)
+    """Finish a sweep whose driver died or was stopped: trials that ended for good are kept.
+
+    The spec comes from RUNS_DIR/SWEEP_ID/spec.yaml, else from the sweep's parent run in MLflow.
+    """
+    from sweep.runner import load_sweep_spec
+
+    _check_id(sweep_id)
+    try:
+        spec = load_sweep_spec(sweep_id, runs_dir, tracking_uri)
+    except SpecError as err:
+        where = f"{err.source}: " if err.source else ""
+        _fail([f"{where}{line}" for line in err.errors])
+    _run_and_render(spec, runs_dir, tracking_uri, ray_address, cpus, sweep_id=sweep_id, resume=True)
+
+
+def _check_id(sweep_id: str) -> None:
+    from sweep.jobs import check_sweep_id
+
+    try:
+        check_sweep_id(sweep_id)
+    except SpecError as err:
+        _fail(err.errors)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`ray job stop`, Kubernetes) stops a sweep the way Ctrl-C does.
+
+    Ray blocks SIGINT in the processes it starts, a job's driver included: unblock it, and hand
+    SIGTERM to whatever handles SIGINT now (Tune's graceful stop while trials run, else
+    KeyboardInterrupt).
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    def as_interrupt(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, as_interrupt)
 
 
 def _run_and_render(
@@ -197,12 +261,16 @@ def _run_and_render(
     tracking_uri: str | None,
     ray_address: str | None,
     cpus: int | None,
-    resume_id: str | None,
+    sweep_id: str | None,
+    resume: bool,
 ) -> None:
     import logging
 
     from sweep.data import DataError
-    from sweep.runner import TrialEvent, resume_sweep, run_sweep
+    from sweep.recorder import TrialEvent
+    from sweep.runner import ClusterError, resume_sweep, run_sweep
+
+    _stop_on_sigterm()
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial database tables"
 
@@ -216,19 +284,23 @@ def _run_and_render(
             task, total=event.total, completed=event.done + event.failed, failed=event.failed, best=best
         )
         if event.error:
-            progress.console.print(f"[yellow]FAILED[/yellow] {event.name}: {event.error}", highlight=False)
+            label = "RETRYING" if event.status == "RETRYING" else "FAILED"
+            progress.console.print(
+                f"[yellow]{label}[/yellow] {escape(event.name)}: {escape(event.error)}", highlight=False
+            )
 
     try:
         with progress:
-            if resume_id:
-                result = resume_sweep(resume_id, runs_dir, tracking_uri, on_event, ray_address, ray_cpus=cpus)
+            if resume and sweep_id:
+                result = resume_sweep(sweep_id, runs_dir, tracking_uri, on_event, ray_address, ray_cpus=cpus)
             else:
-                result = run_sweep(spec, runs_dir, tracking_uri, on_event, ray_address, ray_cpus=cpus)
-    except DataError as err:
+                result = run_sweep(
+                    spec, runs_dir, tracking_uri, on_event, ray_address, sweep_id=sweep_id, ray_cpus=cpus
+                )
+    except (DataError, ClusterError) as err:
         _fail([str(err)])
     except KeyboardInterrupt:
-        errors.print("interrupted: unfinished trials marked KILLED; `sweep resume` continues the sweep")
-        raise typer.Exit(130) from None
+        _interrupted()
     except Exception as err:  # the sweep's runs are closed; show the cause, not a traceback
         if os.environ.get("SWEEP_DEBUG"):
             raise
@@ -240,6 +312,8 @@ def _run_and_render(
         f"state           {result.state}: {result.counts.get('finished', 0)} finished, "
         f"{result.counts.get('failed', 0)} failed in {result.wall_time_s:.1f} s"
     )
+    if result.state == "interrupted":
+        _interrupted(result.sweep_id)
     # The report already read the trial table back from MLflow; read it only if there was none.
     trials = result.trials
     if trials is None:
@@ -254,6 +328,12 @@ def _run_and_render(
         errors.print(
             f"report not written ({escape(result.report_error)}); try `sweep report {result.sweep_id}`"
         )
+
+
+def _interrupted(sweep_id: str | None = None) -> NoReturn:
+    resume = f"`sweep resume {sweep_id}`" if sweep_id else "`sweep resume SWEEP_ID`"
+    errors.print(f"interrupted: unfinished trials marked KILLED; {resume} continues the sweep")
+    raise typer.Exit(130)
 
 
 def _print_verdict(verdict: tuple[str, ...]) -> None:
@@ -445,6 +525,196 @@ def ui(
     ]
     console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
     os.execv(sys.executable, args)
+
+
+# --- Ray Jobs: a sweep on a cluster ------------------------------------------------------------
+
+
+def _job_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from sweep.jobs import JobError
+
+    try:
+        return fn(*args, **kwargs)
+    except JobError as err:
+        _fail([str(err)], code=1)
+    except SpecError as err:
+        where = f"{err.source}: " if err.source else ""
+        _fail([f"{where}{line}" for line in err.errors])
+
+
+def _mlflow_link(uri: str, experiment_id: str, run_id: str) -> str | None:
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
+    address: JobsAddress,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key.path=value.")] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI for the job (default: the cluster's MLFLOW_TRACKING_URI, else "
+            "the spec's); also read here by --follow.",
+        ),
+    ] = None,
+    runs_dir: Annotated[
+        str | None,
+        typer.Option("--runs-dir", help="Runs folder on the cluster (default: its SWEEP_RUNS_DIR)."),
+    ] = None,
+    sweep_id: Annotated[
+        str | None,
+        typer.Option("--sweep-id", help="Submit under this id; submitting an id again launches nothing."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show the sweep's progress until it ends.")
+    ] = False,
+) -> None:
+    """Run a sweep as a Ray job on a cluster: the spec and its data file travel with it."""
+    from sweep import jobs
+
+    _load(file, set_)  # every spec error, located, before anything reaches the cluster
+    done = _job_call(
+        jobs.submit,
+        file,
+        address=address,
+        sweep_id=sweep_id,
+        overrides=set_ or [],
+        tracking_uri=tracking_uri,
+        runs_dir=runs_dir,
+    )
+    console.print(f"sweep id        {done.sweep_id}")
+    console.print(
+        f"ray job         {done.submission_id}" + (" (already submitted)" if done.already_submitted else "")
+    )
+    console.print(f"jobs api        {done.address}")
+    console.print(f"next            sweep status {done.sweep_id} --address {done.address}")
+    if follow:
+        _follow(done.sweep_id, address, tracking_uri)
+
+
+def _follow(sweep_id: str, address: str, tracking_uri: str | None) -> None:
+    """The job's progress as `sweep run` shows it, read from MLflow while the job runs."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep import jobs
+    from sweep.results import SweepNotFound, sweep_progress
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    client = MlflowClient(uri) if uri else None
+    progress = _progress_display()
+    task = progress.add_task("trials", total=None, failed=0, best="-")
+    shown: set[tuple[str, str]] = set()
+    link = None
+    last = None
+    with progress:
+        for job in _job_call(jobs.watch, sweep_id, address=address):
+            last = job
+            if client is None:
+                continue
+            try:
+                now = sweep_progress(client, sweep_id)
+            except SweepNotFound:
+                continue
+            except Exception as err:  # the tracking server may be away for a while: keep watching
+                progress.console.print(f"[yellow]tracking[/yellow] {escape(str(err))[:200]}")
+                continue
+            if link is None:
+                link = _mlflow_link(client.tracking_uri, now.record.experiment_id, now.record.parent_run_id)
+                if link:
+                    progress.console.print(f"mlflow          {link}")
+            best = f"{now.best:.4f}" if now.best is not None else "-"
+            total = now.record.trials_total or None
+            progress.update(
+                task, total=total, completed=now.finished + now.failed, failed=now.failed, best=best
+            )
+            for failure in now.failures:
+                if failure not in shown:
+                    shown.add(failure)
+                    progress.console.print(
+                        f"[yellow]FAILED[/yellow] {escape(failure[0])}: {escape(failure[1])}"
+                    )
+    if last is None:
+        return
+    console.print(f"job             {last.status}" + (f": {last.message}" if last.message else ""))
+    if last.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    sweep_id: Annotated[str, typer.Argument(help="The id `sweep submit` printed.")],
+    address: JobsAddress,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """A submitted sweep: its Ray job's status, and its trials as MLflow has them."""
+    from datetime import UTC, datetime
+
+    from sweep import jobs
+
+    _check_id(sweep_id)
+    job = _job_call(jobs.status, sweep_id, address=address)
+    console.print(f"sweep id        {sweep_id}")
+    console.print(
+        f"ray job         {job.submission_id}: {job.status}" + (f" ({job.message})" if job.message else "")
+    )
+    for label, stamp in (("started", job.start_time), ("ended", job.end_time)):
+        if stamp:
+            console.print(f"{label:<15} {datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M:%S} UTC")
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import SweepNotFound, sweep_progress
+
+    try:
+        now = sweep_progress(MlflowClient(uri), sweep_id)
+    except SweepNotFound:
+        console.print(f"mlflow          no runs yet in {uri}")
+        return
+    console.print(
+        f"trials          {now.finished} finished, {now.failed} failed, {now.running} running"
+        f" of {now.record.trials_total}; sweep state {now.record.state}"
+    )
+    if now.best is not None:
+        console.print(f"best so far     {now.best:.4f}")
+    link = _mlflow_link(uri, now.record.experiment_id, now.record.parent_run_id)
+    console.print(f"parent run      {now.record.parent_run_id}" + (f"  {link}" if link else ""))
+
+
+@app.command()
+def cancel(
+    sweep_id: Annotated[str, typer.Argument(help="The id `sweep submit` printed.")],
+    address: JobsAddress,
+) -> None:
+    """Stop a submitted sweep gracefully: its open runs end KILLED, `sweep resume` can continue it."""
+    from sweep import jobs
+
+    _check_id(sweep_id)
+    console.print(
+        f"stopping {jobs.submission_id(sweep_id)} (SIGINT, then up to {jobs.STOP_WAIT_S} s to close its runs)"
+    )
+    job = _job_call(jobs.cancel, sweep_id, address=address)
+    console.print(f"ray job         {job.submission_id}: {job.status}")
+    if not job.finished:
+        _fail([f"{job.submission_id} is still {job.status}"], code=1)
+
+
+@app.command()
+def logs(
+    sweep_id: Annotated[str, typer.Argument(help="The id `sweep submit` printed.")],
+    address: JobsAddress,
+) -> None:
+    """Print what a submitted sweep's driver has printed so far."""
+    from sweep import jobs
+
+    _check_id(sweep_id)
+    text = _job_call(jobs.logs, sweep_id, address=address)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
 
 def main() -> None:

@@ -64,25 +64,37 @@ class SweepRecord:
     spec_yaml: str | None
 
 
-def find_sweep(client: MlflowClient, sweep_id: str) -> SweepRecord:
-    """The parent run of `sweep_id`, searched across every experiment."""
+def find_sweep(client: MlflowClient, sweep_id: str, with_spec: bool = True) -> SweepRecord:
+    """The parent run of `sweep_id`, searched across every experiment.
+
+    Only parent runs carry `sweep.state` (children carry the sweep id too): one small query
+    whatever the number of trials.
+    """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,120}", sweep_id):
         raise SweepNotFound(f"{sweep_id!r} is not a sweep id (lowercase letters, digits and dashes)")
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs: list[Any] = []
     if experiments:
-        runs = list(client.search_runs(experiments, f"tags.`{SWEEP_ID}` = '{sweep_id}'", max_results=50_000))
+        runs = list(
+            client.search_runs(
+                experiments,
+                f"tags.`{SWEEP_ID}` = '{sweep_id}' and tags.`{SWEEP_STATE}` != ''",
+                max_results=100,
+                order_by=["attributes.start_time ASC"],
+            )
+        )
     parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
     if not parents:
         raise SweepNotFound(f"no sweep with id {sweep_id!r} in {client.tracking_uri}")
     run = parents[0]
     spec_yaml = None
-    try:
-        path = client.download_artifacts(run.info.run_id, "spec.yaml")
-        with open(path, encoding="utf-8") as handle:
-            spec_yaml = handle.read()
-    except Exception:  # an artifact store that is gone should not hide the runs
-        spec_yaml = None
+    if with_spec:
+        try:
+            path = client.download_artifacts(run.info.run_id, "spec.yaml")
+            with open(path, encoding="utf-8") as handle:
+                spec_yaml = handle.read()
+        except Exception:  # an artifact store that is gone should not hide the runs
+            spec_yaml = None
     return SweepRecord(
         sweep_id=sweep_id,
         parent_run_id=run.info.run_id,
@@ -91,6 +103,48 @@ def find_sweep(client: MlflowClient, sweep_id: str) -> SweepRecord:
         status=run.info.status,
         trials_total=int(run.data.tags.get("sweep.trials_total", "0") or 0),
         spec_yaml=spec_yaml,
+    )
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """How far a sweep is, from its runs in MLflow."""
+
+    record: SweepRecord
+    finished: int
+    failed: int
+    running: int
+    best: float | None  # the best final value of the strategy metric so far
+    failures: tuple[tuple[str, str], ...]  # (run name, error) of every FAILED trial
+
+
+def sweep_progress(
+    client: MlflowClient, sweep_id: str, metric: str = "val_accuracy", mode: str = "max"
+) -> SweepProgress:
+    """Counts, best value and failures of a sweep's trial runs, for a progress display."""
+    record = find_sweep(client, sweep_id, with_spec=False)
+    runs = client.search_runs(
+        [record.experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
+        max_results=50_000,
+    )
+    statuses = [r.info.status for r in runs]
+    values = [
+        r.data.metrics[f"final_{metric}"]
+        for r in runs
+        if r.info.status == "FINISHED" and f"final_{metric}" in r.data.metrics
+    ]
+    best = (max(values) if mode == "max" else min(values)) if values else None
+    failures = tuple(
+        (str(r.info.run_name), str(r.data.tags.get(ERROR, ""))) for r in runs if r.info.status == "FAILED"
+    )
+    return SweepProgress(
+        record,
+        statuses.count("FINISHED"),
+        statuses.count("FAILED"),
+        statuses.count("RUNNING"),
+        best,
+        failures,
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import shutil
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.data import load_dataset
+from sweep.failures import install_retry_policy
+from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.space import tune_plan
-from sweep.spec import SweepSpec, load_spec
-from sweep.tracking import SweepTracker, one_line_error, resolve_tracking_uri, trial_run_name
+from sweep.spec import SweepSpec, load_spec, parse_spec
+from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial, worker_env
 
 if TYPE_CHECKING:
@@ -30,23 +33,6 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "300")
 # The CLI draws its own progress; with the legacy reporter, verbose=0 keeps Tune silent.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """A trial that just ended, for progress displays."""
-
-    name: str
-    status: str  # FINISHED or FAILED
-    value: float | None  # the strategy metric's last value
-    error: str | None
-    done: int
-    failed: int
-    total: int
-    best: float | None
-
-
-ProgressFn = Callable[[TrialEvent], None]
 
 
 @dataclass
@@ -72,97 +58,54 @@ def new_sweep_id(spec: SweepSpec) -> str:
     return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
 
 
-def _detached_callback() -> Any:
-    from ray.tune import Callback
-
-    return Callback()
+class ClusterError(RuntimeError):
+    """A Ray address this engine cannot use."""
 
 
-def _tune_callback(tracker: SweepTracker, spec: SweepSpec, total: int, progress: ProgressFn | None) -> Any:
-    from ray.tune import Callback
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: `--ray-address`, else RAY_ADDRESS (set inside a Ray job), else none."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address.startswith("ray://"):
+        raise ClusterError(
+            f"{address}: Ray Client (ray://) addresses are not supported: the sweep's driver must run "
+            "on the cluster to record trials as they end. Submit it as a job instead "
+            "(`sweep submit SPEC --address http://HEAD:8265`), or run `sweep run` on a cluster node "
+            "with --ray-address auto."
+        )
+    return address
 
-    metric, mode = spec.strategy.metric, spec.strategy.mode
 
-    class Bridge(Callback):
-        """Tune events -> MLflow child runs and progress events, on the driver."""
+def _job_config() -> dict[str, Any]:
+    """The runtime env and metadata of the Ray job this driver runs in ({} outside a job)."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    try:
+        return dict(json.loads(raw)) if raw else {}
+    except ValueError:
+        return {}
 
-        def __reduce__(self) -> Any:
-            # Tune pickles its run config into the experiment folder; the bridge stays here.
-            return (_detached_callback, ())
 
-        def __init__(self) -> None:
-            self.history: dict[str, list[dict[str, Any]]] = {}
-            self.done = 0
-            self.failed = 0
-            self.best: float | None = None
-            self.first_start: float | None = None  # time.monotonic() of the first trial's start
-            self.last_end: float | None = None
-            # MLflow writes run in order on one background thread, so Tune's loop never waits on
-            # the store: a trial's tune.report blocks until the driver has taken its result.
-            self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow")
-            self.io_errors: list[BaseException] = []
+def cluster_runtime_env() -> dict[str, Any]:
+    """What the cluster's workers need beyond what the job already ships.
 
-        def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-            def keep_error(future: Any) -> None:
-                if future.exception() is not None:
-                    self.io_errors.append(future.exception())
+    The `sweep` package travels as a py_module, so nodes without it installed run trials. Inside
+    a job, Ray refuses a driver runtime env that repeats a field or variable of the job's own, so
+    only what the job lacks is added.
+    """
+    job_env = _job_config().get("runtime_env") or {}
+    env: dict[str, Any] = {}
+    job_vars = job_env.get("env_vars") or {}
+    extra_vars = {k: v for k, v in worker_env().items() if k not in job_vars}
+    if extra_vars:
+        env["env_vars"] = extra_vars
+    if "py_modules" not in job_env:
+        env["py_modules"] = [str(Path(__file__).resolve().parent)]
+    return env
 
-            self.io.submit(fn, *args, **kwargs).add_done_callback(keep_error)
 
-        def drain(self) -> None:
-            """Wait for every queued MLflow write; raise the first that failed."""
-            self.io.shutdown(wait=True)
-            if self.io_errors:
-                raise RuntimeError(f"MLflow writes failed: {self.io_errors[0]}") from self.io_errors[0]
-
-        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.first_start = self.first_start or time.monotonic()
-            self.history[trial.trial_id] = []
-            self._write(tracker.start_trial, trial.trial_id, dict(trial.config))
-
-        def on_trial_result(
-            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
-        ) -> None:
-            self.history.setdefault(trial.trial_id, []).append(result)
-            self._write(tracker.record_result, trial.trial_id, dict(result))
-
-        def _ended(self, trial: Any, error: str | None, trace: str | None) -> None:
-            self.last_end = time.monotonic()
-            history = self.history.pop(trial.trial_id, [])
-            self._write(tracker.end_trial, trial.trial_id, history, error=error, trace=trace)
-            value = history[-1].get(metric) if history else None
-            if error:
-                self.failed += 1
-            else:
-                self.done += 1
-                if value is not None and (
-                    self.best is None or (value > self.best if mode == "max" else value < self.best)
-                ):
-                    self.best = value
-            if progress:
-                progress(
-                    TrialEvent(
-                        trial_run_name(trial.config),
-                        "FAILED" if error else "FINISHED",
-                        value,
-                        error,
-                        self.done,
-                        self.failed,
-                        total,
-                        self.best,
-                    )
-                )
-
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._ended(trial, None, None)
-
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            # The local error file is written before this hook; storage gets it only later.
-            path = trial.error_file
-            trace = Path(path).read_text(errors="replace") if path and Path(path).is_file() else None
-            self._ended(trial, one_line_error(trace), trace)
-
-    return Bridge()
+def job_submission_id() -> str | None:
+    """The Ray job submission id, when this driver runs as a Ray job."""
+    metadata = _job_config().get("metadata") or {}
+    return metadata.get("job_submission_id") or None
 
 
 def _init_ray(address: str | None, cpus: int | None) -> None:
@@ -173,7 +116,13 @@ def _init_ray(address: str | None, cpus: int | None) -> None:
     for key, value in worker_env().items():
         os.environ.setdefault(key, value)
     if address:
-        ray.init(address=address, runtime_env={"env_vars": worker_env()}, log_to_driver=False)
+        # A cluster's size is its own: no num_cpus or memory arguments here.
+        ray.init(
+            address=address,
+            runtime_env=cluster_runtime_env(),
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
         return
     ray.init(
         num_cpus=cpus or os.cpu_count() or 1,
@@ -198,7 +147,10 @@ def _trainable(spec: SweepSpec) -> Any:
 def _open_tracker(
     uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path
 ) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
-    tracker = SweepTracker(uri, spec, sweep_id, runs_dir)
+    job = job_submission_id()
+    tracker = SweepTracker(
+        uri, spec, sweep_id, runs_dir, run_tags={"ray.job_submission_id": job} if job else {}
+    )
     return tracker, tracker.start_sweep()
 
 
@@ -208,8 +160,27 @@ def _attempt_name(sweep_dir: Path) -> str:
     return f"attempt-{n}"
 
 
+def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
+    """Copy a data file the spec names into the sweep's folder and point the spec at the copy.
+
+    Inside a Ray job the spec's own folder is a temporary working directory; the copy (beside
+    spec.yaml, a relative path) is what `sweep resume` reads later, wherever the sweep started.
+    """
+    if spec.dataset.path is None:
+        return spec
+    source = Path(spec.dataset.path).resolve()
+    target = sweep_dir / "data" / source.name
+    if source != target:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    data = spec.model_dump(mode="json", exclude={"trial_count"})
+    data["dataset"]["path"] = f"data/{source.name}"
+    return parse_spec(data)
+
+
 def _run(
     spec: SweepSpec,
+    *,
     sweep_id: str,
     runs_dir: Path,
     tracking_uri: str | None,
@@ -222,34 +193,37 @@ def _run(
 
     started = time.monotonic()
     timings: dict[str, float] = {}
+    address = cluster_address(ray_address)  # before anything is created: a bad address changes nothing
     runs_dir = runs_dir.resolve()
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     trainable = _trainable(spec)  # data errors surface before any run is created
+    spec = _keep_data_with_sweep(spec, sweep_dir)
+    (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     timings["data_s"] = time.monotonic() - started
     mark = time.monotonic()
-    # MLflow opens (or creates) its store while Ray starts: on 2 cores that hides seconds.
+    # MLflow opens (or creates) its store while Ray starts.
     with ThreadPoolExecutor(max_workers=1) as pool:
         opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir)
         ray_error: BaseException | None = None
         try:
-            _init_ray(ray_address, ray_cpus)
+            _init_ray(address, ray_cpus)
         except Exception as err:  # raised below, once the parent run can record it
             ray_error = err
         tracker, done = opening.result()  # `done`: what an earlier attempt finished, per MLflow
     timings["ray_and_tracking_setup_s"] = time.monotonic() - mark
     attempt = _attempt_name(sweep_dir)
     state = "failed"
-    bridge = None
+    recorder = None
     try:
         if ray_error is not None:
             raise ray_error
         plan = tune_plan(spec, search_seed=len(done), done=done)
         remaining = plan.num_samples
-        bridge = _tune_callback(tracker, spec, remaining, progress)
+        recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
         if remaining:
+            install_retry_policy()
             tuner = tune.Tuner(
                 trainable,
                 param_space=plan.param_space,
@@ -267,30 +241,44 @@ def _run(
                 run_config=tune.RunConfig(
                     name=attempt,
                     storage_path=str(sweep_dir),
-                    callbacks=[bridge],
+                    callbacks=[recorder],
                     verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=0),
+                    # Retries only for lost workers and nodes (sweep.failures.install_retry_policy).
+                    failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
                 ),
             )
             mark, cpu_mark = time.monotonic(), time.process_time()
-            tuner.fit()
+            try:
+                tuner.fit()
+            except Exception:
+                recorder.check()  # the tracking store's failure is the cause worth showing
+                raise
             timings["trials_s"] = time.monotonic() - mark
             # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
             timings["driver_cpu_s"] = time.process_time() - cpu_mark
-            if bridge.first_start and bridge.last_end:
-                timings["tune_startup_s"] = bridge.first_start - mark
-                timings["tune_teardown_s"] = mark + timings["trials_s"] - bridge.last_end
-        bridge.drain()
-        ended = bridge.done + bridge.failed
+            if recorder.first_start and recorder.last_end:
+                timings["tune_startup_s"] = recorder.first_start - mark
+                timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
+        recorder.drain()
+        ended = recorder.done + recorder.failed
         state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
+    except TrackingLost:
+        # The store is gone: close what can be closed quickly; `sweep resume` finishes the rest.
+        tracker.client.patience = 5.0
+        raise
     finally:
-        if bridge is not None:
-            bridge.io.shutdown(wait=True)  # every queued write lands before the runs are closed
-        totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
-        tracker.finish_sweep(state, totals)
+        if recorder is not None:
+            recorder.io.shutdown(wait=True)  # every queued write lands before the runs are closed
+        try:
+            totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
+            tracker.finish_sweep(state, totals)
+        except Exception:
+            if state != "failed":
+                raise
+            totals = {}
     result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, timings=timings)
     if state == "finished" and report:
         mark = time.monotonic()
@@ -330,19 +318,44 @@ def run_sweep(
 ) -> SweepResult:
     """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report.
 
-    Without `ray_address` a local Ray starts with `ray_cpus` CPUs (default: every core); a Ray
-    this process already initialised is used as it is.
+    Without `ray_address` (or RAY_ADDRESS, which a Ray job sets) a local Ray starts with
+    `ray_cpus` CPUs (default: every core); a Ray this process already initialised is used as it is.
     """
     return _run(
         spec,
-        sweep_id or new_sweep_id(spec),
-        Path(runs_dir),
-        tracking_uri,
-        progress,
-        ray_address,
-        report,
-        ray_cpus,
+        sweep_id=sweep_id or new_sweep_id(spec),
+        runs_dir=Path(runs_dir),
+        tracking_uri=tracking_uri,
+        progress=progress,
+        ray_address=ray_address,
+        report=report,
+        ray_cpus=ray_cpus,
     )
+
+
+def load_sweep_spec(
+    sweep_id: str, runs_dir: str | Path = "runs", tracking_uri: str | None = None
+) -> SweepSpec:
+    """A sweep's spec: from its folder under `runs_dir`, else from its parent run in MLflow."""
+    from sweep.spec import SpecError
+
+    path = Path(runs_dir) / sweep_id / "spec.yaml"
+    if path.is_file():
+        return load_spec(path)
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import SweepNotFound, find_sweep
+
+    uri = resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
+    try:
+        record = find_sweep(MlflowClient(uri), sweep_id)
+    except SweepNotFound as err:
+        raise SpecError([f"no sweep of that id under {runs_dir} or in {uri}"], sweep_id) from err
+    if not record.spec_yaml:
+        raise SpecError([f"its parent run in {uri} has no spec.yaml"], sweep_id)
+    import yaml
+
+    return parse_spec(yaml.safe_load(record.spec_yaml), f"{sweep_id} (spec.yaml in MLflow)")
 
 
 def resume_sweep(
@@ -356,7 +369,16 @@ def resume_sweep(
 ) -> SweepResult:
     """Finish a sweep whose driver died or was stopped.
 
-    Trials that ended (in MLflow) are kept; the rest run again from their first epoch.
+    Trials that ended for good (in MLflow) are kept; the rest, and trials whose worker or node was
+    lost, run again from their first epoch.
     """
-    spec = load_spec(Path(runs_dir) / sweep_id / "spec.yaml")
-    return _run(spec, sweep_id, Path(runs_dir), tracking_uri, progress, ray_address, report, ray_cpus)
+    return _run(
+        load_sweep_spec(sweep_id, runs_dir, tracking_uri),
+        sweep_id=sweep_id,
+        runs_dir=Path(runs_dir),
+        tracking_uri=tracking_uri,
+        progress=progress,
+        ray_address=ray_address,
+        report=report,
+        ray_cpus=ray_cpus,
+    )

@@ -281,6 +281,8 @@ class ResourcesSpec(_Model):
     cpus_per_trial: float = Field(default=1, gt=0, le=256)
     gpus_per_trial: float = Field(default=0, ge=0, le=16)
     max_concurrent_trials: int | None = Field(default=None, ge=1)
+    # Extra attempts for a trial whose worker or node died (a diverged trial is never retried).
+    max_failures: int = Field(default=2, ge=0, le=100)
 
     @field_validator("gpus_per_trial")
     @classmethod
@@ -539,7 +541,22 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def resolve_data_path(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A relative `dataset.path` is relative to the spec file's folder, not to the working directory."""
+    dataset = data.get("dataset")
+    if isinstance(dataset, dict) and isinstance(dataset.get("path"), str) and dataset["path"]:
+        path = Path(dataset["path"]).expanduser()
+        if not path.is_absolute():
+            data = {**data, "dataset": {**dataset, "path": str(base / path)}}
+    return data
+
+
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
-    """Load, override and validate a spec file."""
-    data = apply_overrides(read_spec_file(path), overrides)
+    """Load, override and validate a spec file.
+
+    A relative `dataset.path` in the file is taken from the file's folder; one given by an
+    override (`--set dataset.path=...`) from the working directory, as a shell user expects.
+    """
+    data = resolve_data_path(read_spec_file(path), Path(path).resolve().parent)
+    data = apply_overrides(data, overrides)
     return parse_spec(data, str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -11,15 +12,24 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from sweep.failures import INFRASTRUCTURE
+from sweep.retrying import RetryingClient
 from sweep.space import config_key, trial_seed
 from sweep.spec import SweepSpec
 from sweep.store_template import seed_local_store
 from sweep.trainable import METRICS
 
+# On a server URI MLflow prints "View run ... / View experiment ..." for every run it ends (and
+# reads the run back to do it): one pair of lines per trial in the middle of the progress display.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
 SWEEP_ID = "sweep.id"
 SWEEP_STATE = "sweep.state"
 TRIAL_ID = "trial.id"
 ERROR = "error"
+ATTEMPTS = "trial.attempts"
+FAILURE = "trial.failure"  # infrastructure | diverged | error (sweep.failures)
+NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -35,7 +45,7 @@ def resolve_tracking_uri(runs_dir: Path, override: str | None, spec_uri: str | N
     return override or os.environ.get("MLFLOW_TRACKING_URI") or spec_uri or local_tracking_uri(runs_dir)
 
 
-def experiment_id(client: MlflowClient, name: str, runs_dir: Path | None) -> str:
+def experiment_id(client: Any, name: str, runs_dir: Path | None) -> str:
     """The experiment's id, creating it (artifacts beside a local store) if needed."""
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -86,45 +96,70 @@ class SweepTracker:
     single MLflow writer thread while Tune runs, then the driver's main thread once that has drained).
     """
 
-    def __init__(self, tracking_uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path | None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        spec: SweepSpec,
+        sweep_id: str,
+        runs_dir: Path | None,
+        run_tags: dict[str, str] | None = None,
+    ):
         seed_local_store(tracking_uri)  # a new local store: copied, not migrated from scratch
-        self.client = MlflowClient(tracking_uri)
+        self.client: Any = RetryingClient(MlflowClient(tracking_uri))
         self.spec = spec
         self.sweep_id = sweep_id
+        self.run_tags = run_tags or {}  # set on the parent run at every start (Ray job id, ...)
         self.experiment_id = experiment_id(self.client, spec.tracking.experiment, runs_dir)
         self.parent_run_id = ""
         self._children: dict[str, str] = {}  # trial id -> run id of open child runs
         self._ended: set[str] = set()
         self._pending: dict[str, list[Metric]] = {}
+        self._last_step: dict[str, int] = {}  # trial id -> last epoch queued for its run
+        self._nodes: dict[str, dict[str, str]] = {}  # trial id -> where its latest attempt ran
+        self._prior_attempts: dict[tuple[str, float, str, int], int] = {}  # from earlier drivers
         self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
 
     # --- the parent run ---------------------------------------------------------------
-    def find_parent(self) -> str | None:
+    def _parents(self) -> list[Any]:
+        """Every parent run of this sweep id, oldest first.
+
+        Child runs carry the sweep id too; only parents carry `sweep.state`, so a sweep with any
+        number of trials finds its parent in one small query.
+        """
         runs = self.client.search_runs(
-            [self.experiment_id], f"tags.`{SWEEP_ID}` = '{self.sweep_id}'", max_results=50
+            [self.experiment_id],
+            f"tags.`{SWEEP_ID}` = '{self.sweep_id}' and tags.`{SWEEP_STATE}` != ''",
+            max_results=100,
+            order_by=["attributes.start_time ASC"],
         )
-        parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+        return [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+
+    def find_parent(self) -> str | None:
+        parents = self._parents()
         return parents[0].info.run_id if parents else None
 
     def start_sweep(self) -> frozenset[tuple[str, float, str, int]]:
         """Create the parent run, or reopen it when the sweep is resumed.
 
-        Returns the keys of trials an earlier attempt ended (FINISHED or FAILED).
+        Returns the keys of trials an earlier attempt ended for good (FINISHED, or FAILED for a
+        reason of the trial's own: a retry would fail the same way).
         """
         existing = self.find_parent()
         if existing:
-            self.parent_run_id = existing
-            self.client.update_run(existing, status="RUNNING")
-            self.client.set_tag(existing, SWEEP_STATE, "running")
-            return self._adopt_children()
+            return self._reopen(existing)
         spec = self.spec
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.sweep_id,
-            tags={SWEEP_ID: self.sweep_id, "sweep.name": spec.name, SWEEP_STATE: "running"},
+            tags={SWEEP_ID: self.sweep_id, "sweep.name": spec.name, SWEEP_STATE: "running", **self.run_tags},
         )
         self.parent_run_id = run.info.run_id
+        # Two drivers started the same sweep id at once: the older parent wins, the newer goes.
+        oldest = self.find_parent()
+        if oldest and oldest != self.parent_run_id:
+            self.client.delete_run(self.parent_run_id)
+            return self._reopen(oldest)
         params = _flatten("", spec.model_dump(mode="json", exclude={"search", "trial_count"}))
         params.update(
             {
@@ -147,24 +182,38 @@ class SweepTracker:
         self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
         return frozenset()
 
+    def _reopen(self, run_id: str) -> frozenset[tuple[str, float, str, int]]:
+        self.parent_run_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.log_batch(
+            run_id, tags=[RunTag(k, v) for k, v in {SWEEP_STATE: "running", **self.run_tags}.items()]
+        )
+        return self._adopt_children()
+
     def _adopt_children(self) -> frozenset[tuple[str, float, str, int]]:
-        """On resume: keep ended trials' runs, delete half-done ones (they run again)."""
+        """On resume: keep trials that ended for good; the rest run again.
+
+        Runs left RUNNING by a killed driver, KILLED by an interrupt or FAILED because their worker
+        or node was lost are deleted (MLflow keeps them among deleted runs) and their trials run
+        again, counting the attempts they already had.
+        """
         done = set()
         for run in self.children():
-            params = run.data.params
-            if run.info.status in ("FINISHED", "FAILED"):
-                done.add(
-                    config_key(
-                        {
-                            "placement": params["placement"],
-                            "dropout": params["dropout"],
-                            "optimizer": params.get("optimizer.label", params["optimizer"]),
-                            "seed": params["seed"],
-                        }
-                    )
-                )
-            else:
-                self.client.delete_run(run.info.run_id)
+            params, tags = run.data.params, run.data.tags
+            key = config_key(
+                {
+                    "placement": params["placement"],
+                    "dropout": params["dropout"],
+                    "optimizer": params.get("optimizer.label", params["optimizer"]),
+                    "seed": params["seed"],
+                }
+            )
+            status = run.info.status
+            if status == "FINISHED" or (status == "FAILED" and tags.get(FAILURE) != INFRASTRUCTURE):
+                done.add(key)
+                continue
+            self._prior_attempts[key] = self._prior_attempts.get(key, 0) + int(tags.get(ATTEMPTS, "1") or 1)
+            self.client.delete_run(run.info.run_id)
         return frozenset(done)
 
     def children(self) -> list[Any]:
@@ -196,6 +245,7 @@ class SweepTracker:
         if trial_id in self._ended:
             return ""
         optimizer = self.spec.search.optimizers[config["optimizer"]]
+        attempts = 1 + self._prior_attempts.get(config_key(config), 0)
         run = self.client.create_run(
             self.experiment_id,
             run_name=trial_run_name(config),
@@ -203,6 +253,7 @@ class SweepTracker:
                 MLFLOW_PARENT_RUN_ID: self.parent_run_id,
                 SWEEP_ID: self.sweep_id,
                 TRIAL_ID: trial_id,
+                ATTEMPTS: str(attempts),
             },
         )
         run_id = run.info.run_id
@@ -218,9 +269,31 @@ class SweepTracker:
         self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run_id
 
+    def retry_trial(self, trial_id: str, error: str, node: dict[str, str]) -> None:
+        """Tune starts another attempt of a trial whose worker or node was lost: same run."""
+        run_id = self._children.get(trial_id)
+        if run_id is None:
+            return
+        attempts = int(self.client.get_run(run_id).data.tags.get(ATTEMPTS, "1")) + 1
+        lost = attempts - 1
+        where = node or self._nodes.get(trial_id, {})
+        tags = {ATTEMPTS: str(attempts), f"trial.attempt_{lost}.error": error[:5000]}
+        if where.get("node_id"):
+            tags[f"trial.attempt_{lost}.node_id"] = where["node_id"]
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
     def record_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Queue one epoch's metrics; written in batches, not one call per value."""
+        """Queue one epoch's metrics; written in batches, not one call per value.
+
+        A retried trial starts again from its first epoch (there are no checkpoints): epochs its
+        lost attempt already recorded are not written a second time.
+        """
         step = int(result.get("epoch", result.get("training_iteration", 0)))
+        if "node_id" in result:
+            self._nodes[trial_id] = {k: str(result[k]) for k in NODE_TAGS if k in result}
+        if step <= self._last_step.get(trial_id, 0):
+            return
+        self._last_step[trial_id] = step
         now = int(time.time() * 1000)
         metrics = [Metric(m, float(result[m]), now, step) for m in METRICS if m in result]
         self._pending.setdefault(trial_id, []).extend(metrics)
@@ -244,8 +317,13 @@ class SweepTracker:
         history: list[dict[str, Any]],
         error: str | None = None,
         trace: str | None = None,
+        failure: str | None = None,
+        node: dict[str, str] | None = None,
     ) -> None:
-        """Write the summary and end the child run FINISHED, or FAILED with its error."""
+        """Write the summary and end the child run FINISHED, or FAILED with its error.
+
+        `failure` says why it failed (sweep.failures); `node` where, when no epoch reported it.
+        """
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
@@ -267,18 +345,14 @@ class SweepTracker:
             for key in ("time_total_s", "train_time_s", "peak_rss_mb", "bn_variance_shift"):
                 if key in last:
                     summary["duration_s" if key == "time_total_s" else key] = float(last[key])
-            tags.update(
-                {
-                    "ray.node_ip": str(last.get("node_ip", "")),
-                    "ray.hostname": str(last.get("hostname", "")),
-                    "ray.pid": str(last.get("pid", "")),
-                    "trial.stopped_early": str(
-                        error is None and last.get("epoch", 0) < self.spec.training.epochs
-                    ).lower(),
-                }
-            )
+            tags["trial.stopped_early"] = str(
+                error is None and last.get("epoch", 0) < self.spec.training.epochs
+            ).lower()
+        where = {**self._nodes.get(trial_id, {}), **(node or {})}  # the last epoch's, or the error's
+        tags.update({NODE_TAGS[k]: v for k, v in where.items() if k in NODE_TAGS and v})
         if error:
             tags[ERROR] = error
+            tags[FAILURE] = failure or "error"
         now = int(time.time() * 1000)
         metrics = epochs + [Metric(k, v, now, 0) for k, v in summary.items()]
         for i in range(0, max(len(metrics), 1), _BATCH):
@@ -291,6 +365,7 @@ class SweepTracker:
             self.client.log_text(run_id, trace, "error.txt")
         self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")
         self._children.pop(trial_id, None)
+        self._nodes.pop(trial_id, None)
         self._ended.add(trial_id)
         self.curves += [
             {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}

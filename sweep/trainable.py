@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
 import resource
+import socket
 import sys
 from typing import Any
 
@@ -143,8 +145,35 @@ def compile_for_training(model: Any, spec: SweepSpec, optimizer: Any, n_train: i
     model.optimizer.build(model.trainable_variables)
 
 
+def node_facts() -> dict[str, str]:
+    """Which Ray node and process run this trial (nodes of one host share an ip: the id tells)."""
+    import ray
+
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "hostname": socket.gethostname(),
+        "pid": str(os.getpid()),
+    }
+
+
 def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
-    """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial."""
+    """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
+
+    Every epoch's result names the node; an exception carries the node as a note, so the driver
+    records where a trial failed even before its first epoch.
+    """
+    from sweep.failures import NODE_NOTE
+
+    node = node_facts()
+    try:
+        _train(config, spec, data, node["node_id"])
+    except Exception as err:
+        err.add_note(NODE_NOTE + json.dumps(node))
+        raise
+
+
+def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str) -> None:
     import time
 
     from ray import tune
@@ -174,6 +203,7 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
                 bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
                 raise TrialDiverged(f"training diverged at epoch {epoch + 1}: {bad}")
             metrics["epoch"] = epoch + 1
+            metrics["node_id"] = node_id  # Tune adds node_ip, hostname and pid itself
             metrics["peak_rss_mb"] = peak_rss_mb()
             metrics["train_time_s"] = time.perf_counter() - started  # build + fit so far
             if epoch + 1 == epochs:

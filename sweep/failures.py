@@ -1,0 +1,102 @@
+"""Why a trial failed, and which failures Tune may retry: lost infrastructure yes, divergence no.
+
+Ray Tune's `FailureConfig(max_failures=N)` retries every failure alike. A diverged trial (or any
+error the trial's own code raised) fails the same way each time its seed runs, so a retry only
+burns time; a worker or node that died is worth another attempt. Tune has no hook for this, so
+`install_retry_policy` wraps two methods of its `Trial` in the driver process (Ray pinned to 2.60;
+tests/unit/test_failures.py checks the methods still exist with the signatures used here).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+INFRASTRUCTURE = "infrastructure"  # the worker, its node or the object store went away: retried
+DIVERGED = "diverged"  # the loss stopped being finite: final
+ERROR = "error"  # the trial's code raised: final (it would raise again)
+KINDS = (INFRASTRUCTURE, DIVERGED, ERROR)
+
+NODE_NOTE = "sweep.node: "  # the prefix of the note a failing trial adds to its exception
+
+
+def failure_kind(exc: BaseException | None) -> str:
+    """Classify an exception Tune got from a trial."""
+    from ray.exceptions import (
+        NodeDiedError,
+        ObjectLostError,
+        OutOfMemoryError,
+        RayActorError,
+        RaySystemError,
+        RayTaskError,
+        WorkerCrashedError,
+    )
+
+    from sweep.trainable import TrialDiverged
+
+    lost = (
+        RayActorError,
+        NodeDiedError,
+        WorkerCrashedError,
+        ObjectLostError,
+        OutOfMemoryError,
+        RaySystemError,
+    )
+    if isinstance(exc, RayTaskError):
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, lost):
+            return INFRASTRUCTURE
+        if isinstance(cause, TrialDiverged) or _named(exc, "TrialDiverged"):
+            return DIVERGED
+        return ERROR
+    if isinstance(exc, lost):
+        return INFRASTRUCTURE
+    return ERROR
+
+
+def _named(exc: BaseException, name: str) -> bool:
+    return f"{name}:" in str(exc)
+
+
+def install_retry_policy() -> None:
+    """Let Tune retry a trial only when its failure was lost infrastructure (idempotent)."""
+    from ray.tune.experiment.trial import Trial
+
+    if getattr(Trial, "_sweep_retry_policy", False):
+        return
+    handle_error = Trial.handle_error
+    should_recover = Trial.should_recover
+
+    def handle_error_and_classify(self: Any, exc: Any = None) -> None:
+        self.sweep_failure = failure_kind(exc)
+        handle_error(self, exc)
+
+    def recover_only_lost_infrastructure(self: Any) -> bool:
+        return getattr(self, "sweep_failure", INFRASTRUCTURE) == INFRASTRUCTURE and should_recover(self)
+
+    Trial.handle_error = handle_error_and_classify  # type: ignore[method-assign]
+    Trial.should_recover = recover_only_lost_infrastructure  # type: ignore[method-assign]
+    Trial._sweep_retry_policy = True  # type: ignore[attr-defined]
+
+
+def last_failure(error_file_text: str | None) -> str | None:
+    """Tune appends one `Failure # N` section per attempt to a trial's error file: the last one."""
+    if not error_file_text:
+        return None
+    sections = re.split(r"(?m)^Failure # \d+ \(occurred at [^)]*\)\n", error_file_text)
+    tail = sections[-1].strip()
+    return tail or None
+
+
+def node_from_trace(trace: str | None) -> dict[str, str]:
+    """The node facts a failing trial noted on its exception (see `sweep.trainable`)."""
+    if not trace:
+        return {}
+    found = {}
+    for match in re.finditer(re.escape(NODE_NOTE) + r"(\{.*?\})", trace):
+        try:
+            found = json.loads(match.group(1))
+        except ValueError:
+            continue
+    return {k: str(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -1,0 +1,214 @@
+"""Ray Jobs: a sweep submitted to a cluster, its status, cancellation and logs.
+
+One job per sweep, its submission id derived from the sweep id, so a retried submit never launches
+a second driver. The CLI (`sweep submit/status/cancel/logs`) and the REST service both use this.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweep.spec import SpecError, SweepSpec, load_spec
+
+SUBMISSION_PREFIX = "sweep-"
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+_SWEEP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,120}")
+
+# What the job's process tree gets: `ray job stop` / `sweep cancel` send SIGINT (Tune's graceful
+# stop) and wait this long before SIGKILL, so every open run is closed KILLED first.
+STOP_WAIT_S = 60
+JOB_ENV = {
+    "RAY_JOB_STOP_SIGNAL": "SIGINT",
+    "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S),
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+class JobError(RuntimeError):
+    """The cluster's Jobs API refused or cannot be reached; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    sweep_id: str
+    submission_id: str
+    address: str
+    entrypoint: str
+    already_submitted: bool  # the same sweep id was submitted before: nothing new was launched
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    sweep_id: str
+    submission_id: str
+    status: str  # PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED (Ray's job statuses)
+    message: str
+    start_time: float | None  # seconds since the epoch
+    end_time: float | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def submission_id(sweep_id: str) -> str:
+    return SUBMISSION_PREFIX + sweep_id
+
+
+def check_sweep_id(sweep_id: str) -> str:
+    if not _SWEEP_ID.fullmatch(sweep_id):
+        raise SpecError([f"{sweep_id!r} is not a sweep id (lowercase letters, digits and dashes)"])
+    return sweep_id
+
+
+def _use_token_if_present() -> None:
+    """Ray 2.60 clusters start with token auth on: send the token whenever one is configured."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or Path(token_path).is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def job_client(address: str) -> Any:
+    """A `JobSubmissionClient` for the head's dashboard address (http://HEAD:8265)."""
+    _use_token_if_present()
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except Exception as err:
+        raise JobError(f"cannot reach the Ray Jobs API at {address}: {_short(err)}") from err
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:500]
+
+
+def stage(spec_path: str | Path, overrides: Sequence[str], folder: Path) -> SweepSpec:
+    """Write what the job needs into `folder`: spec.yaml and the data file it names (as data/NAME)."""
+    spec = load_spec(spec_path, overrides)
+    data = spec.model_dump(mode="json", exclude={"trial_count"})
+    if spec.dataset.path:
+        source = Path(spec.dataset.path)
+        if not source.is_file():
+            raise SpecError([f"dataset.path: file not found ({source})"], str(spec_path))
+        (folder / "data").mkdir()
+        shutil.copyfile(source, folder / "data" / source.name)
+        data["dataset"]["path"] = f"data/{source.name}"
+    import yaml
+
+    (folder / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return spec
+
+
+def submit(
+    spec_path: str | Path,
+    *,
+    address: str,
+    sweep_id: str | None = None,
+    overrides: Sequence[str] = (),
+    tracking_uri: str | None = None,
+    runs_dir: str | None = None,
+) -> Submission:
+    """Submit a sweep as a Ray job: spec and data travel in its working dir, `sweep` as a py_module."""
+    import shlex
+
+    import sweep
+    from sweep.runner import new_sweep_id
+
+    client = job_client(address)
+    with tempfile.TemporaryDirectory(prefix="sweep-submit-") as folder:
+        spec = stage(spec_path, overrides, Path(folder))
+        sweep_id = check_sweep_id(sweep_id or new_sweep_id(spec))
+        args = ["python", "-m", "sweep", "run", "spec.yaml", "--sweep-id", sweep_id]
+        if tracking_uri:
+            args += ["--tracking-uri", tracking_uri]
+        if runs_dir:
+            args += ["--runs-dir", runs_dir]
+        entrypoint = shlex.join(args)
+        sid = submission_id(sweep_id)
+        runtime_env = {
+            "working_dir": folder,
+            "py_modules": [str(Path(sweep.__file__).resolve().parent)],
+            "excludes": ["__pycache__"],
+            "env_vars": dict(JOB_ENV),
+        }
+        try:
+            client.submit_job(
+                entrypoint=entrypoint,
+                submission_id=sid,
+                runtime_env=runtime_env,
+                metadata={"sweep.id": sweep_id, "sweep.name": spec.name},
+            )
+        except Exception as err:
+            if "already exists" not in str(err):
+                raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
+            return Submission(sweep_id, sid, address, entrypoint, already_submitted=True)
+    return Submission(sweep_id, sid, address, entrypoint, already_submitted=False)
+
+
+def status(sweep_id: str, *, address: str) -> JobStatus:
+    """The Ray job of a sweep; JobError when the cluster has no such job (or cannot be reached)."""
+    client = job_client(address)
+    sid = submission_id(check_sweep_id(sweep_id))
+    try:
+        info = client.get_job_info(sid)
+    except Exception as err:
+        if "does not exist" in str(err) or "404" in str(err):
+            raise JobError(f"no Ray job for sweep {sweep_id} at {address}") from err
+        raise JobError(f"cannot read job {sid} at {address}: {_short(err)}") from err
+    return JobStatus(
+        sweep_id=sweep_id,
+        submission_id=sid,
+        status=str(getattr(info.status, "value", info.status)),
+        message=info.message or "",
+        start_time=info.start_time / 1000 if info.start_time else None,
+        end_time=info.end_time / 1000 if info.end_time else None,
+        metadata=dict(info.metadata or {}),
+    )
+
+
+def cancel(sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30) -> JobStatus:
+    """Stop a sweep's job gracefully (SIGINT; its runs end KILLED) and wait for it to end."""
+    current = status(sweep_id, address=address)
+    if current.finished:
+        return current
+    try:
+        job_client(address).stop_job(current.submission_id)
+    except Exception as err:
+        raise JobError(f"cannot stop job {current.submission_id}: {_short(err)}") from err
+    deadline = time.monotonic() + wait_s
+    while not current.finished and time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = status(sweep_id, address=address)
+    return current
+
+
+def logs(sweep_id: str, *, address: str) -> str:
+    """Everything the sweep's driver printed so far."""
+    current = status(sweep_id, address=address)
+    try:
+        return str(job_client(address).get_job_logs(current.submission_id))
+    except Exception as err:
+        raise JobError(f"cannot read the logs of {current.submission_id}: {_short(err)}") from err
+
+
+def watch(sweep_id: str, *, address: str, every_s: float = 2.0) -> Iterator[JobStatus]:
+    """The job's status now and every `every_s` seconds until it ends."""
+    while True:
+        current = status(sweep_id, address=address)
+        yield current
+        if current.finished:
+            return
+        time.sleep(every_s)

@@ -1,0 +1,114 @@
+"""An MLflow client that rides out a tracking-server outage: transient failures are retried."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("sweep.tracking")
+
+# How long one write may keep retrying before the sweep gives up on the tracking server.
+PATIENCE_ENV = "SWEEP_TRACKING_PATIENCE_S"
+DEFAULT_PATIENCE_S = 600.0
+_MAX_BACKOFF_S = 15.0
+
+# MLflow's client retries each request for minutes by default (7 tries, backoff factor 2) before
+# this module sees the error; a short inner loop lets the patience above set the pace instead.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+# MLflow's REST errors that say "try again" rather than "this request is wrong".
+_TRANSIENT_CODES = {
+    "INTERNAL_ERROR",
+    "TEMPORARILY_UNAVAILABLE",
+    "REQUEST_LIMIT_EXCEEDED",
+    "DEADLINE_EXCEEDED",
+    "SERVICE_UNDER_MAINTENANCE",
+    "IO_ERROR",
+}
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store stayed unreachable for longer than the patience allows."""
+
+
+def patience_s() -> float:
+    raw = os.environ.get(PATIENCE_ENV)
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_PATIENCE_S
+    except ValueError:
+        return DEFAULT_PATIENCE_S
+
+
+def is_transient(err: BaseException) -> bool:
+    """A connection that failed, timed out or a server-side error: worth another try."""
+    import requests
+    from mlflow.exceptions import MlflowException, RestException
+
+    if isinstance(err, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)):
+        return True
+    if isinstance(err, RestException):
+        return str(err.error_code) in _TRANSIENT_CODES
+    if isinstance(err, MlflowException):
+        text = str(err)
+        # MLflow wraps refused connections, resets and timeouts in a plain MlflowException;
+        # SQLite says "database is locked" while another driver writes.
+        return text.startswith("API request to") or "database is locked" in text
+    return False
+
+
+def call_with_retries(fn: Callable[..., Any], *args: Any, patience: float, **kwargs: Any) -> Any:
+    """Call `fn`, retrying transient failures with exponential backoff for up to `patience` s."""
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    warned = False
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TrackingUnavailable(
+                    f"the tracking server did not answer for {patience:.0f} s "
+                    f"({PATIENCE_ENV} sets how long to wait): {err}"
+                ) from err
+            if not warned:
+                log.warning("tracking server unreachable; retrying for up to %.0f s: %s", left, err)
+                warned = True
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, _MAX_BACKOFF_S)
+
+
+class RetryingClient:
+    """Wraps an `MlflowClient`: every method call retries transient failures.
+
+    A request the server received but whose answer was lost may be applied twice; MLflow's own
+    writes here are idempotent (tags, params, terminal status) except `create_run`, which only
+    runs when a trial starts.
+    """
+
+    def __init__(self, client: Any, patience: float | None = None) -> None:
+        self._client = client
+        self.patience = patience_s() if patience is None else patience
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self._client.tracking_uri)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return call_with_retries(attr, *args, patience=self.patience, **kwargs)
+
+        return call
