@@ -268,8 +268,12 @@ def _run_and_render(
 
     from sweep.data import DataError
     from sweep.recorder import TrialEvent
-    from sweep.runner import ClusterError, resume_sweep, run_sweep
+    from sweep.runner import ClusterError, cluster_address, resume_sweep, run_sweep
 
+    try:
+        cluster_address(ray_address)
+    except ClusterError as err:
+        _fail([str(err)])
     _stop_on_sigterm()
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial database tables"

@@ -124,7 +124,10 @@ def _init_ray(address: str | None, cpus: int | None) -> None:
             logging_level=logging.ERROR,
         )
         return
+    # "local": a new Ray of our own even when a cluster runs on this machine (plain ray.init()
+    # would join the one /tmp/ray/ray_current_cluster names).
     ray.init(
+        address="local",
         num_cpus=cpus or os.cpu_count() or 1,
         include_dashboard=False,
         log_to_driver=False,

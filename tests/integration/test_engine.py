@@ -98,6 +98,8 @@ def test_finished_trials_have_full_epoch_histories(finished) -> None:
         assert metrics["epochs_completed"] == EPOCHS
         assert metrics["duration_s"] > 0
         assert run.data.tags["ray.node_ip"]
+        assert len(run.data.tags["ray.node_id"]) == 56  # Ray's hex node id
+        assert run.data.tags["ray.hostname"] and int(run.data.tags["ray.pid"]) > 0
 
 
 def test_diverging_trial_is_failed_with_its_error(finished) -> None:
@@ -108,7 +110,13 @@ def test_diverging_trial_is_failed_with_its_error(finished) -> None:
         assert run.data.params["optimizer.label"] == "explode"
         assert "TrialDiverged: training diverged at epoch 1" in run.data.tags["error"]
         assert "error.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        # max_failures is 2 by default, but a diverged trial is final: one attempt, no retry
+        assert run.data.tags["trial.failure"] == "diverged"
+        assert run.data.tags["trial.attempts"] == "1"
+        # it failed before reporting an epoch; the node comes from its exception's note
+        assert len(run.data.tags["ray.node_id"]) == 56 and int(run.data.tags["ray.pid"]) > 0
     assert [e.status for e in events].count("FAILED") == 2
+    assert "RETRYING" not in [e.status for e in events]
     assert events[-1].done + events[-1].failed == 4
 
 

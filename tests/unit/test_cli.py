@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sweep.cli import app
@@ -107,3 +108,38 @@ def test_run_rejects_zero_cpus_before_anything_starts(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--cpus" in result.output
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_run_refuses_a_ray_client_address_clearly(tmp_path: Path) -> None:
+    result = invoke(
+        "run", str(EXAMPLES / "quick.yaml"), "--runs-dir", str(tmp_path), "--ray-address", "ray://head:10001"
+    )
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "Ray Client (ray://) addresses are not supported" in output
+    assert not output.startswith("quick:")  # refused before anything started
+    assert "sweep submit" in output
+    assert not list(tmp_path.iterdir())  # nothing was created
+
+
+def test_submit_reports_a_bad_spec_before_contacting_the_cluster(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsearch: {dropout: [1.5]}\n")
+    result = invoke("submit", str(bad), "--address", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "search.dropout[0]: must be >= 0 and < 1 (got 1.5)" in result.output
+
+
+def test_submit_to_an_unreachable_cluster_says_so(tmp_path: Path) -> None:
+    result = invoke("submit", str(EXAMPLES / "quick.yaml"), "--address", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "cannot reach the Ray Jobs API at http://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["status", "cancel", "logs", "resume"])
+def test_job_commands_refuse_a_malformed_sweep_id(command: str) -> None:
+    args = [command, "../../etc"] + ([] if command == "resume" else ["--address", "http://127.0.0.1:9"])
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert "is not a sweep id" in result.output

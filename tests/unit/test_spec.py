@@ -213,3 +213,26 @@ def test_json_schema_names_every_section() -> None:
     assert {"dataset", "model", "search", "training", "strategy", "resources", "tracking"} <= set(
         schema["properties"]
     )
+
+
+def test_a_relative_data_path_is_taken_from_the_spec_files_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "spec.yaml").write_text(
+        "name: csv-test\ndataset: {source: csv, path: data/train.csv, target: y}\n"
+    )
+    spec = load_spec(folder / "spec.yaml")
+    assert spec.dataset.path == str(folder / "data" / "train.csv")
+
+
+def test_an_overridden_data_path_stays_as_given(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("name: csv-test\ndataset: {source: csv, path: a.csv, target: y}\n")
+    spec = load_spec(tmp_path / "spec.yaml", ["dataset.path=/data/b.csv"])
+    assert spec.dataset.path == "/data/b.csv"
+
+
+def test_max_failures_defaults_to_two_and_must_not_be_negative() -> None:
+    assert parse_spec({"name": "x"}).resources.max_failures == 2
+    with pytest.raises(SpecError) as err:
+        parse_spec({"name": "x", "resources": {"max_failures": -1}})
+    assert "resources.max_failures" in str(err.value)

@@ -1,0 +1,410 @@
+"""A sweep on a two-node Ray cluster with MLflow on PostgreSQL, started by the services/ scripts.
+
+The compose topology from plain processes on loopback (cluster.py): a head and a second node with
+token auth on (the second node's Python has every dependency but not the `sweep` package), an
+`mlflow server` on a real PostgreSQL. Then: `sweep submit` and plain `ray job submit`, a node lost
+mid-sweep, the driver SIGKILLed after more than 50 trials started and resumed, the tracking
+server down for 20 s, and `sweep cancel`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from cluster import MlflowServer, PostgresServer, RayCluster, python_without_sweep
+from mlflow.tracking import MlflowClient
+
+from sweep.results import find_sweep
+
+pytestmark = pytest.mark.slow
+
+SWEEP = [sys.executable, "-m", "sweep"]
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    root = tmp_path_factory.mktemp("tracking")
+    with (
+        PostgresServer(root / "postgres") as postgres,
+        MlflowServer(postgres.url, root / "artifacts") as server,
+    ):
+        yield server
+
+
+def start_cluster(root: Path) -> RayCluster:
+    """Head on .venv's Python; node1 on a Python without the sweep package."""
+    python = python_without_sweep(root)
+    return RayCluster(root, nodes=2, cpus_per_node=1, worker_cmd=f"{python} -m ray.scripts.scripts").start()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    ray_cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield ray_cluster
+    finally:
+        ray_cluster.stop()
+
+
+def write_spec(folder: Path, name: str, *, seeds: int = 2, epochs: int = 3, **extra: Any) -> Path:
+    """A small spec on a CSV file beside it (relative path): 2 placements x `seeds`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    rows = ["f0,f1,f2,f3,f4,f5,y"] + [
+        ",".join(f"{v:.5f}" for v in row) + f",{t}" for row, t in zip(x, y, strict=True)
+    ]
+    (folder / "data" / "train.csv").write_text("\n".join(rows) + "\n")
+    spec = {
+        "name": name,
+        "dataset": {"source": "csv", "path": "data/train.csv", "target": "y"},
+        "model": {"hidden_units": [8], "activation": "relu"},
+        "search": {
+            "placement": ["before_activation", "none"],
+            "dropout": [0.2],
+            "optimizer": [{"name": "adam", "learning_rate": 0.01}],
+            "seeds": seeds,
+        },
+        "training": {"epochs": epochs, "batch_size": 32},
+        "tracking": {"experiment": "cluster-test"},
+        **extra,
+    }
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def client_env(cluster: RayCluster, **extra: str) -> dict[str, str]:
+    return {**os.environ, **cluster.env, "COLUMNS": "200", "SWEEP_TRACKING_PATIENCE_S": "120", **extra}
+
+
+def sweep_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    # cwd is never the repo root: Ray puts a driver's cwd on its workers' sys.path, which would hand
+    # node1 the ./sweep folder and hide whether the package really travels with the job.
+    return subprocess.run(
+        [*SWEEP, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def sweep_id_in(output: str) -> str:
+    found = re.search(r"sweep id\s+(\S+)", output)
+    assert found, output[-3000:]
+    return found.group(1)
+
+
+def trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
+    record = find_sweep(client, sweep_id, with_spec=False)
+    return list(
+        client.search_runs(
+            [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'", max_results=5000
+        )
+    )
+
+
+def parents(client: MlflowClient, sweep_id: str) -> list[Any]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, f"tags.`sweep.id` = '{sweep_id}'", max_results=5000)
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with_value = condition()
+        if with_value:
+            return with_value
+        time.sleep(every)
+    raise TimeoutError(f"{what} within {timeout} s")
+
+
+def running_children(client: MlflowClient, sweep_name: str, reported: bool = False) -> list[Any]:
+    """RUNNING trial runs of the sweep named `sweep_name` (with an epoch recorded, if `reported`)."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
+    )
+    return [
+        r
+        for r in runs
+        if r.data.tags.get("sweep.id", "").startswith(sweep_name + "-") and (r.data.metrics or not reported)
+    ]
+
+
+def assert_complete(client: MlflowClient, sweep_id: str, trials: int, epochs: int) -> list[Any]:
+    """One FINISHED run per trial, every epoch recorded once, the parent FINISHED."""
+    runs = trial_runs(client, sweep_id)
+    assert len(runs) == trials
+    assert {r.info.status for r in runs} == {"FINISHED"}, [(r.info.run_name, r.info.status) for r in runs]
+    keys = {(r.data.params["placement"], r.data.params["seed"]) for r in runs}
+    assert len(keys) == trials  # no trial twice
+    for run in runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(1, epochs + 1)), (run.info.run_name, steps)
+    [parent] = parents(client, sweep_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["sweep.state"] == "finished"
+    return runs
+
+
+def test_sweep_submit_trains_on_both_nodes_one_without_the_package(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "project", "submitted", seeds=2)
+    env = client_env(cluster)
+    args = ["submit", str(spec), "--address", cluster.dashboard_url, "--tracking-uri", tracking.url]
+    done = sweep_cli(*args, "--runs-dir", str(tmp_path / "runs"), "--follow", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "job             SUCCEEDED" in done.stdout
+    sweep_id = sweep_id_in(done.stdout)
+    client = MlflowClient(tracking.url)
+    runs = assert_complete(client, sweep_id, trials=4, epochs=3)
+    nodes = cluster.node_ids()
+    assert {r.data.tags["ray.node_id"] for r in runs} == set(nodes.values())  # both nodes trained
+    for run in runs:
+        assert run.data.tags["ray.hostname"] and int(run.data.tags["ray.pid"]) > 0
+    [parent] = parents(client, sweep_id)
+    assert parent.data.tags["ray.job_submission_id"] == f"sweep-{sweep_id}"
+    # the data file travelled with the job and the sweep keeps its own copy beside spec.yaml
+    assert (tmp_path / "runs" / sweep_id / "data" / "train.csv").is_file()
+
+    # The same sweep id again: nothing new is launched, no second parent.
+    again = sweep_cli(*args, "--sweep-id", sweep_id, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already submitted" in again.stdout
+    assert len(parents(client, sweep_id)) == 1
+
+    status = sweep_cli(
+        "status",
+        sweep_id,
+        "--address",
+        cluster.dashboard_url,
+        env=env | {"MLFLOW_TRACKING_URI": tracking.url},
+        cwd=tmp_path,
+    )
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert "SUCCEEDED" in status.stdout and "4 finished, 0 failed" in status.stdout
+    logs = sweep_cli("logs", sweep_id, "--address", cluster.dashboard_url, env=env, cwd=tmp_path)
+    assert logs.returncode == 0 and "submitted: 4 trials" in logs.stdout
+
+
+def test_plain_ray_job_submit_runs_the_readme_command(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "project", "plain-job", seeds=1)
+    runs_dir = tmp_path / "runs"
+    done = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            cluster.dashboard_url,
+            "--working-dir",
+            ".",
+            "--",
+            "sweep",
+            "run",
+            "spec.yaml",
+            "--tracking-uri",
+            tracking.url,
+            "--runs-dir",
+            str(runs_dir),
+        ],
+        env=client_env(cluster),
+        cwd=spec.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sweep_id = sweep_id_in(done.stdout)
+    assert_complete(MlflowClient(tracking.url), sweep_id, trials=2, epochs=3)
+
+
+def test_the_driver_killed_after_50_trials_started_then_resumed(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    # 4 placements x 2 dropout rates x 7 seeds = 56 one-epoch trials; the driver runs here.
+    spec = write_spec(
+        tmp_path / "project",
+        "killed-driver",
+        seeds=7,
+        epochs=1,
+        search={
+            "placement": ["before_activation", "after_activation", "after_dropout", "none"],
+            "dropout": [0.0, 0.3],
+            "optimizer": [{"name": "adam", "learning_rate": 0.01}],
+            "seeds": 7,
+        },
+    )
+    env = client_env(cluster)
+    runs_dir = tmp_path / "runs"
+    common = ["--ray-address", cluster.address, "--tracking-uri", tracking.url, "--runs-dir", str(runs_dir)]
+    driver = subprocess.Popen(
+        [*SWEEP, "run", str(spec), *common],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = MlflowClient(tracking.url)
+    try:
+        sweep_id = wait_for(
+            lambda: next((p.name for p in runs_dir.glob("killed-driver-*")), None), 120, "sweep dir"
+        )
+
+        def started() -> int:
+            try:
+                return len(trial_runs(client, sweep_id)) > 50
+            except Exception:
+                return False
+
+        wait_for(started, 400, "51 trials started")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    before = {r.info.run_id: r for r in trial_runs(client, sweep_id)}
+    ended = {rid for rid, r in before.items() if r.info.status == "FINISHED"}
+    assert len(before) > 50 and ended
+    assert any(r.info.status == "RUNNING" for r in before.values()) or len(before) < 56
+
+    resumed = sweep_cli("resume", sweep_id, *common, env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    runs = assert_complete(client, sweep_id, trials=56, epochs=1)
+    assert len(parents(client, sweep_id)) == 1
+    assert ended <= {r.info.run_id for r in runs}  # no trial that had ended ran again
+
+
+def test_the_tracking_server_down_for_20_s_loses_nothing(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "project", "outage", seeds=4, epochs=12)
+    env = client_env(cluster)
+    driver = subprocess.Popen(
+        [
+            *SWEEP,
+            "run",
+            str(spec),
+            "--ray-address",
+            cluster.address,
+            "--tracking-uri",
+            tracking.url,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    client = MlflowClient(tracking.url)
+    try:
+        wait_for(lambda: running_children(client, "outage"), 300, "a trial running")
+        tracking.stop()
+        time.sleep(20)
+        tracking.start()
+        out, _ = driver.communicate(timeout=600)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 0, out[-3000:]
+    assert "Traceback" not in out
+    assert_complete(client, sweep_id_in(out), trials=8, epochs=12)
+
+
+def test_sweep_cancel_stops_the_job_and_closes_every_run(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "project", "cancelled", seeds=4, epochs=200)
+    env = client_env(cluster)
+    submitted = sweep_cli(
+        "submit",
+        str(spec),
+        "--address",
+        cluster.dashboard_url,
+        "--tracking-uri",
+        tracking.url,
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    sweep_id = sweep_id_in(submitted.stdout)
+    client = MlflowClient(tracking.url)
+    wait_for(lambda: running_children(client, "cancelled"), 300, "a trial running")
+    cancelled = sweep_cli("cancel", sweep_id, "--address", cluster.dashboard_url, env=env, cwd=tmp_path)
+    assert cancelled.returncode == 0, cancelled.stdout[-2000:] + cancelled.stderr[-2000:]
+    assert "STOPPED" in cancelled.stdout
+    runs = trial_runs(client, sweep_id)
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+    assert "KILLED" in {r.info.status for r in runs}
+    [parent] = parents(client, sweep_id)
+    assert parent.info.status == "KILLED" and parent.data.tags["sweep.state"] == "interrupted"
+
+
+def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer, tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path / "cluster")
+    try:
+        lost = cluster.node_ids()["node1"]
+        spec = write_spec(tmp_path / "project", "lost-node", seeds=4, epochs=15)
+        driver = subprocess.Popen(
+            [
+                *SWEEP,
+                "run",
+                str(spec),
+                "--ray-address",
+                cluster.address,
+                "--tracking-uri",
+                tracking.url,
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ],
+            env=client_env(cluster),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        client = MlflowClient(tracking.url)
+        try:
+            wait_for(
+                lambda: len(running_children(client, "lost-node", reported=True)) >= 2,
+                300,
+                "both nodes training",
+            )
+            cluster.kill_node(1)
+            out, _ = driver.communicate(timeout=600)
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+        assert driver.returncode == 0, out[-3000:]
+        runs = assert_complete(client, sweep_id_in(out), trials=8, epochs=15)
+        retried = [r for r in runs if r.data.tags["trial.attempts"] != "1"]
+        assert retried, "no trial recorded a retry"
+        for run in retried:
+            assert run.data.tags["trial.attempt_1.node_id"] == lost
+            assert run.data.tags["ray.node_id"] != lost  # the retry ran on the surviving node
+        assert "RETRYING" in out
+    finally:
+        cluster.stop()

@@ -1,0 +1,84 @@
+"""Which trial failures Tune may retry, and what a failure's trace tells the driver."""
+
+import inspect
+import json
+from types import SimpleNamespace
+
+from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
+from ray.tune.experiment.trial import Trial
+
+from sweep.failures import (
+    DIVERGED,
+    ERROR,
+    INFRASTRUCTURE,
+    NODE_NOTE,
+    failure_kind,
+    install_retry_policy,
+    last_failure,
+    node_from_trace,
+)
+from sweep.trainable import TrialDiverged
+
+
+def task_error(cause: BaseException) -> RayTaskError:
+    return RayTaskError("train", f"Traceback ...\n{type(cause).__name__}: {cause}", cause)
+
+
+def test_a_diverged_trial_is_diverged() -> None:
+    assert failure_kind(task_error(TrialDiverged("training diverged at epoch 2: loss=nan"))) == DIVERGED
+
+
+def test_an_exception_of_the_trials_own_code_is_an_error() -> None:
+    assert failure_kind(task_error(ValueError("bad shape"))) == ERROR
+    assert failure_kind(ValueError("raised on the driver")) == ERROR
+
+
+def test_a_dead_actor_or_worker_is_lost_infrastructure() -> None:
+    assert failure_kind(RayActorError()) == INFRASTRUCTURE
+    assert failure_kind(ActorDiedError()) == INFRASTRUCTURE
+    assert failure_kind(task_error(RayActorError())) == INFRASTRUCTURE
+
+
+def test_tune_trial_still_has_the_methods_the_policy_wraps() -> None:
+    # The policy replaces these two; a Ray upgrade that renames or reshapes them must fail here.
+    assert list(inspect.signature(Trial.handle_error).parameters) == ["self", "exc"]
+    assert list(inspect.signature(Trial.should_recover).parameters) == ["self"]
+
+
+def fake_trial(failures: int, max_failures: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(run_metadata=SimpleNamespace(num_failures=failures), max_failures=max_failures)
+
+
+def test_policy_retries_lost_infrastructure_within_max_failures_only() -> None:
+    install_retry_policy()
+    install_retry_policy()  # twice is harmless
+    trial = fake_trial(failures=1)
+    trial.sweep_failure = INFRASTRUCTURE
+    assert Trial.should_recover(trial) is True
+    trial.run_metadata.num_failures = 3
+    assert Trial.should_recover(trial) is False
+
+
+def test_policy_never_retries_divergence_or_errors() -> None:
+    install_retry_policy()
+    for kind in (DIVERGED, ERROR):
+        trial = fake_trial(failures=1, max_failures=5)
+        trial.sweep_failure = kind
+        assert Trial.should_recover(trial) is False
+
+
+def test_last_failure_is_the_newest_attempts_section() -> None:
+    text = (
+        "Failure # 1 (occurred at 2026-11-25_10-00-00)\nray.exceptions.ActorDiedError: node died\n"
+        "Failure # 2 (occurred at 2026-11-25_10-01-00)\nTrialDiverged: training diverged at epoch 1\n"
+    )
+    assert last_failure(text) == "TrialDiverged: training diverged at epoch 1"
+    assert last_failure(None) is None
+
+
+def test_node_from_trace_reads_the_note_a_failing_trial_adds() -> None:
+    node = {"node_id": "abc123", "node_ip": "10.0.0.2", "hostname": "w1", "pid": "42"}
+    trace = f"Traceback...\nTrialDiverged: loss=nan\n{NODE_NOTE}{json.dumps(node)}\n"
+    assert node_from_trace(trace) == node
+    assert node_from_trace("no note here") == {}
+    assert node_from_trace(f"{NODE_NOTE}{{not json}}") == {}

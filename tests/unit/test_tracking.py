@@ -1,0 +1,102 @@
+"""SweepTracker on a real (SQLite) MLflow store: parents, resume policy, attempts, node tags."""
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweep.failures import DIVERGED, INFRASTRUCTURE
+from sweep.spec import parse_spec
+from sweep.tracking import SweepTracker, local_tracking_uri
+
+SPEC = parse_spec(
+    {
+        "name": "tracker-test",
+        "search": {"placement": ["none"], "dropout": [0.0], "optimizer": [{"name": "adam"}], "seeds": 60},
+        "training": {"epochs": 2},
+        "tracking": {"experiment": "tracker-test"},
+    }
+)
+NODE = {"node_id": "n" * 56, "node_ip": "127.0.0.1", "hostname": "host-a", "pid": "4242"}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return local_tracking_uri(tmp_path), tmp_path
+
+
+def config(seed: int) -> dict:
+    return {"placement": "none", "dropout": 0.0, "optimizer": "adam", "seed": seed}
+
+
+def epoch(n: int, **extra: object) -> dict:
+    return {"epoch": n, "loss": 0.5, "accuracy": 0.7, "val_loss": 0.6, "val_accuracy": 0.65, **NODE, **extra}
+
+
+def test_resume_finds_the_one_parent_among_more_than_50_children(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-1", runs)
+    first.start_sweep()
+    for seed in range(55):
+        first.start_trial(f"t{seed}", config(seed))
+        first.end_trial(f"t{seed}", [epoch(1), epoch(2)])
+    again = SweepTracker(uri, SPEC, "tracker-test-1", runs)
+    done = again.start_sweep()
+    assert again.parent_run_id == first.parent_run_id
+    assert len(done) == 55
+    client = MlflowClient(uri)
+    parents = client.search_runs(
+        [again.experiment_id], "tags.`sweep.id` = 'tracker-test-1' and tags.`sweep.state` != ''"
+    )
+    assert len(parents) == 1
+
+
+def test_resume_reruns_lost_trials_not_diverged_ones(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-2", runs)
+    first.start_sweep()
+    first.start_trial("lost", config(0))
+    first.end_trial("lost", [epoch(1)], error="ActorDiedError: node died", failure=INFRASTRUCTURE)
+    first.start_trial("nan", config(1))
+    first.end_trial("nan", [], error="TrialDiverged: loss=nan", failure=DIVERGED, node=NODE)
+    first.start_trial("cut", config(2))  # left RUNNING: the driver was killed
+    again = SweepTracker(uri, SPEC, "tracker-test-2", runs)
+    done = again.start_sweep()
+    assert {key[3] for key in done} == {1}  # only the diverged trial counts as ended
+    client = MlflowClient(uri)
+    left = client.search_runs([again.experiment_id], f"tags.`mlflow.parentRunId` = '{again.parent_run_id}'")
+    assert [r.data.tags["trial.failure"] for r in left] == [DIVERGED]
+    assert left[0].data.tags["ray.node_id"] == NODE["node_id"]  # no epoch reported it: the error did
+    rerun = again.start_trial("lost-again", config(0))
+    assert client.get_run(rerun).data.tags["trial.attempts"] == "2"
+
+
+def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs(
+    store: tuple[str, Path],
+) -> None:
+    uri, runs = store
+    tracker = SweepTracker(uri, SPEC, "tracker-test-3", runs)
+    tracker.start_sweep()
+    run_id = tracker.start_trial("t0", config(0))
+    tracker.record_result("t0", epoch(1, pid="1"))
+    tracker.flush()
+    tracker.retry_trial("t0", "ActorDiedError: the worker died", {"node_id": "dead-node"})
+    tracker.start_trial("t0", config(0))  # Tune starts the next attempt: same run
+    history = [epoch(1, pid="2"), epoch(2, pid="2")]
+    for result in history:
+        tracker.record_result("t0", result)
+    tracker.end_trial("t0", history)
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["trial.attempts"] == "2"
+    assert run.data.tags["trial.attempt_1.error"] == "ActorDiedError: the worker died"
+    assert run.data.tags["trial.attempt_1.node_id"] == "dead-node"
+    assert run.data.tags["ray.pid"] == "2"
+    assert [m.step for m in client.get_metric_history(run_id, "val_accuracy")] == [1, 2]
+    children = client.search_runs(
+        [tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}'"
+    )
+    assert len(children) == 1
