@@ -262,7 +262,7 @@ class RayCluster(_Server):
     `env` is added to every node's environment, as compose's `environment:` is.
     """
 
-    # A killed node is declared dead after about period x threshold (default: ~30 s).
+    # A killed node is declared dead after about period x threshold: ~5 s here, not Ray's 20-55 s.
     HEALTH_CHECK: ClassVar[dict[str, str]] = {
         "RAY_health_check_initial_delay_ms": "2000",
         "RAY_health_check_period_ms": "1000",
@@ -303,7 +303,10 @@ class RayCluster(_Server):
 
     @property
     def env(self) -> dict[str, str]:
-        """What a client process (driver, job client, `ray` CLI) needs besides the address."""
+        """What a client process (driver, job client, `ray` CLI) needs besides the address.
+
+        With it, `JobSubmissionClient(dashboard_url)` sends the token by itself.
+        """
         return {
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN": self.token,
@@ -315,8 +318,9 @@ class RayCluster(_Server):
         return "head" if i == 0 else f"node{i}"
 
     def _node_env(self) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         return {
-            **os.environ,
+            **inherited,
             # A job's entrypoint (`sweep ...`) runs through /bin/sh with the head's PATH.
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             **self.env,
