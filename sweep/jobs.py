@@ -95,21 +95,19 @@ def _short(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:500]
 
 
-def stage(spec_path: str | Path, overrides: Sequence[str], folder: Path) -> SweepSpec:
+def stage(spec: SweepSpec, folder: Path) -> None:
     """Write what the job needs into `folder`: spec.yaml and the data file it names (as data/NAME)."""
-    spec = load_spec(spec_path, overrides)
+    import yaml
+
     data = spec.model_dump(mode="json", exclude={"trial_count"})
     if spec.dataset.path:
         source = Path(spec.dataset.path)
         if not source.is_file():
-            raise SpecError([f"dataset.path: file not found ({source})"], str(spec_path))
+            raise SpecError([f"dataset.path: file not found ({source})"])
         (folder / "data").mkdir()
         shutil.copyfile(source, folder / "data" / source.name)
         data["dataset"]["path"] = f"data/{source.name}"
-    import yaml
-
     (folder / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return spec
 
 
 def submit(
@@ -121,16 +119,38 @@ def submit(
     tracking_uri: str | None = None,
     runs_dir: str | None = None,
 ) -> Submission:
-    """Submit a sweep as a Ray job: spec and data travel in its working dir, `sweep` as a py_module."""
+    """Submit the sweep a spec file describes (relative data paths from the file's folder)."""
+    spec = load_spec(spec_path, overrides)
+    try:
+        return submit_spec(
+            spec, address=address, sweep_id=sweep_id, tracking_uri=tracking_uri, runs_dir=runs_dir
+        )
+    except SpecError as err:
+        raise SpecError(err.errors, str(spec_path)) from None
+
+
+def submit_spec(
+    spec: SweepSpec,
+    *,
+    address: str,
+    sweep_id: str | None = None,
+    tracking_uri: str | None = None,
+    runs_dir: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Submission:
+    """Submit a sweep as a Ray job: spec and data travel in its working dir, `sweep` as a py_module.
+
+    `dataset.path`, if any, must be absolute or relative to this process's working directory.
+    """
     import shlex
 
     import sweep
     from sweep.runner import new_sweep_id
 
+    sweep_id = check_sweep_id(sweep_id or new_sweep_id(spec))
     client = job_client(address)
     with tempfile.TemporaryDirectory(prefix="sweep-submit-") as folder:
-        spec = stage(spec_path, overrides, Path(folder))
-        sweep_id = check_sweep_id(sweep_id or new_sweep_id(spec))
+        stage(spec, Path(folder))
         args = ["python", "-m", "sweep", "run", "spec.yaml", "--sweep-id", sweep_id]
         if tracking_uri:
             args += ["--tracking-uri", tracking_uri]
@@ -149,7 +169,7 @@ def submit(
                 entrypoint=entrypoint,
                 submission_id=sid,
                 runtime_env=runtime_env,
-                metadata={"sweep.id": sweep_id, "sweep.name": spec.name},
+                metadata={"sweep.id": sweep_id, "sweep.name": spec.name, **(metadata or {})},
             )
         except Exception as err:
             if "already exists" not in str(err):

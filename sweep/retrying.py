@@ -15,6 +15,7 @@ log = logging.getLogger("sweep.tracking")
 PATIENCE_ENV = "SWEEP_TRACKING_PATIENCE_S"
 DEFAULT_PATIENCE_S = 600.0
 _MAX_BACKOFF_S = 15.0
+_SERVER_ERROR_PATIENCE_S = 30.0
 
 # MLflow's client retries each request for minutes by default (7 tries, backoff factor 2) before
 # this module sees the error; a short inner loop lets the patience above set the pace instead.
@@ -47,37 +48,50 @@ def patience_s() -> float:
 
 def is_transient(err: BaseException) -> bool:
     """A connection that failed, timed out or a server-side error: worth another try."""
+    return transience(err) is not None
+
+
+def transience(err: BaseException) -> str | None:
+    """ "outage" (no answer, a gateway's 502-504, 429), "server error" (500s, which may be a
+    restarting database or a request the server will never take), or None: not worth a retry."""
     import requests
     from mlflow.exceptions import MlflowException, RestException
 
     if isinstance(err, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)):
-        return True
+        return "outage"
     if isinstance(err, RestException):
-        return str(err.error_code) in _TRANSIENT_CODES
+        return "server error" if str(err.error_code) in _TRANSIENT_CODES else None
     if isinstance(err, MlflowException):
         text = str(err)
-        # MLflow wraps refused connections, resets and timeouts in a plain MlflowException;
-        # SQLite says "database is locked" while another driver writes.
-        return text.startswith("API request to") or "database is locked" in text
-    return False
+        if "database is locked" in text:  # SQLite while another driver writes
+            return "outage"
+        if not text.startswith("API request to"):
+            return None
+        # MLflow wraps refused connections, resets, timeouts and exhausted retries alike.
+        return "server error" if "too many 500 error responses" in text else "outage"
+    return None
 
 
 def call_with_retries(fn: Callable[..., Any], *args: Any, patience: float, **kwargs: Any) -> Any:
     """Call `fn`, retrying transient failures with exponential backoff for up to `patience` s."""
-    deadline = time.monotonic() + patience
+    started = time.monotonic()
     delay = 0.5
     warned = False
     while True:
         try:
             return fn(*args, **kwargs)
         except Exception as err:
-            if not is_transient(err):
+            kind = transience(err)
+            if kind is None:
                 raise
-            left = deadline - time.monotonic()
+            # A server that answers 500 for long is more likely refusing this request than
+            # restarting: those get a shorter wait than silence does.
+            wait = patience if kind == "outage" else min(patience, _SERVER_ERROR_PATIENCE_S)
+            left = started + wait - time.monotonic()
             if left <= 0:
                 raise TrackingUnavailable(
-                    f"the tracking server did not answer for {patience:.0f} s "
-                    f"({PATIENCE_ENV} sets how long to wait): {err}"
+                    f"the tracking server did not take the request for {wait:.0f} s "
+                    f"({PATIENCE_ENV} sets how long to wait for an outage): {err}"
                 ) from err
             if not warned:
                 log.warning("tracking server unreachable; retrying for up to %.0f s: %s", left, err)

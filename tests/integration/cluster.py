@@ -127,6 +127,7 @@ class PostgresServer(_Server):
         return result.stdout
 
     def start(self, timeout: float = 60) -> Self:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._data.exists():
             self._sock.mkdir(exist_ok=True)
             pwfile = self._base / "pwfile"  # initdb wants one with password auth; trust on the socket
@@ -143,7 +144,16 @@ class PostgresServer(_Server):
                 f"--pwfile={pwfile}",
             ]
             self._as_owner(
-                [*initdb, "--auth-local=trust", "--auth-host=scram-sha-256", "--no-locale", "--no-sync"]
+                # UTF8 as the official postgres image has it: with --no-locale alone the database is
+                # SQL_ASCII and MLflow's server fails (500) on any non-ASCII tag or param.
+                [
+                    *initdb,
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--no-locale",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
             )
         server = [str(self._bin / "postgres"), "-D", str(self._data), "-k", str(self._sock)]
         with self.log_path.open("ab") as log:

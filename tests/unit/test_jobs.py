@@ -17,7 +17,7 @@ def test_stage_ships_the_spec_and_its_data_file_with_a_relative_path(tmp_path: P
     )
     job = tmp_path / "job"
     job.mkdir()
-    stage(source / "spec.yaml", ["training.epochs=3"], job)
+    stage(load_spec(source / "spec.yaml", ["training.epochs=3"]), job)
     assert (job / "data" / "train.csv").read_text() == "a,b,y\n1,2,0\n"
     shipped = load_spec(job / "spec.yaml")  # as the job reads it, from its own working dir
     assert shipped.dataset.path == str(job / "data" / "train.csv")
@@ -28,7 +28,7 @@ def test_stage_refuses_a_missing_data_file(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text("name: staged\ndataset: {source: npz, path: gone.npz}\n")
     (tmp_path / "job").mkdir()
     with pytest.raises(SpecError, match=r"dataset\.path: file not found"):
-        stage(tmp_path / "spec.yaml", [], tmp_path / "job")
+        stage(load_spec(tmp_path / "spec.yaml"), tmp_path / "job")
 
 
 def test_the_submission_id_is_derived_from_the_sweep_id() -> None:

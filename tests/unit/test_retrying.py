@@ -48,7 +48,7 @@ def test_a_permanent_failure_is_raised_at_once() -> None:
 
 def test_an_outage_longer_than_the_patience_gives_up_with_a_clear_error() -> None:
     fn = Flaky(1000, ConnectionRefusedError())
-    with pytest.raises(TrackingUnavailable, match="did not answer for 1 s"):
+    with pytest.raises(TrackingUnavailable, match="did not take the request for 1 s"):
         call_with_retries(fn, 1, patience=1.0)
     assert fn.calls >= 2
 
@@ -63,3 +63,19 @@ def test_retrying_client_wraps_every_method_and_keeps_the_uri() -> None:
     client = RetryingClient(Client(), patience=5)
     assert client.tracking_uri == "http://127.0.0.1:5000"
     assert client.double(4) == 8
+
+
+def test_a_server_answering_500_gets_a_shorter_wait_than_an_outage() -> None:
+    from sweep import retrying
+
+    error = MlflowException(
+        "API request to http://x/api failed with exception ... too many 500 error responses"
+    )
+    fn = Flaky(1000, error)
+    saved = retrying._SERVER_ERROR_PATIENCE_S
+    retrying._SERVER_ERROR_PATIENCE_S = 1.0
+    try:
+        with pytest.raises(TrackingUnavailable, match="for 1 s"):
+            call_with_retries(fn, 1, patience=600)
+    finally:
+        retrying._SERVER_ERROR_PATIENCE_S = saved
