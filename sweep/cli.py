@@ -578,11 +578,7 @@ def submit(
     ] = False,
 ) -> None:
     """Run a sweep as a Ray job on a cluster: the spec and its data file travel with it."""
-    import logging
-
     from sweep import jobs
-
-    logging.getLogger("ray").setLevel(logging.WARNING)  # not "Uploading package ..." per file
 
     _load(file, set_)  # every spec error, located, before anything reaches the cluster
     done = _job_call(

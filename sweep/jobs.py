@@ -82,7 +82,13 @@ def _use_token_if_present() -> None:
 def job_client(address: str) -> Any:
     """A `JobSubmissionClient` for the head's dashboard address (http://HEAD:8265)."""
     _use_token_if_present()
+    import logging
+
     from ray.job_submission import JobSubmissionClient
+
+    # One "Uploading package ..." INFO line per package and per call otherwise.
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
         return JobSubmissionClient(address)

@@ -292,10 +292,13 @@ class RayCluster(_Server):
         self.nodes, self.cpus_per_node, self.worker_cmd = nodes, cpus_per_node, worker_cmd
         self.token = secrets.token_hex(32)
         self.token_path = self.tmpdir / "ray_auth_token"
-        self.gcs_port, self.dashboard_port, self.client_port = _free_ports(3)
+        # One call for every port: separate calls can hand out the same port twice (each call's
+        # sockets are closed before the next opens), and Ray refuses a port two components share.
+        ports = _free_ports(3 + 6 * nodes)
+        self.gcs_port, self.dashboard_port, self.client_port = ports[:3]
         # Per node: node manager, object manager, dashboard agent http and grpc, runtime env
         # agent, metrics export.
-        self._node_ports = [_free_ports(6) for _ in range(nodes)]
+        self._node_ports = [ports[3 + 6 * i : 9 + 6 * i] for i in range(nodes)]
         # Ray's Unix sockets live under the temp dir and must stay under 108 bytes: keep it short.
         self._temp_root = Path(tempfile.mkdtemp(prefix="ray-"))
         self._extra_env = dict(env or {})

@@ -151,7 +151,7 @@ def assert_complete(client: MlflowClient, sweep_id: str, trials: int, epochs: in
     runs = trial_runs(client, sweep_id)
     assert len(runs) == trials
     assert {r.info.status for r in runs} == {"FINISHED"}, [(r.info.run_name, r.info.status) for r in runs]
-    keys = {(r.data.params["placement"], r.data.params["seed"]) for r in runs}
+    keys = {(r.data.params["placement"], r.data.params["dropout"], r.data.params["seed"]) for r in runs}
     assert len(keys) == trials  # no trial twice
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
