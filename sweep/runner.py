@@ -18,7 +18,7 @@ from sweep.data import load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.space import tune_plan
-from sweep.spec import SweepSpec, load_spec, parse_spec
+from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial, worker_env
 
@@ -356,9 +356,8 @@ def load_sweep_spec(
         raise SpecError([f"no sweep of that id under {runs_dir} or in {uri}"], sweep_id) from err
     if not record.spec_yaml:
         raise SpecError([f"its parent run in {uri} has no spec.yaml"], sweep_id)
-    import yaml
-
-    return parse_spec(yaml.safe_load(record.spec_yaml), f"{sweep_id} (spec.yaml in MLflow)")
+    source = f"{sweep_id} (spec.yaml in MLflow)"
+    return parse_spec(parse_spec_text(record.spec_yaml, source=source), source)
 
 
 def resume_sweep(

@@ -483,32 +483,112 @@ def parse_spec(data: Any, source: str | None = None) -> SweepSpec:
         raise SpecError(format_errors(err), source) from None
 
 
+MAX_SPEC_BYTES = 1024 * 1024  # a spec is a page of settings; anything near this is not one
+MAX_SPEC_DEPTH = 20  # the spec's own nesting is 4 levels deep
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML for specs: plain data only, bounded in time and memory.
+
+    Refused, each with its line and column: aliases (`*name`; a few lines of them expand
+    exponentially, "billion laughs"), nesting deeper than MAX_SPEC_DEPTH, and scalars that YAML
+    would turn into dates, timestamps or bytes (`name: 2024-06-01` is a date to YAML, not text).
+    Tags that construct Python objects are refused by SafeLoader already.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a spec: write the value out", event.start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_SPEC_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_SPEC_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _refuse(self, node: Any, what: str) -> Any:
+        problem = f"{what} {node.value!r} is not a spec value; quote it if you mean text"
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        return self._refuse(node, "the date or timestamp")
+
+    def construct_yaml_binary(self, node: Any) -> Any:
+        return self._refuse(node, "the binary value")
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _SpecLoader.construct_yaml_timestamp)
+_SpecLoader.add_constructor("tag:yaml.org,2002:binary", _SpecLoader.construct_yaml_binary)
+
+
+def _json_depth(text: str) -> int:
+    """How deeply JSON text nests, without parsing it (json.loads recurses: deep text overflows)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None) -> dict[str, Any]:
+    """YAML or JSON text into a mapping, or SpecError naming the line and the problem."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_SPEC_BYTES:
+        raise SpecError([f"larger than {MAX_SPEC_BYTES // 1024} KiB: not a spec"], source)
+    if suffix == ".json" and _json_depth(text) > MAX_SPEC_DEPTH:
+        raise SpecError([f"nested deeper than {MAX_SPEC_DEPTH} levels"], source)
+    try:
+        # _SpecLoader is a SafeLoader, restricted further
+        data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
+    except json.JSONDecodeError as err:
+        raise SpecError([f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], source) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError([f"{where}invalid YAML: {problem}"], source) from None
+    except (ValueError, RecursionError) as err:  # e.g. an integer of more than 4300 digits
+        raise SpecError([f"cannot be read as a spec: {str(err)[:200]}"], source) from None
+    if not isinstance(data, Mapping):
+        kind = "empty" if data is None else type(data).__name__
+        raise SpecError([f"the top level must be a mapping of fields (got {kind})"], source)
+    return dict(data)
+
+
 def read_spec_file(path: str | Path) -> dict[str, Any]:
     """Read YAML or JSON into a mapping, or raise SpecError naming the file and the problem."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError([f"larger than {MAX_SPEC_BYTES // 1024} KiB: not a spec"], str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(["file not found"], str(path)) from None
     except IsADirectoryError:
         raise SpecError(["is a directory, not a spec file"], str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise SpecError([f"byte {err.start}: not UTF-8 text"], str(path)) from None
+    except OSError as err:
         raise SpecError([f"cannot be read: {err}"], str(path)) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise SpecError(
-            [f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], str(path)
-        ) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError([f"{where}invalid YAML: {problem}"], str(path)) from None
-    if not isinstance(data, Mapping):
-        kind = "empty" if data is None else type(data).__name__
-        raise SpecError([f"the top level must be a mapping of fields (got {kind})"], str(path))
-    return dict(data)
+    return parse_spec_text(text, path.suffix, str(path))
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

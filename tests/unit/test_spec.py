@@ -236,3 +236,43 @@ def test_max_failures_defaults_to_two_and_must_not_be_negative() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec({"name": "x", "resources": {"max_failures": -1}})
     assert "resources.max_failures" in str(err.value)
+
+
+HAZARDS = {
+    "aliases.yaml": (
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(
+            f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "name: x\n",
+        "line 2, column 8: invalid YAML: aliases (*name) are not allowed",
+    ),
+    "date.yaml": ("name: 2024-06-01\n", "line 1, column 7: invalid YAML: the date or timestamp '2024-06-01'"),
+    "stamp.yaml": ("name: x\ndataset: {seed: 2001-12-14t21:59:43.10-05:00}\n", "line 2, column 17"),
+    "binary.yaml": ("name: x\nmodel: !!binary aGVsbG8=\n", "the binary value 'aGVsbG8=' is not a spec value"),
+    "object.yaml": ("name: !!python/object/apply:os.system [id]\n", "could not determine a constructor"),
+    "deep.yaml": ("name: x\nk: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 20 levels"),
+    "deep.json": (
+        '{"name": "x", "k": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "nested deeper than 20 levels",
+    ),
+    "bigint.yaml": ("name: x\ndataset: {seed: " + "9" * 5000 + "}\n", "cannot be read as a spec"),
+    "huge.yaml": ("name: x\nk: " + "a" * (1024 * 1024 + 1) + "\n", "larger than 1024 KiB"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAZARDS))
+def test_yaml_and_json_hazards_are_refused_with_a_located_message(tmp_path: Path, name: str) -> None:
+    text, message = HAZARDS[name]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert message in str(err.value)
+
+
+def test_non_utf8_bytes_are_refused_with_their_position(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(SpecError, match="byte 9: not UTF-8 text"):
+        load_spec(path)
