@@ -35,6 +35,19 @@ os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "300")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
+class _TrialErrorsInMLflowOnly(logging.Filter):
+    """Tune logs each failed trial as an ERROR with its whole traceback (and lists them again at
+    the end); the sweep records each on the trial's run (`error` tag, error.txt) and shows one
+    line in the progress display instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Trial task failed", "Trials did not complete"))
+
+
+for _name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
+    logging.getLogger(_name).addFilter(_TrialErrorsInMLflowOnly())
+
+
 @dataclass
 class SweepResult:
     """What a finished (or interrupted) sweep produced."""

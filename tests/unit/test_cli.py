@@ -143,3 +143,31 @@ def test_job_commands_refuse_a_malformed_sweep_id(command: str) -> None:
     result = invoke(*args)
     assert result.exit_code == 2
     assert "is not a sweep id" in result.output
+
+
+def test_tunes_trial_failure_tracebacks_stay_out_of_the_output() -> None:
+    import logging
+
+    import sweep.runner  # noqa: F401  (installs the filter)
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.seen.append(record.getMessage())
+
+    tune_log = logging.getLogger("ray.tune.execution.tune_controller")
+    run_log = logging.getLogger("ray.tune.tune")
+    keep = Keep()
+    for log in (tune_log, run_log):
+        log.addHandler(keep)
+    try:
+        tune_log.error("Trial task failed for trial %s", "t1", exc_info=ValueError("boom"))
+        tune_log.error("something else went wrong")
+        run_log.error("Trials did not complete: %s", ["t1"])
+    finally:
+        for log in (tune_log, run_log):
+            log.removeHandler(keep)
+    assert keep.seen == ["something else went wrong"]
