@@ -225,3 +225,44 @@ def learning_curves(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
         for epoch, values in sorted(per_epoch.items()):
             frames.append({"run_id": run_id, "epoch": epoch, **values})
     return pd.DataFrame(frames, columns=CURVE_COLUMNS)
+
+
+def mlflow_run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run, or None when `uri` is not a server (a local store has no UI URL).
+
+    MLflow 3.17's UI opens experiments in its GenAI view; `workflowType=machine_learning` in the
+    hash route's query (read by the UI's workflow-type context, and remembered) keeps it on the
+    runs view, also when one goes up from the run to its experiment.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def progress_of(
+    client: MlflowClient, record: SweepRecord, metric: str = "val_accuracy", mode: str = "max"
+) -> SweepProgress:
+    """`sweep_progress` for a parent run already found (one query: its trial runs)."""
+    runs = client.search_runs(
+        [record.experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
+        max_results=50_000,
+    )
+    statuses = [r.info.status for r in runs]
+    values = [
+        r.data.metrics[f"final_{metric}"]
+        for r in runs
+        if r.info.status == "FINISHED" and f"final_{metric}" in r.data.metrics
+    ]
+    best = (max(values) if mode == "max" else min(values)) if values else None
+    failures = tuple(
+        (str(r.info.run_name), str(r.data.tags.get(ERROR, ""))) for r in runs if r.info.status == "FAILED"
+    )
+    return SweepProgress(
+        record,
+        statuses.count("FINISHED"),
+        statuses.count("FAILED"),
+        statuses.count("RUNNING"),
+        best,
+        failures,
+    )

@@ -48,6 +48,9 @@ for _name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
     logging.getLogger(_name).addFilter(_TrialErrorsInMLflowOnly())
 
 
+TRACKING_URI_FILE = "tracking-uri"  # in the sweep's folder: the store its runs went to
+
+
 @dataclass
 class SweepResult:
     """What a finished (or interrupted) sweep produced."""
@@ -214,6 +217,7 @@ def _run(
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
+    (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
     trainable = _trainable(spec)  # data errors surface before any run is created
     spec = _keep_data_with_sweep(spec, sweep_dir)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
@@ -385,8 +389,12 @@ def resume_sweep(
     """Finish a sweep whose driver died or was stopped.
 
     Trials that ended for good (in MLflow) are kept; the rest, and trials whose worker or node was
-    lost, run again from their first epoch.
+    lost, run again from their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
+    sweep's own tracking store, recorded in its folder, is used.
     """
+    recorded = Path(runs_dir) / sweep_id / TRACKING_URI_FILE
+    if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")) and recorded.is_file():
+        tracking_uri = recorded.read_text().strip() or None
     return _run(
         load_sweep_spec(sweep_id, runs_dir, tracking_uri),
         sweep_id=sweep_id,

@@ -285,7 +285,17 @@ def test_the_driver_killed_after_50_trials_started_then_resumed(
     assert len(before) > 50 and ended
     assert any(r.info.status == "RUNNING" for r in before.values()) or len(before) < 56
 
-    resumed = sweep_cli("resume", sweep_id, *common, env=env, cwd=tmp_path)
+    # No --tracking-uri: resume finds the store the sweep recorded in its folder.
+    resumed = sweep_cli(
+        "resume",
+        sweep_id,
+        "--ray-address",
+        cluster.address,
+        "--runs-dir",
+        str(runs_dir),
+        env=env,
+        cwd=tmp_path,
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     runs = assert_complete(client, sweep_id, trials=56, epochs=1)
     assert len(parents(client, sweep_id)) == 1
