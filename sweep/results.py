@@ -122,30 +122,7 @@ def sweep_progress(
     client: MlflowClient, sweep_id: str, metric: str = "val_accuracy", mode: str = "max"
 ) -> SweepProgress:
     """Counts, best value and failures of a sweep's trial runs, for a progress display."""
-    record = find_sweep(client, sweep_id, with_spec=False)
-    runs = client.search_runs(
-        [record.experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
-        max_results=50_000,
-    )
-    statuses = [r.info.status for r in runs]
-    values = [
-        r.data.metrics[f"final_{metric}"]
-        for r in runs
-        if r.info.status == "FINISHED" and f"final_{metric}" in r.data.metrics
-    ]
-    best = (max(values) if mode == "max" else min(values)) if values else None
-    failures = tuple(
-        (str(r.info.run_name), str(r.data.tags.get(ERROR, ""))) for r in runs if r.info.status == "FAILED"
-    )
-    return SweepProgress(
-        record,
-        statuses.count("FINISHED"),
-        statuses.count("FAILED"),
-        statuses.count("RUNNING"),
-        best,
-        failures,
-    )
+    return progress_of(client, find_sweep(client, sweep_id, with_spec=False), metric, mode)
 
 
 def list_sweeps(client: MlflowClient, limit: int = 50) -> list[dict[str, Any]]:
