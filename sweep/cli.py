@@ -721,6 +721,26 @@ def logs(
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; off loopback SWEEP_API_TOKEN is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Serve the REST API (docs/api.md); without SWEEP_RAY_ADDRESS it runs a Ray head of its own."""
+    from pydantic import ValidationError
+
+    from services.api import serve as service
+
+    try:
+        service.serve(host, port)
+    except service.ServeError as err:
+        _fail([str(err)])
+    except ValidationError as err:
+        _fail([f"SWEEP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors()])
+
+
 def main() -> None:
     app()
 

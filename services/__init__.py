@@ -1,0 +1,1 @@
+"""What the deployment runs besides the `sweep` package: the REST API (services.api) and start scripts."""

@@ -1,0 +1,124 @@
+"""A spec arriving over HTTP: the body read within its limit, parsed, validated, and held to the
+server's rules (data files only under the data root, no tracking URI of its own, a trial limit).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import Request
+
+from services.api.problems import BadRequest, Invalid, TooLarge, UnsupportedMediaType, located
+from services.api.settings import Settings
+from sweep.spec import SpecError, SweepSpec, parse_spec
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or TooLarge as soon as it passes `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"the body is over the limit of {limit} bytes")
+    return bytes(body)
+
+
+def decode(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """JSON or YAML (by Content-Type; JSON when none is given) into a mapping, or a 4xx."""
+    kind = (content_type or "application/json").split(";")[0].strip().lower()
+    is_json = kind in JSON_TYPES or kind.endswith("+json")
+    if not is_json and kind not in YAML_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {kind!r} is not taken: send application/json or application/yaml"
+        )
+    if not body.strip():
+        raise BadRequest("the body is empty: send a spec")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"the body is not UTF-8 (byte {err.start})") from None
+    try:
+        data = json.loads(text) if is_json else _yaml(text)
+    except json.JSONDecodeError as err:
+        raise BadRequest(f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise BadRequest(f"{where}invalid YAML: {problem}") from None
+    except (ValueError, RecursionError) as err:  # ints over 4300 digits, nesting past the stack
+        raise BadRequest(f"the body cannot be read: {str(err)[:200]}") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise Invalid("not a spec", located([f"the top level must be a mapping of fields (got {kind})"]))
+    return data
+
+
+def _yaml(text: str) -> Any:
+    # Aliases can make a small document expand exponentially once validated: refuse them.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not accepted")
+    return yaml.safe_load(text)
+
+
+def admit(data: dict[str, Any], settings: Settings) -> SweepSpec:
+    """Validate a posted spec; every problem, the server's rules included, in one Invalid."""
+    errors, data = _server_rules(data, settings)
+    try:
+        spec = parse_spec(data)
+    except SpecError as err:
+        raise Invalid("the spec is not valid", located(errors + err.errors)) from None
+    if spec.trial_count > settings.max_trials:
+        errors.append(
+            f"search: the spec makes {spec.trial_count} trials ({spec.describe_count()}); "
+            f"this server runs at most {settings.max_trials}"
+        )
+    if errors:
+        raise Invalid("the spec is not valid", located(errors))
+    return spec
+
+
+def _server_rules(data: dict[str, Any], settings: Settings) -> tuple[list[str], dict[str, Any]]:
+    """Errors of what HTTP may not ask for, and the data with dataset.path made absolute."""
+    errors = []
+    tracking = data.get("tracking")
+    if isinstance(tracking, dict) and tracking.get("uri") is not None:
+        errors.append(
+            "tracking.uri: not accepted over HTTP (the server's tracking server records every sweep)"
+        )
+    dataset = data.get("dataset")
+    raw = dataset.get("path") if isinstance(dataset, dict) else None
+    if isinstance(dataset, dict) and isinstance(raw, str) and raw:
+        path, error = _inside_data_root(raw, settings.data_root)
+        if error:
+            errors.append(f"dataset.path: {error}")
+        else:
+            data = {**data, "dataset": {**dataset, "path": str(path)}}
+    return errors, data
+
+
+def _inside_data_root(raw: str, root: Path | None) -> tuple[Path | None, str | None]:
+    if root is None:
+        return None, "this server takes no data files (SWEEP_DATA_ROOT is not set); use a built-in dataset"
+    if "\0" in raw:
+        return None, "must not contain NUL bytes"
+    given = Path(raw)
+    if ".." in given.parts:
+        return None, f"must not contain '..' (got {raw!r})"
+    base = root.resolve()
+    resolved = (base / given).resolve()  # an absolute `given` replaces base; symlinks are followed
+    if not resolved.is_relative_to(base):
+        return None, f"must be a file inside the server's data root (got {raw!r})"
+    if not resolved.is_file():
+        return None, f"no such file in the data root (got {raw!r})"
+    return resolved, None

@@ -1,0 +1,58 @@
+"""The service's settings: one class, read from SWEEP_* environment variables once at start."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything `sweep serve` can be told, each as SWEEP_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="SWEEP_", frozen=True, extra="ignore")
+
+    # The cluster's Jobs API (http://HEAD:8265); unset: `sweep serve` starts a local head.
+    ray_address: str | None = None
+    # CPUs of the local head (unset: every core).
+    ray_cpus: int | None = Field(default=None, ge=1)
+    # MLflow, for the service and every job it submits (--tracking-uri); unset: MLFLOW_TRACKING_URI,
+    # else (local head only) the store in runs_dir.
+    tracking_uri: str | None = None
+    # The base URL people open MLflow's UI at, when it differs from tracking_uri (compose: localhost).
+    mlflow_ui_url: str | None = None
+    # Passed to every job as --runs-dir (a path the cluster's nodes see).
+    runs_dir: str | None = None
+    # With it, every /v1 call needs `Authorization: Bearer <token>`; required off loopback.
+    api_token: SecretStr | None = None
+    # A spec's dataset.path must resolve inside this folder; unset: specs with files are refused.
+    data_root: Path | None = None
+    max_trials: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # How often /events reads MLflow.
+    events_poll_s: float = Field(default=2.0, gt=0)
+
+    @property
+    def tracking(self) -> str | None:
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+
+    @property
+    def ui_url(self) -> str | None:
+        """Where links to MLflow's UI point: mlflow_ui_url, else an http(s) tracking URI."""
+        if self.mlflow_ui_url:
+            return self.mlflow_ui_url
+        uri = self.tracking
+        return uri if uri and uri.startswith(("http://", "https://")) else None
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1; a name that is not `localhost` counts as public."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

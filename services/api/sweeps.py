@@ -1,0 +1,423 @@
+"""The sweeps the service answers for: each one's Ray job and MLflow parent run, merged and reconciled.
+
+The service keeps nothing of its own: every answer is read from Ray and MLflow, so a restart of
+the service loses nothing. A sweep's Ray job is the worker; its parent run is the record that
+outlives a restarted head (Ray forgets jobs then: such a sweep reads FAILED, and its runs are
+closed, so nothing stays RUNNING for ever).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from services.api.models import TERMINAL
+from services.api.problems import Conflict, NotFound, Unavailable
+from sweep import jobs
+from sweep.jobs import JobError, JobStatus
+from sweep.publish import REPORT_DIR
+from sweep.results import SweepProgress, SweepRecord, progress_of, trial_table
+from sweep.spec import SpecError, SweepSpec
+from sweep.tracking import ERROR, SWEEP_ID, SWEEP_STATE
+
+JOB_TAG = "ray.job_submission_id"  # set on the parent run by a driver that runs as a Ray job
+SPEC_HASH = "sweep.spec_sha256"  # Ray job metadata
+KEY_HASH = "sweep.idempotency_key_sha256"
+GONE = "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was running"
+# Ray's job status -> the sweep's; a job that is not known is decided by its parent run.
+_FROM_JOB = {
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "STOPPED": "CANCELLED",
+}
+_FROM_RUN = {"RUNNING": "RUNNING", "SCHEDULED": "PENDING", "FINISHED": "SUCCEEDED", "KILLED": "CANCELLED"}
+_LIST_LIMIT = 1000  # parent runs read for a listing
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A sweep's parent run, as much of it as the service shows."""
+
+    record: SweepRecord
+    name: str | None
+    job_id: str | None  # the Ray job that ran it, if it ran as one
+    start: float | None  # seconds since the epoch
+    end: float | None
+    error: str | None
+    metric: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class SweepState:
+    sweep_id: str
+    status: str
+    reason: str | None
+    job: JobStatus | None
+    parent: Parent | None
+    progress: SweepProgress | None = None
+
+    @property
+    def name(self) -> str | None:
+        if self.parent and self.parent.name:
+            return self.parent.name
+        return self.job.metadata.get("sweep.name") if self.job else None
+
+    @property
+    def created(self) -> float | None:
+        return (self.job.start_time if self.job else None) or (self.parent.start if self.parent else None)
+
+    @property
+    def ended(self) -> float | None:
+        if self.status not in TERMINAL:
+            return None
+        return (self.job.end_time if self.job else None) or (self.parent.end if self.parent else None)
+
+
+def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | None]:
+    """The sweep's status and why, from its Ray job (if Ray knows it) and its parent run."""
+    if job is not None:
+        status = _FROM_JOB.get(job.status, "FAILED")
+        return status, (job.message or None) if status == "FAILED" else None
+    if parent is None:
+        raise ValueError("a sweep needs a Ray job or a parent run")
+    run_status = parent.record.status
+    if run_status == "RUNNING" and parent.job_id:
+        return "FAILED", GONE
+    status = _FROM_RUN.get(run_status, "FAILED")
+    return status, parent.error if status == "FAILED" else None
+
+
+def sweep_id_for_key(spec: SweepSpec, key: str) -> str:
+    """The sweep id an Idempotency-Key stands for: a retried POST lands on the same Ray job."""
+    return f"{spec.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+class Sweeps:
+    """Submit, read, cancel and follow sweeps on one Ray cluster and one MLflow tracking server."""
+
+    def __init__(self, ray_address: str, tracking_uri: str, runs_dir: str | None = None):
+        self.ray_address = ray_address
+        self.tracking_uri = tracking_uri
+        self.runs_dir = runs_dir
+        self.mlflow = MlflowClient(tracking_uri)
+        self._client: Any = None
+
+    # --- the two sources -------------------------------------------------------------------
+    def _ray(self) -> Any:
+        # One client: constructing one costs a round trip to the head (its version check).
+        if self._client is None:
+            try:
+                self._client = jobs.job_client(self.ray_address)
+            except JobError as err:
+                raise Unavailable(f"Ray Jobs API: {err}") from None
+        return self._client
+
+    def _ray_call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (requests.RequestException, ConnectionError, RuntimeError) as err:
+            raise Unavailable(f"Ray Jobs API at {self.ray_address}: cannot {what}: {_short(err)}") from None
+
+    def _job(self, sweep_id: str) -> JobStatus | None:
+        """The sweep's Ray job; None when the cluster does not know it."""
+        client = self._ray()
+        try:
+            info = client.get_job_info(jobs.submission_id(sweep_id))
+        except (requests.RequestException, ConnectionError, RuntimeError) as err:
+            if "does not exist" in str(err) or "status code 404" in str(err):
+                return None
+            raise Unavailable(f"Ray Jobs API at {self.ray_address}: {_short(err)}") from None
+        return _job_status(sweep_id, info)
+
+    def _jobs(self) -> dict[str, JobStatus]:
+        """Every sweep job the cluster knows, by sweep id."""
+        found = {}
+        for info in self._ray_call("list jobs", self._ray().list_jobs):
+            sid = info.submission_id or ""
+            sweep_id = sid.removeprefix(jobs.SUBMISSION_PREFIX)
+            if sid.startswith(jobs.SUBMISSION_PREFIX) and _valid_id(sweep_id):
+                found[sweep_id] = _job_status(sweep_id, info)
+        return found
+
+    def _mlflow(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (MlflowException, requests.RequestException, OSError) as err:
+            raise Unavailable(f"MLflow at {self.tracking_uri}: cannot {what}: {_short(err)}") from None
+
+    def _parents(self, sweep_id: str | None = None, limit: int = _LIST_LIMIT) -> dict[str, Parent]:
+        """Parent runs by sweep id (newest first; the oldest of one id wins, as the tracker's does)."""
+        experiments = [
+            e.experiment_id for e in self._mlflow("list experiments", self.mlflow.search_experiments)
+        ]
+        if not experiments:
+            return {}
+        query = f"tags.`{SWEEP_STATE}` != ''"
+        if sweep_id is not None:
+            query += f" and tags.`{SWEEP_ID}` = '{sweep_id}'"  # a checked id: [a-z0-9-] only
+        runs = self._mlflow(
+            "search runs",
+            self.mlflow.search_runs,
+            experiments,
+            query,
+            max_results=limit,
+            order_by=["attributes.start_time DESC"],
+        )
+        parents: dict[str, Parent] = {}
+        for run in reversed(list(runs)):
+            tags = run.data.tags
+            sid = tags.get(SWEEP_ID, "")
+            if MLFLOW_PARENT_RUN_ID in tags or sid in parents or not _valid_id(sid):
+                continue
+            parents[sid] = _parent(sid, run)
+        return dict(reversed(parents.items()))
+
+    # --- reads ------------------------------------------------------------------------------
+    def get(self, sweep_id: str, progress: bool = True) -> SweepState:
+        _check(sweep_id)
+        job = self._job(sweep_id)
+        parent = self._parents(sweep_id).get(sweep_id)
+        if job is None and parent is None:
+            raise NotFound(f"no sweep {sweep_id!r}: neither the Ray cluster nor MLflow knows it")
+        state = self._reconciled(sweep_id, job, parent)
+        if progress and parent is not None:
+            counts = self._mlflow(
+                "read the trials", progress_of, self.mlflow, parent.record, parent.metric, parent.mode
+            )
+            state = SweepState(state.sweep_id, state.status, state.reason, job, parent, counts)
+        return state
+
+    def list(self, status: str | None = None) -> list[SweepState]:
+        """Every sweep Ray or MLflow knows (the newest 1000 parent runs), newest first."""
+        known = self._jobs()
+        parents = self._parents()
+        states = [self._reconciled(i, known.get(i), parents.get(i)) for i in set(known) | set(parents)]
+        states.sort(key=lambda s: s.created or 0.0, reverse=True)
+        return [s for s in states if status is None or s.status == status]
+
+    def _reconciled(self, sweep_id: str, job: JobStatus | None, parent: Parent | None) -> SweepState:
+        status, reason = status_of(job, parent)
+        if job is None and parent is not None and parent.record.status == "RUNNING" and status == "FAILED":
+            self._close(parent, reason or GONE)
+        return SweepState(sweep_id, status, reason, job, parent)
+
+    def _close(self, parent: Parent, reason: str) -> None:
+        """End a parent run whose job is gone, and its open trial runs, as FAILED with the reason."""
+        record = parent.record
+        try:
+            children = self.mlflow.search_runs(
+                [record.experiment_id],
+                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}' and attributes.status = 'RUNNING'",
+                max_results=50_000,
+            )
+            for run in children:
+                self.mlflow.set_tag(run.info.run_id, ERROR, reason)
+                self.mlflow.set_terminated(run.info.run_id, "FAILED")
+            self.mlflow.set_tag(record.parent_run_id, SWEEP_STATE, "failed")
+            self.mlflow.set_tag(record.parent_run_id, ERROR, reason)
+            self.mlflow.set_terminated(record.parent_run_id, "FAILED")
+        except (MlflowException, requests.RequestException, OSError):
+            pass  # the answer is FAILED either way; the next read tries again
+
+    def trials(self, sweep_id: str) -> tuple[SweepState, Any]:
+        """The sweep and its trial table (a DataFrame; empty before the driver starts)."""
+        state = self.get(sweep_id, progress=False)
+        if state.parent is None:
+            import pandas as pd
+
+            from sweep.results import TRIAL_COLUMNS
+
+            return state, pd.DataFrame(columns=TRIAL_COLUMNS)
+        return state, self._mlflow("read the trials", trial_table, self.mlflow, state.parent.record)
+
+    def report(self, sweep_id: str, file: str) -> bytes:
+        """One of the report's files (report.md, report.html, analysis.json) from the parent run."""
+        state = self.get(sweep_id, progress=False)
+        if state.status not in TERMINAL:
+            raise Conflict(f"sweep {sweep_id} is {state.status}: its report is written when it has ended")
+        if state.parent is None:
+            raise NotFound(f"sweep {sweep_id} ended ({state.status}) before it recorded anything in MLflow")
+        run_id = state.parent.record.parent_run_id
+        listed = self._mlflow("list the report", self.mlflow.list_artifacts, run_id, REPORT_DIR)
+        if f"{REPORT_DIR}/{file}" not in {a.path for a in listed}:
+            raise NotFound(
+                f"sweep {sweep_id} has no report ({state.status}; a report follows a sweep that finished)"
+            )
+        with tempfile.TemporaryDirectory(prefix="sweep-api-report-") as folder:
+            path = self._mlflow(
+                "read the report", self.mlflow.download_artifacts, run_id, f"{REPORT_DIR}/{file}", folder
+            )
+            return Path(path).read_bytes()
+
+    def logs(self, sweep_id: str, tail: int) -> str:
+        """The last `tail` lines the sweep's driver printed."""
+        _check(sweep_id)
+        if self._job(sweep_id) is None:
+            raise NotFound(f"the Ray cluster has no job for sweep {sweep_id!r}, so no logs")
+        try:
+            text = jobs.logs(sweep_id, address=self.ray_address)
+        except JobError as err:
+            raise Unavailable(f"Ray Jobs API: {err}") from None
+        return "".join(text.splitlines(keepends=True)[-tail:])
+
+    def events(self, sweep_id: str, every_s: float) -> Iterator[tuple[str, dict[str, Any]] | None]:
+        """('trial', row) once per trial that ended, then ('end', state); None between polls."""
+        seen: set[str] = set()
+        while True:
+            state = self.get(sweep_id)
+            if state.parent is not None:
+                _, table = self.trials(sweep_id)
+                for row in records(table):
+                    if row["status"] != "RUNNING" and row["run_id"] not in seen:
+                        seen.add(str(row["run_id"]))
+                        yield "trial", row
+            if state.status in TERMINAL:
+                yield "end", {"state": state}
+                return
+            yield None
+            time.sleep(every_s)
+
+    # --- writes -----------------------------------------------------------------------------
+    def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
+        """Run a spec as a Ray job; (the sweep, whether it was new). A known key returns its sweep."""
+        spec_hash = hashlib.sha256(spec.to_yaml().encode()).hexdigest()
+        metadata = {SPEC_HASH: spec_hash}
+        sweep_id = None
+        if idempotency_key is not None:
+            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            metadata[KEY_HASH] = key_hash
+            for known in self._jobs().values():
+                if known.metadata.get(KEY_HASH) == key_hash:
+                    return self._replay(known.sweep_id, known, spec_hash), False
+            sweep_id = sweep_id_for_key(spec, idempotency_key)
+            if sweep_id in self._parents(sweep_id):  # Ray forgot it; MLflow did not
+                return self.get(sweep_id), False
+        try:
+            done = jobs.submit_spec(
+                spec,
+                address=self.ray_address,
+                sweep_id=sweep_id,
+                tracking_uri=self.tracking_uri,
+                runs_dir=self.runs_dir,
+                metadata=metadata,
+            )
+        except JobError as err:
+            raise Unavailable(f"Ray Jobs API: {err}") from None
+        except SpecError as err:  # the data file went away between the checks and the staging
+            from services.api.problems import Invalid, located
+
+            raise Invalid("the spec cannot be staged", located(err.errors)) from None
+        if done.already_submitted:  # a concurrent retry won the race
+            return self._replay(done.sweep_id, self._job(done.sweep_id), spec_hash), False
+        return self.get(done.sweep_id), True
+
+    def _replay(self, sweep_id: str, job: JobStatus | None, spec_hash: str) -> SweepState:
+        if job is not None and job.metadata.get(SPEC_HASH) not in (None, spec_hash):
+            raise Conflict(f"this Idempotency-Key was used for another spec (sweep {sweep_id})")
+        return self.get(sweep_id)
+
+    def cancel(self, sweep_id: str) -> SweepState:
+        """Ask the sweep's job to stop (SIGINT: its runs end KILLED); returns at once."""
+        state = self.get(sweep_id, progress=False)
+        if state.status in TERMINAL:
+            raise Conflict(f"sweep {sweep_id} has already ended: {state.status}")
+        if state.job is None:
+            raise Conflict(
+                f"sweep {sweep_id} does not run as a job on this Ray cluster; stop it where it runs"
+            )
+        try:
+            jobs.cancel(sweep_id, address=self.ray_address, wait_s=0)
+        except JobError as err:
+            raise Unavailable(f"Ray Jobs API: {err}") from None
+        return self.get(sweep_id)
+
+    def reconcile(self) -> int:
+        """Read every sweep once (closing those whose job is gone); returns how many were read."""
+        return len(self.list())
+
+    def unavailable(self) -> dict[str, str]:
+        """What cannot be reached now: {'ray': why, 'mlflow': why}; empty when both answer."""
+        down = {}
+        try:
+            self._ray_call("answer", self._ray().get_version)
+        except Unavailable as err:
+            down["ray"] = err.detail
+        try:
+            self._mlflow("answer", self.mlflow.search_experiments, max_results=1)
+        except Unavailable as err:
+            down["mlflow"] = err.detail
+        return down
+
+
+def records(table: Any) -> list[dict[str, Any]]:
+    """A DataFrame's rows as JSON-ready dicts (NaN as None)."""
+    return [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        for row in table.astype(object).to_dict("records")
+    ]
+
+
+def _job_status(sweep_id: str, info: Any) -> JobStatus:
+    return JobStatus(
+        sweep_id=sweep_id,
+        submission_id=str(info.submission_id),
+        status=str(getattr(info.status, "value", info.status)),
+        message=info.message or "",
+        start_time=info.start_time / 1000 if info.start_time else None,
+        end_time=info.end_time / 1000 if info.end_time else None,
+        metadata=dict(info.metadata or {}),
+    )
+
+
+def _parent(sweep_id: str, run: Any) -> Parent:
+    tags, params = run.data.tags, run.data.params
+    record = SweepRecord(
+        sweep_id=sweep_id,
+        parent_run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        state=tags.get(SWEEP_STATE, "unknown"),
+        status=run.info.status,
+        trials_total=int(tags.get("sweep.trials_total", "0") or 0),
+        spec_yaml=None,
+    )
+    return Parent(
+        record=record,
+        name=tags.get("sweep.name"),
+        job_id=tags.get(JOB_TAG),
+        start=run.info.start_time / 1000 if run.info.start_time else None,
+        end=run.info.end_time / 1000 if run.info.end_time else None,
+        error=tags.get(ERROR),
+        metric=params.get("strategy.metric", "val_accuracy"),
+        mode=params.get("strategy.mode", "max"),
+    )
+
+
+def _valid_id(sweep_id: str) -> bool:
+    try:
+        jobs.check_sweep_id(sweep_id)
+    except SpecError:
+        return False
+    return True
+
+
+def _check(sweep_id: str) -> None:
+    if not _valid_id(sweep_id):
+        raise NotFound(f"{sweep_id[:130]!r} is not a sweep id (lowercase letters, digits and dashes)")
+
+
+def _short(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
