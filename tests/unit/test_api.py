@@ -1,0 +1,462 @@
+"""The REST service's HTTP layer over an in-memory stand-in for Ray and MLflow: routes, auth,
+errors as problem+json, the posted spec's rules, the status mapping and the settings' checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from services.api.app import create_app
+from services.api.problems import Conflict, NotFound
+from services.api.serve import ServeError, check
+from services.api.settings import Settings, is_loopback
+from services.api.sweeps import GONE, Parent, SweepState, status_of, sweep_id_for_key
+from sweep.jobs import JobStatus
+from sweep.results import TRIAL_COLUMNS, SweepProgress, SweepRecord, mlflow_run_url
+from sweep.spec import parse_spec
+
+TOKEN = "a-token-of-at-least-16-chars"
+SPEC = {
+    "name": "tiny",
+    "dataset": {"source": "iris"},
+    "search": {"placement": ["none"], "dropout": [0.0], "seeds": 2},
+    "training": {"epochs": 2},
+}
+
+
+def job(sweep_id: str, status: str = "RUNNING", **metadata: str) -> JobStatus:
+    return JobStatus(sweep_id, f"sweep-{sweep_id}", status, "", 1_700_000_000.0, None, dict(metadata))
+
+
+def parent(sweep_id: str, status: str = "RUNNING", job_id: str | None = None) -> Parent:
+    record = SweepRecord(sweep_id, "run123", "7", "running", status, 2, None)
+    return Parent(record, "tiny", job_id, 1_700_000_001.0, None, None, "val_accuracy", "max")
+
+
+class FakeSweeps:
+    """What routes call on `Sweeps`, kept in memory."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, SweepState] = {}
+        self.submitted: list[tuple[Any, str | None]] = []
+        self.down: dict[str, str] = {}
+
+    def get(self, sweep_id: str, progress: bool = True) -> SweepState:
+        if sweep_id not in self.states:
+            raise NotFound(f"no sweep {sweep_id!r}")
+        return self.states[sweep_id]
+
+    def list(self, status: str | None = None) -> list[SweepState]:
+        states = sorted(self.states.values(), key=lambda s: s.created or 0, reverse=True)
+        return [s for s in states if status is None or s.status == status]
+
+    def submit(self, spec: Any, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
+        sweep_id = sweep_id_for_key(spec, idempotency_key) if idempotency_key else f"{spec.name}-1"
+        self.submitted.append((spec, idempotency_key))
+        if sweep_id in self.states:
+            return self.states[sweep_id], False
+        self.states[sweep_id] = SweepState(sweep_id, "PENDING", None, job(sweep_id, "PENDING"), None)
+        return self.states[sweep_id], True
+
+    def cancel(self, sweep_id: str) -> SweepState:
+        state = self.get(sweep_id)
+        if state.status != "RUNNING":
+            raise Conflict(f"sweep {sweep_id} has already ended: {state.status}")
+        return state
+
+    def trials(self, sweep_id: str) -> tuple[SweepState, pd.DataFrame]:
+        row = dict.fromkeys(TRIAL_COLUMNS, float("nan")) | {"run_id": "r1", "status": "FINISHED"}
+        return self.get(sweep_id), pd.DataFrame([row], columns=TRIAL_COLUMNS)
+
+    def report(self, sweep_id: str, file: str) -> bytes:
+        state = self.get(sweep_id)
+        if state.status == "RUNNING":
+            raise Conflict("running")
+        return {"analysis.json": b'{"best_placement": "none"}', "report.md": b"# report"}.get(
+            file, b"<html/>"
+        )
+
+    def logs(self, sweep_id: str, tail: int) -> str:
+        self.get(sweep_id)
+        return "".join(f"line {i}\n" for i in range(10))[-tail * 7 :]
+
+    def events(self, sweep_id: str, every_s: float) -> Iterator[tuple[str, dict[str, Any]] | None]:
+        yield "trial", {"run_id": "r1", "status": "FINISHED"}
+        yield None
+        yield "end", {"state": self.get(sweep_id)}
+
+    def unavailable(self) -> dict[str, str]:
+        return self.down
+
+    def reconcile(self) -> int:
+        return len(self.states)
+
+
+@pytest.fixture
+def fake() -> FakeSweeps:
+    sweeps = FakeSweeps()
+    progress = SweepProgress(parent("done").record, 2, 0, 0, 0.9, ())
+    sweeps.states["done"] = SweepState(
+        "done", "SUCCEEDED", None, job("done", "SUCCEEDED"), parent("done", "FINISHED"), progress
+    )
+    sweeps.states["live"] = SweepState("live", "RUNNING", None, job("live"), parent("live"))
+    return sweeps
+
+
+def client_for(fake: FakeSweeps, **settings: Any) -> TestClient:
+    values = {"ray_address": "http://ray", "tracking_uri": "http://mlflow:5000", **settings}
+    return TestClient(create_app(Settings(**values), sweeps=fake), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def api(fake: FakeSweeps) -> TestClient:
+    return client_for(fake)
+
+
+# --- the resources ------------------------------------------------------------------------------
+
+
+def test_post_json_spec_answers_202_with_location_and_links(api: TestClient) -> None:
+    response = api.post("/v1/sweeps", json=SPEC)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/v1/sweeps/{body['id']}" == body["links"]["self"]
+    assert body["status"] == "PENDING" and body["ray_job_id"] == f"sweep-{body['id']}"
+    assert body["links"]["report"].endswith("/report")
+
+
+def test_post_yaml_spec_is_read_like_json(api: TestClient, fake: FakeSweeps) -> None:
+    text = "name: tiny\ndataset: {source: iris}\ntraining: {epochs: 2}\n"
+    response = api.post("/v1/sweeps", content=text, headers={"Content-Type": "application/yaml"})
+    assert response.status_code == 202, response.text
+    assert fake.submitted[0][0].training.epochs == 2
+
+
+def test_idempotency_key_returns_the_same_sweep(api: TestClient) -> None:
+    headers = {"Idempotency-Key": "job-42"}
+    first = api.post("/v1/sweeps", json=SPEC, headers=headers)
+    again = api.post("/v1/sweeps", json=SPEC, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["id"] == again.json()["id"] == sweep_id_for_key(parse_spec(SPEC), "job-42")
+
+
+def test_sweep_id_for_key_is_the_name_and_a_hash_of_the_key() -> None:
+    spec = parse_spec(SPEC)
+    assert sweep_id_for_key(spec, "k") == sweep_id_for_key(spec, "k")
+    assert sweep_id_for_key(spec, "k") != sweep_id_for_key(spec, "k2")
+    assert sweep_id_for_key(spec, "k").startswith("tiny-") and len(sweep_id_for_key(spec, "k")) == 17
+
+
+def test_get_sweep_shows_counts_best_and_an_mlflow_link_on_the_runs_view(api: TestClient) -> None:
+    body = api.get("/v1/sweeps/done").json()
+    assert body["status"] == "SUCCEEDED"
+    assert body["trials"] == {"finished": 2, "failed": 0, "running": 0, "total": 2}
+    assert body["best"] == 0.9 and body["parent_run_id"] == "run123"
+    assert (
+        body["mlflow_url"] == "http://mlflow:5000/#/experiments/7/runs/run123?workflowType=machine_learning"
+    )
+
+
+def test_mlflow_ui_url_setting_replaces_the_tracking_uri_in_links(fake: FakeSweeps) -> None:
+    api = client_for(fake, mlflow_ui_url="http://localhost:5000/")
+    assert (
+        api.get("/v1/sweeps/done").json()["mlflow_url"].startswith("http://localhost:5000/#/experiments/7/")
+    )
+
+
+def test_list_is_newest_first_filtered_and_paginated(api: TestClient, fake: FakeSweeps) -> None:
+    for i in range(3):
+        fake.states[f"s{i}"] = SweepState(f"s{i}", "FAILED", "x", job(f"s{i}", "FAILED"), None)
+    page = api.get("/v1/sweeps", params={"limit": 2}).json()
+    assert len(page["items"]) == 2 and page["next"] == "/v1/sweeps?limit=2&offset=2"
+    second = api.get(page["next"]).json()
+    last = api.get(second["next"]).json()
+    assert len(last["items"]) == 1 and last["next"] is None
+    assert len({s["id"] for p in (page, second, last) for s in p["items"]}) == 5
+    failed = api.get("/v1/sweeps", params={"status": "FAILED"}).json()["items"]
+    assert {s["id"] for s in failed} == {"s0", "s1", "s2"}
+    assert api.get("/v1/sweeps", params={"status": "DONE"}).status_code == 422
+
+
+def test_trials_as_json_and_csv(api: TestClient) -> None:
+    body = api.get("/v1/sweeps/done/trials").json()
+    assert body["trials"][0]["run_id"] == "r1" and body["trials"][0]["final_val_accuracy"] is None
+    csv = api.get("/v1/sweeps/done/trials", params={"format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].split(",") == TRIAL_COLUMNS
+
+
+def test_report_formats_and_409_while_running(api: TestClient) -> None:
+    assert api.get("/v1/sweeps/done/report").json() == {"best_placement": "none"}
+    md = api.get("/v1/sweeps/done/report", params={"format": "md"})
+    assert md.text == "# report" and md.headers["content-type"].startswith("text/markdown")
+    assert (
+        api.get("/v1/sweeps/done/report", params={"format": "html"})
+        .headers["content-type"]
+        .startswith("text/html")
+    )
+    running = api.get("/v1/sweeps/live/report")
+    assert running.status_code == 409 and running.headers["content-type"] == "application/problem+json"
+
+
+def test_logs_are_plain_text(api: TestClient) -> None:
+    response = api.get("/v1/sweeps/live/logs", params={"tail": 2})
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "line 8\nline 9\n"
+
+
+def test_events_stream_trial_ends_then_the_end(api: TestClient) -> None:
+    with api.stream("GET", "/v1/sweeps/done/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = "".join(response.iter_text())
+    blocks = [b for b in text.split("\n\n") if b]
+    assert blocks[0].startswith("id: 1\nevent: trial\ndata: ")
+    assert blocks[1].startswith(":")  # a keep-alive comment between polls
+    assert blocks[2].startswith("id: 2\nevent: end\n") and '"status": "SUCCEEDED"' in blocks[2]
+
+
+def test_cancel_answers_202_and_409_when_ended(api: TestClient) -> None:
+    assert api.post("/v1/sweeps/live/cancel").status_code == 202
+    assert api.post("/v1/sweeps/done/cancel").status_code == 409
+
+
+def test_health_and_readiness_name_what_is_down(api: TestClient, fake: FakeSweeps) -> None:
+    assert api.get("/healthz").json()["status"] == "ok"
+    assert api.get("/readyz").status_code == 200
+    fake.down = {"ray": "Ray Jobs API at http://ray: cannot answer"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"ray": "Ray Jobs API at http://ray: cannot answer", "mlflow": "ok"}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def test_unknown_sweep_and_route_are_problems(api: TestClient) -> None:
+    for path in ("/v1/sweeps/nope", "/v1/nothing"):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == 404
+
+
+def test_a_bad_id_is_refused_before_it_reaches_a_filter(api: TestClient) -> None:
+    for bad in ("UPPER", "a'or'1", "-lead", "x" * 200):
+        assert api.get(f"/v1/sweeps/{bad}").status_code == 422, bad
+
+
+def test_an_unexpected_error_is_a_500_problem_without_a_traceback(fake: FakeSweeps) -> None:
+    def explode(sweep_id: str, progress: bool = True) -> SweepState:
+        raise ZeroDivisionError("secret internals")
+
+    fake.get = explode  # type: ignore[method-assign]
+    response = client_for(fake).get("/v1/sweeps/done")
+    assert response.status_code == 500
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert response.json()["detail"].startswith("unexpected ZeroDivisionError")
+
+
+def test_every_error_in_a_spec_is_located(api: TestClient) -> None:
+    bad = {"name": 5, "search": {"dropout": [0.5, 1.5]}, "bogus": 1, "training": {"epochs": "x"}}
+    response = api.post("/v1/sweeps", json=bad)
+    assert response.status_code == 422
+    errors = {e["loc"]: e["msg"] for e in response.json()["errors"]}
+    assert {"name", "bogus", "training.epochs"} <= set(errors)
+    assert errors["bogus"].startswith("unknown field")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"", "application/json", 400),
+        (b"   ", "application/yaml", 400),
+        (b"{not json", "application/json", 400),
+        (b"name: [unclosed", "application/yaml", 400),
+        (b"\xff\xfe\x00bad", "application/json", 400),
+        (b'"a string"', "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b"null", "application/json", 400),
+        (b"name: tiny", "text/plain", 415),
+        (b"a: &x [1]\nb: *x\n", "application/yaml", 400),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400),
+        (b'{"name": "tiny", "search": {"seeds": 1' + b"0" * 5000 + b"}}", "application/json", 400),
+        (b'{"name": "tiny", "search": {"dropout": "lots"}}', "application/json", 422),
+        (b'{"name": "tiny", "search": {"seeds": -1}}', "application/json", 422),
+        (b'{"name": "tiny", "model": {"hidden_units": [' + b"8," * 5000 + b"8]}}", "application/json", 422),
+        (b'{"name": "tiny", "search": {"dropout": [' + b"0.1," * 3000 + b"0.1]}}", "application/json", 422),
+        (b'{"name": "tiny", "tracking": {"uri": "http://elsewhere"}}', "application/json", 422),
+    ],
+)
+def test_hostile_bodies_are_4xx_problems(
+    api: TestClient, fake: FakeSweeps, body: bytes, content_type: str, status: int
+) -> None:
+    response = api.post("/v1/sweeps", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert fake.submitted == []
+
+
+def test_a_body_over_the_limit_is_413(fake: FakeSweeps) -> None:
+    api = client_for(fake, max_body_bytes=2048)
+    big = {"name": "tiny", "padding": "x" * 4096}
+    assert api.post("/v1/sweeps", json=big).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"name": "tiny", "x": "'
+        for _ in range(10):
+            yield b"y" * 1024
+        yield b'"}'
+
+    response = api.post("/v1/sweeps", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_a_spec_over_the_trial_limit_names_count_and_limit(fake: FakeSweeps) -> None:
+    api = client_for(fake, max_trials=5)
+    response = api.post(
+        "/v1/sweeps", json=SPEC | {"search": {"placement": ["none"], "dropout": [0.0], "seeds": 6}}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert "6 trials" in error["msg"] and "at most 5" in error["msg"]
+
+
+def write_csv(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "train.csv"
+    path.write_text("a,y\n1,0\n2,1\n")
+    return path
+
+
+def csv_spec(path: str) -> dict[str, Any]:
+    return {"name": "tiny", "dataset": {"source": "csv", "path": path, "target": "y"}}
+
+
+def test_data_paths_resolve_inside_the_data_root_only(tmp_path: Path, fake: FakeSweeps) -> None:
+    root = tmp_path / "data"
+    inside = write_csv(root / "sets")
+    outside = write_csv(tmp_path / "elsewhere")
+    (root / "escape.csv").symlink_to(outside)
+    api = client_for(fake, data_root=root)
+    assert api.post("/v1/sweeps", json=csv_spec("sets/train.csv")).status_code == 202
+    assert fake.submitted[-1][0].dataset.path == str(inside.resolve())
+    assert api.post("/v1/sweeps", json=csv_spec(str(inside))).status_code == 200  # same sweep id: same spec
+    for hostile in ("../elsewhere/train.csv", str(outside), "escape.csv", "sets/missing.csv", "/etc/passwd"):
+        response = api.post("/v1/sweeps", json=csv_spec(hostile))
+        assert response.status_code == 422, hostile
+        assert response.json()["errors"][0]["loc"] == "dataset.path", hostile
+
+
+def test_without_a_data_root_no_data_file_is_taken(api: TestClient) -> None:
+    response = api.post("/v1/sweeps", json=csv_spec("train.csv"))
+    assert response.status_code == 422
+    assert "SWEEP_DATA_ROOT" in response.json()["errors"][0]["msg"]
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+def test_a_token_guards_every_v1_route_but_not_the_probes(fake: FakeSweeps) -> None:
+    api = client_for(fake, api_token=SecretStr(TOKEN))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = api.get("/v1/sweeps", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert api.post("/v1/sweeps", json=SPEC, headers=headers).status_code == 401
+    assert fake.submitted == []
+    assert api.get("/v1/sweeps", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert api.get("/healthz").status_code == 200
+
+
+def test_the_token_is_not_in_any_answer_or_the_openapi_document(fake: FakeSweeps) -> None:
+    api = client_for(fake, api_token=SecretStr(TOKEN))
+    assert TOKEN not in api.get("/v1/sweeps", headers={"Authorization": "Bearer x"}).text
+    assert TOKEN not in api.get("/openapi.json").text
+
+
+# --- status, settings, serve --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("job_status", "run_status", "job_id", "expected"),
+    [
+        ("PENDING", None, None, "PENDING"),
+        ("RUNNING", "RUNNING", None, "RUNNING"),
+        ("SUCCEEDED", "FINISHED", None, "SUCCEEDED"),
+        ("STOPPED", "KILLED", None, "CANCELLED"),
+        ("FAILED", "FAILED", None, "FAILED"),
+        (None, "FINISHED", "sweep-x", "SUCCEEDED"),
+        (None, "KILLED", "sweep-x", "CANCELLED"),
+        (None, "FAILED", "sweep-x", "FAILED"),
+        (None, "RUNNING", None, "RUNNING"),  # `sweep run` on some machine: no job to lose
+    ],
+)
+def test_status_from_the_job_else_the_parent_run(
+    job_status: str | None, run_status: str | None, job_id: str | None, expected: str
+) -> None:
+    j = job("x", job_status) if job_status else None
+    p = parent("x", run_status, job_id) if run_status else None
+    assert status_of(j, p)[0] == expected
+
+
+def test_a_running_parent_whose_job_is_gone_reads_failed_with_the_reason() -> None:
+    assert status_of(None, parent("x", "RUNNING", "sweep-x")) == ("FAILED", GONE)
+
+
+def test_mlflow_run_url_opens_the_runs_view_and_only_for_servers() -> None:
+    url = mlflow_run_url("http://h:5000/", "3", "abc")
+    assert url == "http://h:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
+    assert mlflow_run_url("sqlite:///runs/mlflow.db", "3", "abc") is None
+
+
+def test_settings_read_sweep_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWEEP_MAX_TRIALS", "7")
+    monkeypatch.setenv("SWEEP_API_TOKEN", TOKEN)
+    settings = Settings()
+    assert settings.max_trials == 7
+    assert TOKEN not in repr(settings)
+
+
+def test_serve_refuses_a_public_host_without_a_token() -> None:
+    with pytest.raises(ServeError, match="SWEEP_API_TOKEN"):
+        check(Settings(), "0.0.0.0")
+    check(Settings(api_token=SecretStr(TOKEN)), "0.0.0.0")
+    check(Settings(), "127.0.0.1")
+    with pytest.raises(ServeError, match="too short"):
+        check(Settings(api_token=SecretStr("short")), "127.0.0.1")
+
+
+def test_serve_needs_a_tracking_server_with_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ServeError, match="SWEEP_TRACKING_URI"):
+        check(Settings(ray_address="http://head:8265"), "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("example.org", False)],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_openapi_declares_the_spec_and_problem_answers(api: TestClient) -> None:
+    doc = api.get("/openapi.json").json()
+    post = doc["paths"]["/v1/sweeps"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/json", "application/yaml"}
+    assert "SweepSpec" in doc["components"]["schemas"]
+    assert {"202", "400", "401", "413", "415", "422", "503"} <= set(post["responses"])
+    assert "application/problem+json" in post["responses"]["422"]["content"]
+
+
+def test_start_head_script_is_shipped_beside_the_api() -> None:
+    from services.api.ray_head import SCRIPT
+
+    assert SCRIPT.is_file() and os.access(SCRIPT, os.X_OK)
