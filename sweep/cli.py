@@ -268,6 +268,7 @@ def _run_and_render(
 
     from sweep.data import DataError
     from sweep.recorder import TrialEvent
+    from sweep.results import mlflow_run_url
     from sweep.runner import ClusterError, cluster_address, resume_sweep, run_sweep
 
     try:
@@ -312,6 +313,9 @@ def _run_and_render(
     console.print(f"sweep id        {result.sweep_id}")
     console.print(f"parent run      {result.parent_run_id}")
     console.print(f"tracking uri    {result.tracking_uri}")
+    link = mlflow_run_url(result.tracking_uri, result.experiment_id, result.parent_run_id)
+    if link:
+        console.print(f"mlflow          {link}", soft_wrap=True)
     console.print(
         f"state           {result.state}: {result.counts.get('finished', 0)} finished, "
         f"{result.counts.get('failed', 0)} failed in {result.wall_time_s:.1f} s"
@@ -546,12 +550,6 @@ def _job_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         _fail([f"{where}{line}" for line in err.errors])
 
 
-def _mlflow_link(uri: str, experiment_id: str, run_id: str) -> str | None:
-    if not uri.startswith(("http://", "https://")):
-        return None
-    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
 @app.command()
 def submit(
     file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
@@ -605,7 +603,7 @@ def _follow(sweep_id: str, address: str, tracking_uri: str | None) -> None:
     from mlflow.tracking import MlflowClient
 
     from sweep import jobs
-    from sweep.results import SweepNotFound, sweep_progress
+    from sweep.results import SweepNotFound, mlflow_run_url, sweep_progress
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     client = MlflowClient(uri) if uri else None
@@ -627,7 +625,7 @@ def _follow(sweep_id: str, address: str, tracking_uri: str | None) -> None:
                 progress.console.print(f"[yellow]tracking[/yellow] {escape(str(err))[:200]}")
                 continue
             if link is None:
-                link = _mlflow_link(client.tracking_uri, now.record.experiment_id, now.record.parent_run_id)
+                link = mlflow_run_url(client.tracking_uri, now.record.experiment_id, now.record.parent_run_id)
                 if link:
                     progress.console.print(f"mlflow          {link}")
             best = f"{now.best:.4f}" if now.best is not None else "-"
@@ -673,7 +671,7 @@ def status(
         return
     from mlflow.tracking import MlflowClient
 
-    from sweep.results import SweepNotFound, sweep_progress
+    from sweep.results import SweepNotFound, mlflow_run_url, sweep_progress
 
     try:
         now = sweep_progress(MlflowClient(uri), sweep_id)
@@ -686,7 +684,7 @@ def status(
     )
     if now.best is not None:
         console.print(f"best so far     {now.best:.4f}")
-    link = _mlflow_link(uri, now.record.experiment_id, now.record.parent_run_id)
+    link = mlflow_run_url(uri, now.record.experiment_id, now.record.parent_run_id)
     console.print(f"parent run      {now.record.parent_run_id}" + (f"  {link}" if link else ""))
 
 

@@ -66,6 +66,7 @@ class SweepResult:
     report_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     trials: pd.DataFrame | None = None  # the trial table as MLflow holds it, when the report read it
+    experiment_id: str = ""
 
 
 def new_sweep_id(spec: SweepSpec) -> str:
@@ -299,7 +300,15 @@ def _run(
             if state != "failed":
                 raise
             totals = {}
-    result = SweepResult(sweep_id, tracker.parent_run_id, uri, state, totals, timings=timings)
+    result = SweepResult(
+        sweep_id,
+        tracker.parent_run_id,
+        uri,
+        state,
+        totals,
+        timings=timings,
+        experiment_id=tracker.experiment_id,
+    )
     if state == "finished" and report:
         mark = time.monotonic()
         _publish(result, tracker, sweep_dir / "report")
