@@ -578,7 +578,7 @@ def submit(
     """Run a sweep as a Ray job on a cluster: the spec and its data file travel with it."""
     from sweep import jobs
 
-    _load(file, set_)  # every spec error, located, before anything reaches the cluster
+    spec = _load(file, set_)  # every spec error, located, before anything reaches the cluster
     done = _job_call(
         jobs.submit,
         file,
@@ -593,9 +593,27 @@ def submit(
         f"ray job         {done.submission_id}" + (" (already submitted)" if done.already_submitted else "")
     )
     console.print(f"jobs api        {done.address}")
-    console.print(f"next            sweep status {done.sweep_id} --address {done.address}")
+    link = _experiment_link(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"), spec.tracking.experiment)
+    if link:
+        console.print(f"mlflow          {link}", soft_wrap=True)
+    console.print(f"next            sweep status {done.sweep_id} --address {done.address}", soft_wrap=True)
     if follow:
         _follow(done.sweep_id, address, tracking_uri)
+
+
+def _experiment_link(uri: str | None, experiment: str) -> str | None:
+    """The runs view of the sweep's experiment, when the tracking server answers from here."""
+    if not uri or not uri.startswith(("http://", "https://")):
+        return None
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import mlflow_experiment_url
+
+    try:
+        found = MlflowClient(uri).get_experiment_by_name(experiment)
+    except Exception:  # not reachable from this machine: the job's own URI may differ
+        return None
+    return mlflow_experiment_url(uri, found.experiment_id) if found else None
 
 
 def _follow(sweep_id: str, address: str, tracking_uri: str | None) -> None:

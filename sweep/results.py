@@ -204,6 +204,13 @@ def learning_curves(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame(frames, columns=CURVE_COLUMNS)
 
 
+def mlflow_experiment_url(uri: str, experiment_id: str) -> str | None:
+    """The runs table of an experiment in the MLflow UI (see `mlflow_run_url`), or None."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
 def mlflow_run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
     """The MLflow UI page of a run, or None when `uri` is not a server (a local store has no UI URL).
 
