@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.api.models import ErrorItem, Problem
 
@@ -96,6 +98,15 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out
 
 
+def _methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Every error the app can raise answers as a problem."""
 
@@ -111,7 +122,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(err.status_code, "Error")
-        return problem(err.status_code, title, str(err.detail), headers=dict(err.headers or {}))
+        headers = dict(err.headers or {})
+        if err.status_code == 405:  # Starlette lists only the first route's methods of a path
+            headers["Allow"] = ", ".join(_methods(request))
+        return problem(err.status_code, title, str(err.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -460,3 +460,9 @@ def test_start_head_script_is_shipped_beside_the_api() -> None:
     from services.api.ray_head import SCRIPT
 
     assert SCRIPT.is_file() and os.access(SCRIPT, os.X_OK)
+
+
+def test_a_wrong_method_is_405_naming_every_method_of_the_path(api: TestClient) -> None:
+    response = api.delete("/v1/sweeps")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
