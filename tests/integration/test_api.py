@@ -1,0 +1,344 @@
+"""The REST service for real: `sweep serve` on loopback in front of a token-auth two-node Ray cluster
+and an `mlflow server` on PostgreSQL (tests/integration/cluster.py), driven with httpx.
+
+A quick sweep followed through its events to SUCCEEDED with its trials and report; an idempotent
+retry; a cancel (CANCELLED, no run left RUNNING); the service restarted mid-sweep and after it; a
+sweep whose Ray job is gone reconciled to FAILED; auth and hostile bodies on the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+from cluster import MlflowServer, PostgresServer, RayCluster, free_port
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "integration-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class ApiServer:
+    """`sweep serve` in a subprocess (cwd outside the repo: a driver's cwd lands on workers' sys.path)."""
+
+    def __init__(self, tmpdir: Path, env: dict[str, str]):
+        self.tmpdir = Path(tmpdir)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.port = free_port()
+        self.log_path = self.tmpdir / "serve.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180) -> Self:
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "sweep", "serve", "--port", str(self.port)],
+                env=self.env,
+                cwd=self.tmpdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return self
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sweep serve did not start:\n{self.log()}")
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM, as a process manager stops it; returns the exit code."""
+        if self._proc is None:
+            return None
+        proc, self._proc = self._proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={**AUTH, **headers}, timeout=60)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def write_data(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    rows = ["f0,f1,f2,f3,y"] + [",".join(f"{v:.4f}" for v in r) + f",{t}" for r, t in zip(x, y, strict=True)]
+    path = folder / "train.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def spec(name: str, epochs: int = 2, **extra: Any) -> dict[str, Any]:
+    """2 trials (2 placements x 1 seed) on the CSV in the data root."""
+    return {
+        "name": name,
+        "dataset": {"source": "csv", "path": "sets/train.csv", "target": "y"},
+        "model": {"hidden_units": [8]},
+        "search": {
+            "placement": ["before_activation", "none"],
+            "dropout": [0.1],
+            "optimizer": [{"name": "adam", "learning_rate": 0.01}],
+            "seeds": 1,
+        },
+        "training": {"epochs": epochs, "batch_size": 32},
+        "tracking": {"experiment": "api-test"},
+        **extra,
+    }
+
+
+def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"{what} within {timeout} s")
+
+
+def status(api: httpx.Client, sweep_id: str) -> dict[str, Any]:
+    response = api.get(f"/v1/sweeps/{sweep_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def until_ended(api: httpx.Client, sweep_id: str, timeout: float = 240) -> dict[str, Any]:
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (s := status(api, sweep_id))["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") and s,
+        timeout,
+        f"sweep {sweep_id} ended",
+    )
+
+
+def open_runs(tracking: str, parent_run_id: str) -> list[str]:
+    client = MlflowClient(tracking)
+    run = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000
+    )
+    return [r.info.run_id for r in [run, *children] if r.info.status == "RUNNING"]
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    root = tmp_path_factory.mktemp("api-tracking")
+    with (
+        PostgresServer(root / "postgres") as postgres,
+        MlflowServer(postgres.url, root / "artifacts") as server,
+    ):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    with RayCluster(tmp_path_factory.mktemp("api-cluster"), nodes=2, cpus_per_node=1) as ray_cluster:
+        yield ray_cluster
+
+
+@pytest.fixture(scope="module")
+def service_env(
+    tmp_path_factory: pytest.TempPathFactory, tracking: MlflowServer, cluster: RayCluster
+) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("api-data")
+    write_data(root / "sets")
+    (root / "escape.csv").symlink_to(write_data(tmp_path_factory.mktemp("outside")))
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_ADDRESS"))}
+    return {
+        **inherited,
+        **cluster.env,
+        "SWEEP_RAY_ADDRESS": cluster.dashboard_url,
+        "SWEEP_TRACKING_URI": tracking.url,
+        "SWEEP_API_TOKEN": TOKEN,
+        "SWEEP_DATA_ROOT": str(root),
+        "SWEEP_EVENTS_POLL_S": "0.5",
+        "SWEEP_MAX_TRIALS": "50",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    }
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, service_env: dict[str, str]) -> Iterator[ApiServer]:
+    with ApiServer(tmp_path_factory.mktemp("api-serve"), service_env) as server:
+        yield server
+
+
+def test_quick_sweep_from_post_through_events_to_report(service: ApiServer, tracking: MlflowServer) -> None:
+    with service.client(**{"Idempotency-Key": "ci-run-1"}) as api:
+        posted = api.post("/v1/sweeps", json=spec("quick"))
+        assert posted.status_code == 202, posted.text
+        sweep_id = posted.json()["id"]
+        assert posted.headers["location"] == f"/v1/sweeps/{sweep_id}"
+        retried = api.post("/v1/sweeps", json=spec("quick"))
+        assert (retried.status_code, retried.json()["id"]) == (200, sweep_id)
+
+        events = []
+        with api.stream("GET", f"/v1/sweeps/{sweep_id}/events", timeout=300) as stream:
+            assert stream.status_code == 200
+            kind = None
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line.removeprefix("data: "))))
+                    if kind == "end":
+                        break
+        assert [k for k, _ in events] == ["trial", "trial", "end"], events
+        assert {e["placement"] for k, e in events if k == "trial"} == {"before_activation", "none"}
+        final = events[-1][1]
+        assert final["status"] == "SUCCEEDED"
+
+        # The report follows the parent run's end: the job ends after it.
+        done = until_ended(api, sweep_id)
+        assert done["status"] == "SUCCEEDED", done
+        assert done["trials"] == {"finished": 2, "failed": 0, "running": 0, "total": 2}
+        assert done["best"] is not None and done["ray_job_id"] == f"sweep-{sweep_id}"
+        assert done["mlflow_url"] == (
+            f"{tracking.url}/#/experiments/{done['experiment_id']}/runs/{done['parent_run_id']}"
+            "?workflowType=machine_learning"
+        )
+        trials = api.get(f"/v1/sweeps/{sweep_id}/trials").json()["trials"]
+        assert sorted(t["status"] for t in trials) == ["FINISHED", "FINISHED"]
+        assert api.get(f"/v1/sweeps/{sweep_id}/trials", params={"format": "csv"}).text.count("\n") == 3
+        analysis = api.get(f"/v1/sweeps/{sweep_id}/report").json()
+        assert analysis["n_trials"] == 2
+        assert api.get(f"/v1/sweeps/{sweep_id}/report", params={"format": "md"}).text.startswith("# ")
+        assert "<html" in api.get(f"/v1/sweeps/{sweep_id}/report", params={"format": "html"}).text
+        assert api.get(f"/v1/sweeps/{sweep_id}/logs", params={"tail": 50}).status_code == 200
+        listed = api.get("/v1/sweeps", params={"status": "SUCCEEDED"}).json()["items"]
+        assert sweep_id in [s["id"] for s in listed]
+
+
+def test_cancel_stops_the_job_and_leaves_no_run_running(service: ApiServer, tracking: MlflowServer) -> None:
+    with service.client() as api:
+        sweep_id = api.post("/v1/sweeps", json=spec("cancelled", epochs=500)).json()["id"]
+        wait_for(lambda: (status(api, sweep_id).get("trials") or {}).get("running"), 180, "trials running")
+        cancelled = api.post(f"/v1/sweeps/{sweep_id}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        done = until_ended(api, sweep_id, timeout=120)
+        assert done["status"] == "CANCELLED", done
+        assert open_runs(tracking.url, done["parent_run_id"]) == []
+        assert api.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 409
+        assert api.get(f"/v1/sweeps/{sweep_id}/report").status_code == 404
+
+
+def test_a_restarted_service_finds_every_sweep_with_its_true_status(service: ApiServer) -> None:
+    with service.client() as api:
+        sweep_id = api.post("/v1/sweeps", json=spec("restarted", epochs=40)).json()["id"]
+        wait_for(lambda: status(api, sweep_id)["status"] == "RUNNING", 120, "sweep running")
+    assert service.stop() is not None
+    service.start()
+    with service.client() as api:
+        assert status(api, sweep_id)["status"] in ("RUNNING", "SUCCEEDED")  # the job ran on meanwhile
+        assert until_ended(api, sweep_id)["status"] == "SUCCEEDED"
+    service.stop()
+    service.start()
+    with service.client() as api:
+        assert status(api, sweep_id)["status"] == "SUCCEEDED"
+        every = {s["id"]: s["status"] for s in api.get("/v1/sweeps", params={"limit": 200}).json()["items"]}
+        assert every[sweep_id] == "SUCCEEDED"
+        assert "RUNNING" not in every.values() and "PENDING" not in every.values(), every
+
+
+def test_a_sweep_whose_ray_job_is_gone_turns_failed_and_its_runs_close(
+    service: ApiServer, tracking: MlflowServer
+) -> None:
+    # What a head restarted without GCS fault tolerance leaves: a RUNNING parent run (and trial)
+    # that names a Ray job the cluster does not know.
+    client = MlflowClient(tracking.url)
+    experiment = client.get_experiment_by_name("api-test")
+    assert experiment is not None
+    tags = {"sweep.id": "ghost-1", "sweep.name": "ghost", "sweep.state": "running"}
+    parent = client.create_run(
+        experiment.experiment_id, tags={**tags, "ray.job_submission_id": "sweep-ghost-1"}
+    )
+    child = client.create_run(
+        experiment.experiment_id, tags={"sweep.id": "ghost-1", "mlflow.parentRunId": parent.info.run_id}
+    )
+    with service.client() as api:
+        ghost = status(api, "ghost-1")
+    assert ghost["status"] == "FAILED"
+    assert "no longer exists" in ghost["reason"]
+    assert client.get_run(parent.info.run_id).info.status == "FAILED"
+    assert client.get_run(child.info.run_id).info.status == "FAILED"
+    assert client.get_run(parent.info.run_id).data.tags["sweep.state"] == "failed"
+
+
+def test_auth_on_the_wire(service: ApiServer) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}):
+        response = httpx.get(f"{service.url}/v1/sweeps", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+    assert httpx.get(f"{service.url}/v1/sweeps", headers=AUTH).status_code == 200
+    assert httpx.get(f"{service.url}/healthz").status_code == 200
+    assert TOKEN not in service.log()
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (json.dumps({"name": 3, "training": {"epochs": "many"}}), "application/json"),
+        (json.dumps({"name": "x", "surprise": True}), "application/json"),
+        (json.dumps({"name": "x", "search": {"seeds": 10_000}}), "application/json"),
+        (json.dumps({"name": "x", "search": {"dropout": [0.1] * 20_000}}), "application/json"),
+        ("{{{{", "application/json"),
+        ("", "application/json"),
+        (b"\xc3\x28\xff", "application/yaml"),
+        (
+            yaml.safe_dump(spec("x") | {"dataset": {"source": "csv", "path": "../x.csv", "target": "y"}}),
+            "application/yaml",
+        ),
+        (
+            json.dumps(spec("x") | {"dataset": {"source": "csv", "path": "escape.csv", "target": "y"}}),
+            "application/json",
+        ),
+        (
+            json.dumps(spec("x") | {"dataset": {"source": "csv", "path": "/etc/hosts", "target": "y"}}),
+            "application/json",
+        ),
+        (json.dumps(spec("x") | {"tracking": {"uri": "http://127.0.0.1:1"}}), "application/json"),
+        ("x" * 300_000, "application/json"),
+    ],
+)
+def test_hostile_bodies_are_refused_with_a_4xx(
+    service: ApiServer, content: str | bytes, content_type: str
+) -> None:
+    with service.client() as api:
+        response = api.post("/v1/sweeps", content=content, headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
