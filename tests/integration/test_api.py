@@ -28,17 +28,22 @@ from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
+START_API = Path(__file__).resolve().parents[2] / "services" / "start-api.sh"
 TOKEN = "integration-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class ApiServer:
-    """`sweep serve` in a subprocess (cwd outside the repo: a driver's cwd lands on workers' sys.path)."""
+    """`sweep serve` in a subprocess (cwd outside the repo: a driver's cwd lands on workers' sys.path).
 
-    def __init__(self, tmpdir: Path, env: dict[str, str]):
+    With `script`, through services/start-api.sh, as the compose service runs it.
+    """
+
+    def __init__(self, tmpdir: Path, env: dict[str, str], script: bool = False):
         self.tmpdir = Path(tmpdir)
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.env = env
+        self.script = script
         self.port = free_port()
         self.log_path = self.tmpdir / "serve.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -48,10 +53,16 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 180) -> Self:
+        command = [sys.executable, "-m", "sweep", "serve", "--port", str(self.port)]
+        env = self.env
+        if self.script:
+            command = [str(START_API)]
+            env = {**env, "SWEEP_CMD": f"{sys.executable} -m sweep", "SWEEP_HOST": "127.0.0.1"}
+            env["SWEEP_PORT"] = str(self.port)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sweep", "serve", "--port", str(self.port)],
-                env=self.env,
+                command,
+                env=env,
                 cwd=self.tmpdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -194,7 +205,7 @@ def service_env(
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, service_env: dict[str, str]) -> Iterator[ApiServer]:
-    with ApiServer(tmp_path_factory.mktemp("api-serve"), service_env) as server:
+    with ApiServer(tmp_path_factory.mktemp("api-serve"), service_env, script=True) as server:
         yield server
 
 

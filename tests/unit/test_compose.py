@@ -22,6 +22,14 @@ RAY_NODES = ("ray-head", "ray-worker")
 # Set for the sweep code a Ray job runs (and MLflow's client), not for the start scripts.
 READ_BY_JOBS = {"MLFLOW_TRACKING_URI", "SWEEP_RUNS_DIR"}
 
+
+def read_by_api() -> set[str]:
+    """What `sweep serve` reads itself: its settings, SWEEP_<FIELD>."""
+    from services.api.settings import Settings
+
+    return {f"SWEEP_{name.upper()}" for name in Settings.model_fields}
+
+
 # Compose interpolation: $$ (a literal $), ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error},
 # ${VAR?error} and $VAR.
 _INTERPOLATION = re.compile(
@@ -107,7 +115,11 @@ def test_every_command_is_an_executable_bash_script_in_services(compose: dict[st
 
 @pytest.mark.parametrize(
     ("service", "port_variable", "port"),
-    [("mlflow", "MLFLOW_PORT", "5000"), ("ray-head", "RAY_DASHBOARD_PORT", "8265")],
+    [
+        ("mlflow", "MLFLOW_PORT", "5000"),
+        ("ray-head", "RAY_DASHBOARD_PORT", "8265"),
+        ("api", "SWEEP_PORT", "8000"),
+    ],
 )
 def test_published_port_is_the_one_the_script_listens_on(
     compose: dict[str, Any], service: str, port_variable: str, port: str
@@ -125,6 +137,8 @@ def test_services_set_only_variables_their_script_reads(compose: dict[str, Any])
     for name, service in scripted_services(compose).items():
         reads = script_reads(script_of(service))
         unread = set(service.get("environment", {})) - reads - READ_BY_JOBS
+        if name == "api":
+            unread -= read_by_api()
         assert unread == set(), f"{name} sets variables {script_of(service).name} does not read"
         required = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?", script_of(service).read_text()))
         assert required <= set(service.get("environment", {})), f"{name} misses required variables"
@@ -163,9 +177,10 @@ def test_mlflow_admits_the_host_every_client_uses(compose: dict[str, Any]) -> No
     services = compose["services"]
     allowed = services["mlflow"]["environment"]["MLFLOW_ALLOWED_HOSTS"].split(",")
     uris = [
-        s["environment"]["MLFLOW_TRACKING_URI"]
+        s["environment"][name]
         for s in services.values()
-        if "environment" in s and "MLFLOW_TRACKING_URI" in s["environment"]
+        for name in ("MLFLOW_TRACKING_URI", "SWEEP_TRACKING_URI")
+        if name in s.get("environment", {})
     ]
     assert uris
     hosts = {"mlflow:5000"} | {urlsplit(uri).netloc for uri in uris}
@@ -197,3 +212,21 @@ def test_image_copies_files_that_exist_and_are_not_dockerignored() -> None:
         for source in copy.split()[:-1]:
             assert (ROOT / source).exists(), source
             assert source.rstrip("/") not in ignored, source
+
+
+def test_api_uses_the_cluster_and_tracking_server_the_nodes_use(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api, head = services["api"]["environment"], services["ray-head"]["environment"]
+    assert api["SWEEP_RAY_ADDRESS"] == f"http://ray-head:{head['RAY_DASHBOARD_PORT']}"
+    assert api["SWEEP_TRACKING_URI"] == head["MLFLOW_TRACKING_URI"]
+    assert api["SWEEP_RUNS_DIR"] == head["SWEEP_RUNS_DIR"]  # passed to each job as --runs-dir
+    assert api["RAY_AUTH_TOKEN"] == head["RAY_AUTH_TOKEN"]
+    waits = services["api"]["depends_on"]
+    assert {waits[s]["condition"] for s in ("ray-head", "mlflow")} == {"service_healthy"}
+
+
+def test_api_binds_every_interface_only_with_a_token(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert script_default(script_of(api), "SWEEP_HOST") == "0.0.0.0"
+    assert api["environment"]["SWEEP_API_TOKEN"]
+    assert "${SWEEP_API_TOKEN:?" in COMPOSE.read_text()  # compose refuses to start without one
