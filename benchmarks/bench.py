@@ -418,7 +418,7 @@ def run_floor(spec: Any, cores: int) -> dict[str, Any]:
     import ray
     from ray import tune
 
-    from sweep.runner import _init_ray
+    from sweep.cluster import init_ray
 
     def import_only(config: dict[str, Any]) -> None:
         from sweep.trainable import import_keras
@@ -430,7 +430,7 @@ def run_floor(spec: Any, cores: int) -> dict[str, Any]:
         sampler = RayWorkerSampler()
         sampler.start()
         started = time.perf_counter()
-        _init_ray(None, cores)
+        init_ray(None, cores)
         ray_s = time.perf_counter() - started
         results = tune.Tuner(
             tune.with_resources(import_only, {"cpu": 1}),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -236,25 +235,6 @@ def _check_id(sweep_id: str) -> None:
         _fail(err.errors)
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (`ray job stop`, Kubernetes) stops a sweep the way Ctrl-C does.
-
-    Ray blocks SIGINT in the processes it starts, a job's driver included: unblock it, and hand
-    SIGTERM to whatever handles SIGINT now (Tune's graceful stop while trials run, else
-    KeyboardInterrupt).
-    """
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-
-    def as_interrupt(signum: int, frame: Any) -> None:
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
-        else:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, as_interrupt)
-
-
 def _run_and_render(
     spec: SweepSpec,
     runs_dir: Path,
@@ -266,16 +246,17 @@ def _run_and_render(
 ) -> None:
     import logging
 
+    from sweep.cluster import ClusterError, cluster_address, stop_on_sigterm
     from sweep.data import DataError
     from sweep.recorder import TrialEvent
     from sweep.results import mlflow_run_url
-    from sweep.runner import ClusterError, cluster_address, resume_sweep, run_sweep
+    from sweep.runner import resume_sweep, run_sweep
 
     try:
         cluster_address(ray_address)
     except ClusterError as err:
         _fail([str(err)])
-    _stop_on_sigterm()
+    stop_on_sigterm()
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial database tables"
 

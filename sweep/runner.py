@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -14,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweep.cluster import cluster_address, init_ray, job_submission_id, sigterm_handled
 from sweep.data import load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.space import tune_plan
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
-from sweep.trainable import train_trial, worker_env
+from sweep.trainable import train_trial
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,84 +73,6 @@ def new_sweep_id(spec: SweepSpec) -> str:
     """`name-YYYYmmdd-HHMMSS-xxxx`: sortable, readable and unique."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
-
-
-class ClusterError(RuntimeError):
-    """A Ray address this engine cannot use."""
-
-
-def cluster_address(address: str | None) -> str | None:
-    """The cluster to join: `--ray-address`, else RAY_ADDRESS (set inside a Ray job), else none."""
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address and address.startswith("ray://"):
-        raise ClusterError(
-            f"{address}: Ray Client (ray://) addresses are not supported: the sweep's driver must run "
-            "on the cluster to record trials as they end. Submit it as a job instead "
-            "(`sweep submit SPEC --address http://HEAD:8265`), or run `sweep run` on a cluster node "
-            "with --ray-address auto."
-        )
-    return address
-
-
-def _job_config() -> dict[str, Any]:
-    """The runtime env and metadata of the Ray job this driver runs in ({} outside a job)."""
-    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
-    try:
-        return dict(json.loads(raw)) if raw else {}
-    except ValueError:
-        return {}
-
-
-def cluster_runtime_env() -> dict[str, Any]:
-    """What the cluster's workers need beyond what the job already ships.
-
-    The `sweep` package travels as a py_module, so nodes without it installed run trials. Inside
-    a job, Ray refuses a driver runtime env that repeats a field or variable of the job's own, so
-    only what the job lacks is added.
-    """
-    job_env = _job_config().get("runtime_env") or {}
-    env: dict[str, Any] = {}
-    job_vars = job_env.get("env_vars") or {}
-    extra_vars = {k: v for k, v in worker_env().items() if k not in job_vars}
-    if extra_vars:
-        env["env_vars"] = extra_vars
-    if "py_modules" not in job_env:
-        env["py_modules"] = [str(Path(__file__).resolve().parent)]
-    return env
-
-
-def job_submission_id() -> str | None:
-    """The Ray job submission id, when this driver runs as a Ray job."""
-    metadata = _job_config().get("metadata") or {}
-    return metadata.get("job_submission_id") or None
-
-
-def _init_ray(address: str | None, cpus: int | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    for key, value in worker_env().items():
-        os.environ.setdefault(key, value)
-    if address:
-        # A cluster's size is its own: no num_cpus or memory arguments here.
-        ray.init(
-            address=address,
-            runtime_env=cluster_runtime_env(),
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
-        return
-    # "local": a new Ray of our own even when a cluster runs on this machine (plain ray.init()
-    # would join the one /tmp/ray/ray_current_cluster names).
-    ray.init(
-        address="local",
-        num_cpus=cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        object_store_memory=256 * 1024 * 1024,
-    )
 
 
 def _trainable(spec: SweepSpec) -> Any:
@@ -229,7 +151,8 @@ def _run(
         opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir)
         ray_error: BaseException | None = None
         try:
-            _init_ray(address, ray_cpus)
+            with sigterm_handled():  # ray.init installs its own SIGTERM handler; ours stays
+                init_ray(address, ray_cpus)
         except Exception as err:  # raised below, once the parent run can record it
             ray_error = err
         tracker, done = opening.result()  # `done`: what an earlier attempt finished, per MLflow

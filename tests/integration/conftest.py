@@ -17,9 +17,9 @@ def ray_local() -> Iterator[None]:
     """One local Ray for the whole session (2 CPUs, as on CI)."""
     import ray
 
-    from sweep.runner import _init_ray
+    from sweep.cluster import init_ray
 
-    _init_ray(None, 2)
+    init_ray(None, 2)
     yield
     ray.shutdown()
 
