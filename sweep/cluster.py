@@ -65,6 +65,19 @@ def job_submission_id() -> str | None:
     return metadata.get("job_submission_id") or None
 
 
+def job_run_tags() -> dict[str, str]:
+    """Tags for the sweep's parent run from the Ray job it runs as: the job's submission id and
+    the `sweep.*` metadata its submitter set (e.g. the REST service's idempotency-key hash)."""
+    metadata = _job_config().get("metadata") or {}
+    tags = {
+        k: str(v)
+        for k, v in metadata.items()
+        if k.startswith("sweep.") and k not in ("sweep.id", "sweep.name")
+    }
+    job = job_submission_id()
+    return {"ray.job_submission_id": job, **tags} if job else {}
+
+
 def init_ray(address: str | None, cpus: int | None) -> None:
     """Join the cluster at `address`, or start a local Ray of the sweep's own with `cpus` CPUs."""
     import ray

@@ -6,6 +6,7 @@ a second driver. The CLI (`sweep submit/status/cancel/logs`) and the REST servic
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -34,6 +35,10 @@ JOB_ENV = {
 
 class JobError(RuntimeError):
     """The cluster's Jobs API refused or cannot be reached; the message says which and why."""
+
+
+class JobNotFound(JobError):
+    """The cluster answers but has no job for this sweep (never submitted, or a restarted head)."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,10 @@ def _use_token_if_present() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+@functools.lru_cache(maxsize=8)
 def job_client(address: str) -> Any:
-    """A `JobSubmissionClient` for the head's dashboard address (http://HEAD:8265)."""
+    """A `JobSubmissionClient` for the head's dashboard address (http://HEAD:8265), one per address
+    (each new client costs a round trip to the head)."""
     _use_token_if_present()
     import logging
 
@@ -192,7 +199,7 @@ def status(sweep_id: str, *, address: str) -> JobStatus:
         info = client.get_job_info(sid)
     except Exception as err:
         if "does not exist" in str(err) or "404" in str(err):
-            raise JobError(f"no Ray job for sweep {sweep_id} at {address}") from err
+            raise JobNotFound(f"no Ray job for sweep {sweep_id} at {address}") from err
         raise JobError(f"cannot read job {sid} at {address}: {_short(err)}") from err
     return JobStatus(
         sweep_id=sweep_id,

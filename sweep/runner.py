@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep.cluster import cluster_address, init_ray, job_submission_id, sigterm_handled
+from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
 from sweep.data import load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
@@ -89,10 +89,7 @@ def _trainable(spec: SweepSpec) -> Any:
 def _open_tracker(
     uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path
 ) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
-    job = job_submission_id()
-    tracker = SweepTracker(
-        uri, spec, sweep_id, runs_dir, run_tags={"ray.job_submission_id": job} if job else {}
-    )
+    tracker = SweepTracker(uri, spec, sweep_id, runs_dir, run_tags=job_run_tags())
     return tracker, tracker.start_sweep()
 
 

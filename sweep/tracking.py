@@ -27,6 +27,7 @@ SWEEP_ID = "sweep.id"
 SWEEP_STATE = "sweep.state"
 TRIAL_ID = "trial.id"
 ERROR = "error"
+JOB_TAG = "ray.job_submission_id"  # on the parent run while a Ray job drives the sweep
 ATTEMPTS = "trial.attempts"
 FAILURE = "trial.failure"  # infrastructure | diverged | error (sweep.failures)
 NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
@@ -184,6 +185,9 @@ class SweepTracker:
 
     def _reopen(self, run_id: str) -> frozenset[tuple[str, float, str, int]]:
         self.parent_run_id = run_id
+        # Resumed outside the Ray job that started it: that job no longer speaks for the sweep.
+        if JOB_TAG not in self.run_tags and JOB_TAG in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, JOB_TAG)
         self.client.update_run(run_id, status="RUNNING")
         self.client.log_batch(
             run_id, tags=[RunTag(k, v) for k, v in {SWEEP_STATE: "running", **self.run_tags}.items()]

@@ -100,3 +100,16 @@ def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs
         [tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}'"
     )
     assert len(children) == 1
+
+
+def test_a_resume_outside_the_job_drops_the_jobs_tag(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    job_tags = {"ray.job_submission_id": "sweep-tracker-test-4", "sweep.idempotency_key_sha256": "ab12"}
+    first = SweepTracker(uri, SPEC, "tracker-test-4", runs, run_tags=job_tags)
+    first.start_sweep()
+    tags = MlflowClient(uri).get_run(first.parent_run_id).data.tags
+    assert tags["ray.job_submission_id"] == "sweep-tracker-test-4"
+    assert tags["sweep.idempotency_key_sha256"] == "ab12"
+    SweepTracker(uri, SPEC, "tracker-test-4", runs).start_sweep()  # e.g. `sweep resume` on a laptop
+    tags = MlflowClient(uri).get_run(first.parent_run_id).data.tags
+    assert "ray.job_submission_id" not in tags
