@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the REST API (`sweep serve`) in the foreground: what the `api` compose service runs and
-# what tests/integration/test_api.py runs on loopback.
+# what tests/integration/test_api_service.py runs on loopback.
 #
 # Environment (defaults suit the container):
 #   SWEEP_RAY_ADDRESS    the cluster's Jobs API, e.g. http://ray-head:8265 (required: without it

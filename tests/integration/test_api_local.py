@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_api import ApiServer, until_ended
+from test_api_service import ApiServer, until_ended
 
 pytestmark = pytest.mark.slow
 
