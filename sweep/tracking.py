@@ -204,6 +204,10 @@ class SweepTracker:
         done = set()
         for run in self.children():
             params, tags = run.data.params, run.data.tags
+            if not {"placement", "dropout", "optimizer", "seed"} <= params.keys():
+                # The driver died between creating this run and logging its params: nothing to keep.
+                self.client.delete_run(run.info.run_id)
+                continue
             key = config_key(
                 {
                     "placement": params["placement"],

@@ -113,3 +113,17 @@ def test_a_resume_outside_the_job_drops_the_jobs_tag(store: tuple[str, Path]) ->
     SweepTracker(uri, SPEC, "tracker-test-4", runs).start_sweep()  # e.g. `sweep resume` on a laptop
     tags = MlflowClient(uri).get_run(first.parent_run_id).data.tags
     assert "ray.job_submission_id" not in tags
+
+
+def test_resume_drops_a_run_created_just_before_the_driver_died(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-5", runs)
+    first.start_sweep()
+    client = MlflowClient(uri)
+    # create_run landed, the params did not: the driver was SIGKILLed in between
+    half = client.create_run(
+        first.experiment_id, tags={"mlflow.parentRunId": first.parent_run_id, "sweep.id": "tracker-test-5"}
+    )
+    again = SweepTracker(uri, SPEC, "tracker-test-5", runs)
+    assert again.start_sweep() == frozenset()
+    assert client.get_run(half.info.run_id).info.lifecycle_stage == "deleted"
