@@ -531,10 +531,9 @@ def tune_phase(
     """One Tuner.fit of instant trials, recorded for real (`mlflow`) or not at all (`noop`)."""
     from ray import tune
 
-    from sweep.failures import install_retry_policy
-    from sweep.runner import new_sweep_id
+    from sweep.runner import build_tuner, new_sweep_id
     from sweep.space import tune_plan
-    from sweep.tracking import SweepTracker, trial_run_name
+    from sweep.tracking import SweepTracker
 
     spec = ceiling_spec(args.ceiling_trials, args.ceiling_epochs, "scaling-ceiling")
     sweep_id = new_sweep_id(spec)
@@ -549,32 +548,10 @@ def tune_phase(
         tracker = NullTracker()
     plan = tune_plan(spec)
     recorder = _measured_recorder(tracker, plan.metric, plan.mode, plan.num_samples)
-    install_retry_policy()
     trainable = tune.with_resources(
         tune.with_parameters(instant_trial, epochs=spec.training.epochs), {"cpu": 1}
     )
-    tuner = tune.Tuner(  # the TuneConfig and RunConfig sweep/runner.py builds
-        trainable,
-        param_space=plan.param_space,
-        tune_config=tune.TuneConfig(
-            metric=plan.metric,
-            mode=plan.mode,
-            search_alg=plan.search_alg,
-            scheduler=plan.scheduler,
-            num_samples=plan.num_samples,
-            max_concurrent_trials=spec.resources.max_concurrent_trials,
-            reuse_actors=True,
-            trial_name_creator=lambda t: f"{trial_run_name(t.config)}-{t.trial_id}",
-            trial_dirname_creator=lambda t: t.trial_id,
-        ),
-        run_config=tune.RunConfig(
-            name="attempt-1",
-            storage_path=str(sweep_dir),
-            callbacks=[recorder],
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-        ),
-    )
+    tuner = build_tuner(trainable, spec, plan, recorder, name="attempt-1", storage_path=sweep_dir)
     meter.start()
     started = time.monotonic()
     tuner.fit()

@@ -17,7 +17,7 @@ from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handl
 from sweep.data import load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
-from sweep.space import tune_plan
+from sweep.space import TunePlan, tune_plan
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial
@@ -117,6 +117,38 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
     return parse_spec(data)
 
 
+def build_tuner(
+    trainable: Any, spec: SweepSpec, plan: TunePlan, recorder: TrialRecorder, *, name: str, storage_path: Path
+) -> Any:
+    """The `ray.tune.Tuner` a sweep runs (benchmarks build theirs here too, to measure the same)."""
+    from ray import tune
+
+    install_retry_policy()
+    return tune.Tuner(
+        trainable,
+        param_space=plan.param_space,
+        tune_config=tune.TuneConfig(
+            metric=plan.metric,
+            mode=plan.mode,
+            search_alg=plan.search_alg,
+            scheduler=plan.scheduler,
+            num_samples=plan.num_samples,
+            max_concurrent_trials=spec.resources.max_concurrent_trials,
+            reuse_actors=True,  # TensorFlow is imported once per worker, not per trial
+            trial_name_creator=lambda t: f"{trial_run_name(t.config)}-{t.trial_id}",
+            trial_dirname_creator=lambda t: t.trial_id,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            callbacks=[recorder],
+            verbose=0,
+            # Retries only for lost workers and nodes (sweep.failures.install_retry_policy).
+            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+        ),
+    )
+
+
 def _run(
     spec: SweepSpec,
     *,
@@ -128,7 +160,6 @@ def _run(
     report: bool = True,
     ray_cpus: int | None = None,
 ) -> SweepResult:
-    from ray import tune
 
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -164,30 +195,7 @@ def _run(
         remaining = plan.num_samples
         recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
         if remaining:
-            install_retry_policy()
-            tuner = tune.Tuner(
-                trainable,
-                param_space=plan.param_space,
-                tune_config=tune.TuneConfig(
-                    metric=plan.metric,
-                    mode=plan.mode,
-                    search_alg=plan.search_alg,
-                    scheduler=plan.scheduler,
-                    num_samples=plan.num_samples,
-                    max_concurrent_trials=spec.resources.max_concurrent_trials,
-                    reuse_actors=True,  # TensorFlow is imported once per worker, not per trial
-                    trial_name_creator=lambda t: f"{trial_run_name(t.config)}-{t.trial_id}",
-                    trial_dirname_creator=lambda t: t.trial_id,
-                ),
-                run_config=tune.RunConfig(
-                    name=attempt,
-                    storage_path=str(sweep_dir),
-                    callbacks=[recorder],
-                    verbose=0,
-                    # Retries only for lost workers and nodes (sweep.failures.install_retry_policy).
-                    failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-                ),
-            )
+            tuner = build_tuner(trainable, spec, plan, recorder, name=attempt, storage_path=sweep_dir)
             mark, cpu_mark = time.monotonic(), time.process_time()
             try:
                 tuner.fit()
