@@ -117,6 +117,7 @@ class SweepTracker:
         self._pending: dict[str, list[Metric]] = {}
         self._last_step: dict[str, int] = {}  # trial id -> last epoch queued for its run
         self._nodes: dict[str, dict[str, str]] = {}  # trial id -> where its latest attempt ran
+        self._node_tags: dict[str, dict[str, str]] = {}  # node tags not yet written
         self._prior_attempts: dict[tuple[str, float, str, int], int] = {}  # from earlier drivers
         self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
@@ -298,7 +299,10 @@ class SweepTracker:
         """
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         if "node_id" in result:
-            self._nodes[trial_id] = {k: str(result[k]) for k in NODE_TAGS if k in result}
+            where = {k: str(result[k]) for k in NODE_TAGS if k in result}
+            if where != self._nodes.get(trial_id):  # a running trial shows where it runs
+                self._node_tags[trial_id] = {NODE_TAGS[k]: v for k, v in where.items() if v}
+            self._nodes[trial_id] = where
         if step <= self._last_step.get(trial_id, 0):
             return
         self._last_step[trial_id] = step
@@ -310,14 +314,16 @@ class SweepTracker:
             self.flush()
 
     def flush(self, trial_id: str | None = None) -> None:
-        ids = [trial_id] if trial_id else list(self._pending)
+        ids = [trial_id] if trial_id else list(self._pending.keys() | self._node_tags.keys())
         batches = {t: self._pending.pop(t, []) for t in ids}
         self._last_flush = time.monotonic()
         for tid, metrics in batches.items():
             run_id = self._children.get(tid)
-            for i in range(0, len(metrics), _BATCH):
-                if run_id:
-                    self.client.log_batch(run_id, metrics=metrics[i : i + _BATCH])
+            tags = [RunTag(k, v) for k, v in self._node_tags.pop(tid, {}).items()]
+            if not run_id or not (metrics or tags):
+                continue
+            for i in range(0, max(len(metrics), 1), _BATCH):
+                self.client.log_batch(run_id, metrics=metrics[i : i + _BATCH], tags=tags if i == 0 else [])
 
     def end_trial(
         self,
@@ -374,6 +380,7 @@ class SweepTracker:
         self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")
         self._children.pop(trial_id, None)
         self._nodes.pop(trial_id, None)
+        self._node_tags.pop(trial_id, None)
         self._ended.add(trial_id)
         self.curves += [
             {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}

@@ -133,6 +133,53 @@ def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> A
     raise TimeoutError(f"{what} within {timeout} s")
 
 
+class Driver:
+    """`sweep run` in its own process group, its output in a file (a pipe nobody reads while the
+    test waits fills up and blocks the driver, which then stops Tune's loop: a flaky test)."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
+        self.log = cwd / "driver.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [*SWEEP, "run", *args],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, condition: Any, timeout: float, what: str) -> Any:
+        """`wait_for` that fails at once, with the driver's output, if the driver has exited."""
+
+        def alive_and(condition_: Any = condition) -> Any:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"driver exited {self.process.returncode} before {what}:\n{self.output[-3000:]}"
+                )
+            return condition_()
+
+        try:
+            return wait_for(alive_and, timeout, what)
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}; driver output:\n{self.output[-3000:]}") from None
+
+    def finish(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
 def running_children(client: MlflowClient, sweep_name: str, reported: bool = False) -> list[Any]:
     """RUNNING trial runs of the sweep named `sweep_name` (with an epoch recorded, if `reported`)."""
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -256,17 +303,10 @@ def test_the_driver_killed_after_50_trials_started_then_resumed(
     env = client_env(cluster)
     runs_dir = tmp_path / "runs"
     common = ["--ray-address", cluster.address, "--tracking-uri", tracking.url, "--runs-dir", str(runs_dir)]
-    driver = subprocess.Popen(
-        [*SWEEP, "run", str(spec), *common],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    driver = Driver([str(spec), *common], env=env, cwd=tmp_path)
     client = MlflowClient(tracking.url)
     try:
-        sweep_id = wait_for(
+        sweep_id = driver.wait_for(
             lambda: next((p.name for p in runs_dir.glob("killed-driver-*")), None), 120, "sweep dir"
         )
 
@@ -276,10 +316,9 @@ def test_the_driver_killed_after_50_trials_started_then_resumed(
             except Exception:
                 return False
 
-        wait_for(started, 400, "51 trials started")
+        driver.wait_for(started, 400, "51 trials started")
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
+        driver.kill()
     before = {r.info.run_id: r for r in trial_runs(client, sweep_id)}
     ended = {rid for rid, r in before.items() if r.info.status == "FINISHED"}
     assert len(before) > 50 and ended
@@ -307,10 +346,8 @@ def test_the_tracking_server_down_for_20_s_loses_nothing(
 ) -> None:
     spec = write_spec(tmp_path / "project", "outage", seeds=4, epochs=12)
     env = client_env(cluster)
-    driver = subprocess.Popen(
+    driver = Driver(
         [
-            *SWEEP,
-            "run",
             str(spec),
             "--ray-address",
             cluster.address,
@@ -321,22 +358,18 @@ def test_the_tracking_server_down_for_20_s_loses_nothing(
         ],
         env=env,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     )
     client = MlflowClient(tracking.url)
     try:
-        wait_for(lambda: running_children(client, "outage"), 300, "a trial running")
+        driver.wait_for(lambda: running_children(client, "outage"), 300, "a trial running")
         tracking.stop()
         time.sleep(20)
         tracking.start()
-        out, _ = driver.communicate(timeout=600)
+        returncode = driver.finish(timeout=600)
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-    assert driver.returncode == 0, out[-3000:]
+        driver.kill()
+    out = driver.output
+    assert returncode == 0, out[-3000:]
     assert "Traceback" not in out
     assert "tracking server unreachable; retrying" in out  # the outage did hit the sweep's writes
     assert "View run" not in out  # MLflow's per-run lines stay out of the output
@@ -379,10 +412,8 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
     try:
         lost = cluster.node_ids()["node1"]
         spec = write_spec(tmp_path / "project", "lost-node", seeds=4, epochs=15)
-        driver = subprocess.Popen(
+        driver = Driver(
             [
-                *SWEEP,
-                "run",
                 str(spec),
                 "--ray-address",
                 cluster.address,
@@ -393,24 +424,24 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
             ],
             env=client_env(cluster),
             cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
         )
         client = MlflowClient(tracking.url)
         try:
-            wait_for(
-                lambda: len(running_children(client, "lost-node", reported=True)) >= 2,
+            driver.wait_for(
+                lambda: [
+                    r
+                    for r in running_children(client, "lost-node", reported=True)
+                    if r.data.tags.get("ray.node_id") == lost
+                ],
                 300,
-                "both nodes training",
+                "a trial training on node1",
             )
             cluster.kill_node(1)
-            out, _ = driver.communicate(timeout=600)
+            returncode = driver.finish(timeout=600)
         finally:
-            if driver.poll() is None:
-                os.killpg(driver.pid, signal.SIGKILL)
-        assert driver.returncode == 0, out[-3000:]
+            driver.kill()
+        out = driver.output
+        assert returncode == 0, out[-3000:]
         runs = assert_complete(client, sweep_id_in(out), trials=8, epochs=15)
         retried = [r for r in runs if r.data.tags["trial.attempts"] != "1"]
         assert retried, "no trial recorded a retry"

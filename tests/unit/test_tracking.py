@@ -82,6 +82,9 @@ def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs
     run_id = tracker.start_trial("t0", config(0))
     tracker.record_result("t0", epoch(1, pid="1"))
     tracker.flush()
+    running = MlflowClient(uri).get_run(run_id)  # a running trial already shows where it runs
+    assert running.info.status == "RUNNING"
+    assert running.data.tags["ray.node_id"] == NODE["node_id"] and running.data.tags["ray.pid"] == "1"
     tracker.retry_trial("t0", "ActorDiedError: the worker died", {"node_id": "dead-node"})
     tracker.start_trial("t0", config(0))  # Tune starts the next attempt: same run
     history = [epoch(1, pid="2"), epoch(2, pid="2")]
