@@ -297,6 +297,15 @@ class TrackingSpec(_Model):
     uri: str | None = None
 
 
+class AnalysisSpec(_Model):
+    """How the report decides, declared before the data is seen."""
+
+    # The placement every other is compared with; None: `none` when it is searched, else all pairs.
+    reference: Literal["before_activation", "after_activation", "after_dropout", "none", "all"] | None = None
+    # Differences inside +-margin (accuracy points) count as equivalent.
+    equivalence_margin: float = Field(default=1.0, gt=0, le=100)
+
+
 class SweepSpec(_Model):
     """A whole sweep, as written in spec.yaml."""
 
@@ -319,6 +328,7 @@ class SweepSpec(_Model):
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
 
     @model_validator(mode="after")
     def _parts_agree(self) -> SweepSpec:
@@ -332,6 +342,12 @@ class SweepSpec(_Model):
             errors.append(
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
                 f"combination (got {self.strategy.num_samples})"
+            )
+        reference = self.analysis.reference
+        if reference not in (None, "all") and reference not in self.search.placement:
+            errors.append(
+                f"analysis.reference: must be one of the searched placements "
+                f"({', '.join(self.search.placement)}) or all (got {reference!r})"
             )
         classes = self.dataset.known_classes
         if self.training.loss == "binary_crossentropy" and classes not in (None, 2):
