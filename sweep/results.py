@@ -143,6 +143,7 @@ def list_sweeps(client: MlflowClient, limit: int = 50) -> list[dict[str, Any]]:
             "trials": r.data.tags.get("sweep.trials_total"),
             "started": pd.Timestamp(r.info.start_time, unit="ms"),
             "parent_run_id": r.info.run_id,
+            "experiment_id": r.info.experiment_id,
         }
         for r in runs
         if MLFLOW_PARENT_RUN_ID not in r.data.tags
