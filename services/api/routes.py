@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -202,40 +203,69 @@ def get_logs(sweep_id: SweepId, sweeps: Service, tail: Annotated[int, Query(ge=1
     return sweeps.logs(sweep_id, tail)
 
 
+EventId = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,10}$",
+        description="The id of the last event received (as the Last-Event-ID header, which wins).",
+    ),
+]
+
+
 @v1.get(
     "/sweeps/{sweep_id}/events",
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "Server-Sent Events: `trial` once per trial that ended, then `end`",
+            "description": "Server-Sent Events: `trial` once per trial that ended (ids 1, 2, ... in the "
+            "order they ended), then `end` (the next id)",
             "content": {"text/event-stream": {}},
         },
+        204: {"description": "The sweep has ended and the client has had its `end` event: stop"},
         **_problems(404),
     },
     summary="Follow a sweep: one event per trial end, one at the sweep's end",
 )
-def get_events(sweep_id: SweepId, request: Request, sweeps: Service) -> StreamingResponse:
-    sweeps.get(sweep_id, progress=False)  # 404 before the stream starts
-    every = settings_of(request).events_poll_s
+def get_events(
+    sweep_id: SweepId,
+    request: Request,
+    sweeps: Service,
+    last_event_id: EventId = None,
+    last_event_id_header: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,10}$",
+            description="Resume after this event (what EventSource sends when it reconnects).",
+        ),
+    ] = None,
+) -> Response:
+    after = int(last_event_id_header or last_event_id or 0)
+    events = sweeps.events(sweep_id, settings_of(request).events_poll_s, after)
+    # The first poll here, not in the stream: a 404 or 503 is still an answer of its own.
+    first = next(events, _DONE)
+    if first is _DONE:  # 204 is what tells EventSource not to reconnect
+        return Response(status_code=204)
     return StreamingResponse(
-        _sse(sweeps, sweep_id, every, request),
+        _sse(itertools.chain([first], events), request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _sse(sweeps: Sweeps, sweep_id: str, every: float, request: Request) -> Iterator[str]:
-    n = 0
+_DONE = object()
+
+
+def _sse(events: Iterator[Any], request: Request) -> Iterator[str]:
     try:
-        for event in sweeps.events(sweep_id, every):
+        for event in events:
             if event is None:
                 yield ": waiting\n\n"  # a comment: keeps proxies from closing the stream
                 continue
-            kind, data = event
-            if kind == "end":
+            data = event.data
+            if event.kind == "end":
                 data = render(data["state"], request).model_dump(mode="json")
-            n += 1
-            yield f"id: {n}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+            yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(data, default=str)}\n\n"
     except ApiError as err:
         problem = Problem(title=err.title, status=err.status, detail=err.detail).model_dump()
         yield f"event: error\ndata: {json.dumps(problem)}\n\n"

@@ -44,6 +44,7 @@ _FROM_JOB = {
 }
 _FROM_RUN = {"RUNNING": "RUNNING", "SCHEDULED": "PENDING", "FINISHED": "SUCCEEDED", "KILLED": "CANCELLED"}
 _LIST_LIMIT = 1000  # parent runs read for a listing
+_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})  # MLflow run statuses of a trial that ended
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class Parent:
     error: str | None
     metric: str
     mode: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Server-Sent Event of a sweep.
+
+    Trials are numbered 1, 2, ... in the order they ended and the sweep's end is one past the
+    last trial, so a client that reconnects with the last id it saw gets exactly the rest.
+    """
+
+    id: int
+    kind: str  # "trial" (data: its row of the trial table) or "end" (data: {"state": SweepState})
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -273,22 +287,39 @@ class Sweeps:
             raise Unavailable(f"Ray Jobs API: {err}") from None
         return "".join(text.splitlines(keepends=True)[-tail:])
 
-    def events(self, sweep_id: str, every_s: float) -> Iterator[tuple[str, dict[str, Any]] | None]:
-        """('trial', row) once per trial that ended, then ('end', state); None between polls."""
-        seen: set[str] = set()
+    def events(self, sweep_id: str, every_s: float, after: int = 0) -> Iterator[Event | None]:
+        """The sweep's events with an id above `after`; None between polls (see `Event`)."""
+        sent = after
         while True:
-            state = self.get(sweep_id)
-            if state.parent is not None:
-                _, table = self.trials(sweep_id)
-                for row in records(table):
-                    if row["status"] != "RUNNING" and row["run_id"] not in seen:
-                        seen.add(str(row["run_id"]))
-                        yield "trial", row
+            state = self.get(sweep_id, progress=False)
+            ended = self._ended(state.parent) if state.parent else ()
+            if len(ended) > sent and state.parent is not None:
+                table = self._mlflow("read the trials", trial_table, self.mlflow, state.parent.record)
+                rows = {row["run_id"]: row for row in records(table)}
+                for n, run_id in enumerate(ended[sent:], start=sent + 1):
+                    yield Event(n, "trial", rows[run_id])
+                sent = len(ended)
             if state.status in TERMINAL:
-                yield "end", {"state": state}
+                if after <= len(ended):  # else the client has had the end already
+                    yield Event(len(ended) + 1, "end", {"state": self.get(sweep_id)})
                 return
             yield None
             time.sleep(every_s)
+
+    def _ended(self, parent: Parent) -> tuple[str, ...]:
+        """The sweep's trial runs that have ended, in the order they ended."""
+        record = parent.record
+        runs = self._mlflow(
+            "read the trials",
+            self.mlflow.search_runs,
+            [record.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
+            max_results=50_000,
+        )
+        done = [r.info for r in runs if r.info.status in _ENDED and r.info.end_time]
+        # One driver ends its runs one after another, each after a write to MLflow: end times
+        # only grow, so a run that ends later never takes an earlier run's place (its event id).
+        return tuple(i.run_id for i in sorted(done, key=lambda i: (i.end_time, i.run_id)))
 
     # --- writes -----------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:

@@ -17,7 +17,7 @@ from services.api.app import create_app
 from services.api.problems import Conflict, NotFound
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
-from services.api.sweeps import GONE, Parent, SweepState, status_of, sweep_id_for_key
+from services.api.sweeps import GONE, Event, Parent, SweepState, status_of, sweep_id_for_key
 from sweep.jobs import JobStatus
 from sweep.results import TRIAL_COLUMNS, SweepProgress, SweepRecord, mlflow_run_url
 from sweep.spec import parse_spec
@@ -87,10 +87,13 @@ class FakeSweeps:
         self.get(sweep_id)
         return "".join(f"line {i}\n" for i in range(10))[-tail * 7 :]
 
-    def events(self, sweep_id: str, every_s: float) -> Iterator[tuple[str, dict[str, Any]] | None]:
-        yield "trial", {"run_id": "r1", "status": "FINISHED"}
-        yield None
-        yield "end", {"state": self.get(sweep_id)}
+    def events(self, sweep_id: str, every_s: float, after: int = 0) -> Iterator[Event | None]:
+        state = self.get(sweep_id)
+        if after < 1:
+            yield Event(1, "trial", {"run_id": "r1", "status": "FINISHED"})
+        if after < 2:  # as the real one: a sweep whose end the client has had yields nothing
+            yield None
+            yield Event(2, "end", {"state": state})
 
     def unavailable(self) -> dict[str, str]:
         return self.down
@@ -220,6 +223,40 @@ def test_events_stream_trial_ends_then_the_end(api: TestClient) -> None:
     assert blocks[0].startswith("id: 1\nevent: trial\ndata: ")
     assert blocks[1].startswith(":")  # a keep-alive comment between polls
     assert blocks[2].startswith("id: 2\nevent: end\n") and '"status": "SUCCEEDED"' in blocks[2]
+
+
+def test_events_resume_after_the_last_event_id_header_or_query(api: TestClient) -> None:
+    with api.stream("GET", "/v1/sweeps/done/events", headers={"Last-Event-ID": "1"}) as response:
+        text = "".join(response.iter_text())
+    assert "event: trial" not in text and "id: 2\nevent: end\n" in text
+    # EventSource reconnects to the URL it opened: the header it adds wins over the query.
+    headers = {"Last-Event-ID": "0"}
+    with api.stream("GET", "/v1/sweeps/done/events?last_event_id=1", headers=headers) as response:
+        assert "id: 1\nevent: trial\n" in "".join(response.iter_text())
+    with api.stream("GET", "/v1/sweeps/done/events?last_event_id=1") as response:
+        assert "event: trial" not in "".join(response.iter_text())
+
+
+def test_events_after_the_end_answer_204_so_eventsource_stops(api: TestClient) -> None:
+    response = api.get("/v1/sweeps/done/events", headers={"Last-Event-ID": "2"})
+    assert response.status_code == 204 and response.content == b""
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", "1 2", "99999999999"])
+def test_a_malformed_last_event_id_is_a_422_problem(api: TestClient, value: str) -> None:
+    for response in (
+        api.get("/v1/sweeps/done/events", headers={"Last-Event-ID": value}),
+        api.get("/v1/sweeps/done/events", params={"last_event_id": value}),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "last_event_id" in response.text.lower() or "last-event-id" in response.text.lower()
+
+
+def test_events_of_an_unknown_sweep_are_a_404_problem_not_a_stream(api: TestClient) -> None:
+    response = api.get("/v1/sweeps/nope/events")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 def test_cancel_answers_202_and_409_when_ended(api: TestClient) -> None:

@@ -1,0 +1,143 @@
+"""A sweep's Server-Sent Events read from a real MLflow store (SQLite): ids in the order trials
+ended, and a reconnect with Last-Event-ID that gets exactly the rest. Ray is left out: the sweep
+here has no job (`_job` answers None), so its parent run decides its status, as after a restart
+of the head."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+
+from services.api.app import create_app
+from services.api.settings import Settings
+from services.api.sweeps import Event, Sweeps
+from sweep.jobs import JobStatus
+from sweep.store_template import seed_local_store
+
+
+class NoRay(Sweeps):
+    """`Sweeps` over MLflow alone: Ray knows no job of any sweep."""
+
+    def _job(self, sweep_id: str) -> JobStatus | None:
+        return None
+
+    def _jobs(self) -> dict[str, JobStatus]:
+        return {}
+
+
+class Store:
+    """A sweep's parent run and its trial runs, written as the driver writes them."""
+
+    def __init__(self, uri: str) -> None:
+        self.client = MlflowClient(uri)
+        self.experiment = self.client.create_experiment("events")
+        tags = {"sweep.id": "ev-1", "sweep.name": "ev", "sweep.state": "running", "sweep.trials_total": "3"}
+        self.parent = self.client.create_run(self.experiment, tags=tags).info.run_id
+        self.trials = {p: self._trial(p) for p in ("none", "before_activation", "after_activation")}
+
+    def _trial(self, placement: str) -> str:
+        tags = {"mlflow.parentRunId": self.parent, "sweep.id": "ev-1", "sweep.trial_id": placement}
+        run = self.client.create_run(self.experiment, tags=tags, run_name=placement).info.run_id
+        self.client.log_param(run, "placement", placement)
+        return run
+
+    def end(self, placement: str, at_ms: int, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.trials[placement], status, end_time=at_ms)
+
+    def finish(self) -> None:
+        self.client.set_tag(self.parent, "sweep.state", "finished")
+        self.client.set_terminated(self.parent, "FINISHED")
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is relative to the cwd
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_local_store(uri)
+    return Store(uri)
+
+
+@pytest.fixture
+def sweeps(store: Store) -> Sweeps:
+    return NoRay("http://127.0.0.1:1", store.client.tracking_uri)
+
+
+def until_idle(events: Iterator[Event | None]) -> list[Event]:
+    """The events up to the next poll (or the stream's end)."""
+    found = []
+    for event in events:
+        if event is None:
+            break
+        found.append(event)
+    return found
+
+
+def brief(events: list[Event]) -> list[tuple[int, str, Any]]:
+    """(id, kind, the trial's placement or the sweep's status) of each event."""
+    return [
+        (e.id, e.kind, e.data.get("placement") if e.kind == "trial" else e.data["state"].status)
+        for e in events
+    ]
+
+
+def test_trials_are_numbered_in_the_order_they_ended_then_the_end(store: Store, sweeps: Sweeps) -> None:
+    store.end("before_activation", 1_000)
+    store.end("none", 2_000, "FAILED")
+    events = sweeps.events("ev-1", every_s=0.01)
+    assert brief(until_idle(events)) == [(1, "trial", "before_activation"), (2, "trial", "none")]
+    assert until_idle(events) == []  # nothing new: the next poll has nothing to say
+    store.end("after_activation", 3_000)
+    store.finish()
+    assert brief(until_idle(events)) == [(3, "trial", "after_activation"), (4, "end", "SUCCEEDED")]
+    assert next(events, None) is None  # the stream ends with the sweep
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (0, [(1, "trial", "before_activation"), (2, "trial", "none"), (3, "trial", "after_activation")]),
+        (2, [(3, "trial", "after_activation")]),
+        (3, []),
+        (4, []),
+    ],
+)
+def test_a_reconnect_gets_only_the_events_after_its_last_id(
+    store: Store, sweeps: Sweeps, after: int, expected: list[tuple[int, str, Any]]
+) -> None:
+    store.end("before_activation", 1_000)
+    store.end("none", 2_000)
+    store.end("after_activation", 3_000)
+    store.finish()
+    got = brief(list(sweeps.events("ev-1", every_s=0.01, after=after)))  # type: ignore[arg-type]
+    end = [(4, "end", "SUCCEEDED")] if after < 4 else []
+    assert got == expected + end
+
+
+def test_a_reconnect_while_running_resumes_and_waits(store: Store, sweeps: Sweeps) -> None:
+    store.end("none", 1_000)
+    store.end("after_activation", 2_000)
+    events = sweeps.events("ev-1", every_s=0.01, after=1)
+    assert brief(until_idle(events)) == [(2, "trial", "after_activation")]
+    store.end("before_activation", 3_000)
+    assert brief(until_idle(events)) == [(3, "trial", "before_activation")]
+
+
+def test_last_event_id_over_http_against_the_store(store: Store, sweeps: Sweeps) -> None:
+    store.end("before_activation", 1_000)
+    store.end("none", 2_000)
+    store.end("after_activation", 3_000)
+    store.finish()
+    app = create_app(Settings(ray_address="http://127.0.0.1:1", tracking_uri="sqlite://"), sweeps=sweeps)
+    with TestClient(app) as api:
+        with api.stream("GET", "/v1/sweeps/ev-1/events", headers={"Last-Event-ID": "2"}) as response:
+            assert response.status_code == 200
+            text = "".join(response.iter_text())
+        blocks = [b.splitlines()[:2] for b in text.split("\n\n") if b]
+        assert blocks == [["id: 3", "event: trial"], ["id: 4", "event: end"]]
+        assert '"placement": "after_activation"' in text
+        assert api.get("/v1/sweeps/ev-1/events", headers={"Last-Event-ID": "4"}).status_code == 204
