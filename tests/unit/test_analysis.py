@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweep.analysis import _holm, analyse
+from sweep.analysis import analyse
+from sweep.analysis.comparisons import holm
 
 ALL = ("before_activation", "after_activation", "after_dropout", "none")
 
@@ -262,7 +263,7 @@ def test_interaction_tables_name_each_levels_winner_and_note_a_flip():
 
 
 def test_holm_adjustment_is_monotone_and_skips_nan():
-    adjusted = _holm([0.01, 0.04, math.nan, 0.03])
+    adjusted = holm([0.01, 0.04, math.nan, 0.03])
     assert adjusted[0] == pytest.approx(0.03)
     assert adjusted[1] == pytest.approx(0.06) and adjusted[3] == pytest.approx(0.06)
     assert math.isnan(adjusted[2])

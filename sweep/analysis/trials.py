@@ -1,0 +1,105 @@
+"""The trial table and the learning curves: checked columns, usable trials, placement order."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from sweep.models import BLOCK_ORDER
+from sweep.spec import PLACEMENTS
+
+ACCURACY_METRICS = ("final_val_accuracy", "best_val_accuracy", "final_accuracy")
+PAIR_KEYS = ("dropout", "optimizer", "seed")
+REQUIRED_COLUMNS = (
+    "run_id",
+    "status",
+    "placement",
+    "dropout",
+    "optimizer",
+    "seed",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "final_val_loss",
+)
+
+
+def usable_trials(trials: pd.DataFrame, metric: str = "final_val_accuracy") -> pd.DataFrame:
+    """FINISHED trials with a finite `metric` and final validation loss."""
+    return trials[usable_mask(trials, metric)]
+
+
+def has_bn(placement: str) -> bool:
+    """Whether a placement's blocks contain a BatchNormalization layer."""
+    return "batchnorm" in BLOCK_ORDER.get(placement, ())
+
+
+def dropout_feeds_bn(placement: str) -> bool:
+    steps = BLOCK_ORDER.get(placement, ())
+    return any(a == "dropout" and b == "batchnorm" for a, b in itertools.pairwise(steps))
+
+
+def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    if metric not in ACCURACY_METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(ACCURACY_METRICS)} (got {metric!r})")
+    needed = (*REQUIRED_COLUMNS, metric)
+    missing = [c for c in dict.fromkeys(needed) if c not in trials.columns]
+    if missing:
+        raise ValueError(f"trials: missing columns {', '.join(missing)} (have {', '.join(trials.columns)})")
+    out = trials.copy()
+    numeric = [
+        "final_val_accuracy",
+        "best_val_accuracy",
+        "final_val_loss",
+        "final_accuracy",
+        "final_loss",
+        "epochs_completed",
+        "duration_s",
+        "bn_variance_shift",
+        "dropout",
+    ]
+    for col in numeric:
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    # Grid values can carry float noise after a round trip through a tracking server.
+    out["dropout"] = out["dropout"].round(6)
+    out["placement"] = out["placement"].astype(str)
+    out["optimizer"] = out["optimizer"].astype(str)
+    out["run_id"] = out["run_id"].astype(str)
+    out["status"] = out["status"].astype(str).str.upper()
+    if "bn_variance_shift" not in out.columns:
+        out["bn_variance_shift"] = math.nan
+    return out
+
+
+def clean_curves(curves: pd.DataFrame | None) -> pd.DataFrame:
+    columns = ["run_id", "epoch", "val_accuracy"]
+    if curves is None or curves.empty or not set(columns) <= set(curves.columns):
+        return pd.DataFrame(
+            {
+                "run_id": pd.Series(dtype=str),
+                "epoch": pd.Series(dtype=float),
+                "val_accuracy": pd.Series(dtype=float),
+            }
+        )
+    out = curves[columns].copy()
+    out["run_id"] = out["run_id"].astype(str)
+    out["epoch"] = pd.to_numeric(out["epoch"], errors="coerce").astype(float)
+    out["val_accuracy"] = pd.to_numeric(out["val_accuracy"], errors="coerce").astype(float)
+    return out.dropna(subset=["epoch"])
+
+
+def usable_mask(trials: pd.DataFrame, metric: str) -> pd.Series:
+    finite = np.isfinite(trials[metric].to_numpy(dtype=float)) & np.isfinite(
+        trials["final_val_loss"].to_numpy(dtype=float)
+    )
+    return (trials["status"] == "FINISHED") & finite
+
+
+def placement_order(placements: Iterable[str]) -> list[str]:
+    """`placements` in the spec's order, unknown names last."""
+    known = [p for p in PLACEMENTS if p in set(placements)]
+    return known + sorted(set(placements) - set(PLACEMENTS))
