@@ -17,7 +17,7 @@ from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handl
 from sweep.data import load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
-from sweep.space import TunePlan, tune_plan
+from sweep.space import TunePlan, completion_plan, tune_plan
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial
@@ -95,7 +95,7 @@ def _open_tracker(
 
 def _attempt_name(sweep_dir: Path) -> str:
     """Tune keeps each attempt (first run, then each resume) in its own folder."""
-    n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir())
+    n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir() and p.name[8:].isdigit())
     return f"attempt-{n}"
 
 
@@ -191,17 +191,20 @@ def _run(
     try:
         if ray_error is not None:
             raise ray_error
-        plan = tune_plan(spec, search_seed=len(done), done=done)
-        remaining = plan.num_samples
+        # A resumed Optuna sweep first completes the blocks it began, then draws new ones.
+        plans = [p for p in (completion_plan(spec, done), tune_plan(spec, done)) if p and p.num_samples]
+        remaining = sum(p.num_samples for p in plans)
         recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
         if remaining:
-            tuner = build_tuner(trainable, spec, plan, recorder, name=attempt, storage_path=sweep_dir)
             mark, cpu_mark = time.monotonic(), time.process_time()
-            try:
-                tuner.fit()
-            except Exception:
-                recorder.check()  # the tracking store's failure is the cause worth showing
-                raise
+            for i, plan in enumerate(plans):
+                name = attempt if i == 0 else f"{attempt}-{i + 1}"
+                tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
+                try:
+                    tuner.fit()
+                except Exception:
+                    recorder.check()  # the tracking store's failure is the cause worth showing
+                    raise
             timings["trials_s"] = time.monotonic() - mark
             # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
             timings["driver_cpu_s"] = time.process_time() - cpu_mark

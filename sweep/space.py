@@ -26,25 +26,61 @@ def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
     ]
 
 
-def random_configs(spec: SweepSpec, seed: int) -> list[dict[str, Any]]:
-    """`num_samples` configurations drawn up front (reproducibly), each run with every seed."""
-    rng = np.random.default_rng(seed)
+def random_blocks(spec: SweepSpec) -> list[dict[str, Any]]:
+    """`num_samples` distinct (dropout, optimizer) blocks, drawn from `strategy.search_seed`.
+
+    The same spec always draws the same blocks, so a resumed sweep completes the blocks it began
+    instead of drawing others. (The spec refuses more blocks than a list-only search has.)
+    """
+    rng = np.random.default_rng(spec.strategy.search_seed)
     search = spec.search
     labels = list(search.optimizers)
-    draws = []
-    for _ in range(spec.strategy.num_samples):
+    blocks: dict[tuple[float, str], dict[str, Any]] = {}
+    while len(blocks) < spec.strategy.num_samples:
         if isinstance(search.dropout, Range):
             dropout = round(float(rng.uniform(search.dropout.low, search.dropout.high)), 4)
         else:
             dropout = float(rng.choice(search.dropout))
-        draws.append(
-            {
-                "placement": str(rng.choice(search.placement)),
-                "dropout": dropout,
-                "optimizer": labels[int(rng.integers(len(labels)))],
-            }
-        )
-    return [{**d, SEED_KEY: s} for s in range(search.seeds) for d in draws]
+        optimizer = labels[int(rng.integers(len(labels)))]
+        blocks.setdefault((dropout, optimizer), {"dropout": dropout, "optimizer": optimizer})
+    return list(blocks.values())
+
+
+def random_configs(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Blocked random search: every drawn block runs every placement with every seed.
+
+    So every placement comparison is paired on the same (dropout, optimizer, seed); seed-major,
+    so the first trials already cover every block and placement.
+    """
+    blocks = random_blocks(spec)
+    return [
+        {"placement": p, **block, SEED_KEY: s}
+        for s in range(spec.search.seeds)
+        for block in blocks
+        for p in spec.search.placement
+    ]
+
+
+def _blocked(config: dict[str, Any], placements: list[str]) -> dict[str, Any]:
+    """A blocked Optuna trial's configuration: its repeat index names its placement and seed."""
+    index = int(config[REPEAT_KEY])
+    return {**config, "placement": placements[index % len(placements)], SEED_KEY: index // len(placements)}
+
+
+def block_repeater(searcher: Any, placements: list[str], seeds: int) -> Any:
+    """Ray's `Repeater`, each suggestion run as a block: every placement x every seed.
+
+    Optuna suggests only (dropout, optimizer) and learns from the block's mean, so it tunes the
+    settings every placement shares and every placement comparison stays paired.
+    """
+    from ray.tune.search import Repeater
+
+    class BlockRepeater(Repeater):  # type: ignore[misc]
+        def suggest(self, trial_id: str) -> dict[str, Any] | None:
+            config = super().suggest(trial_id)
+            return _blocked(config, placements) if isinstance(config, dict) else config
+
+    return BlockRepeater(searcher, repeat=len(placements) * seeds, set_index=True)
 
 
 def trial_seed(config: dict[str, Any]) -> int:
@@ -65,6 +101,7 @@ class TunePlan:
 
 
 def _domains(spec: SweepSpec) -> dict[str, Any]:
+    """What a searcher draws: the settings a block shares (placement and seed come per trial)."""
     from ray import tune
 
     search = spec.search
@@ -73,11 +110,7 @@ def _domains(spec: SweepSpec) -> dict[str, Any]:
         if isinstance(search.dropout, Range)
         else tune.choice(list(search.dropout))
     )
-    return {
-        "placement": tune.choice(list(search.placement)),
-        "dropout": dropout,
-        "optimizer": tune.choice(list(search.optimizers)),
-    }
+    return {"dropout": dropout, "optimizer": tune.choice(list(search.optimizers))}
 
 
 def config_key(config: dict[str, Any]) -> tuple[str, float, str, int]:
@@ -90,39 +123,79 @@ def config_key(config: dict[str, Any]) -> tuple[str, float, str, int]:
     )
 
 
-def tune_plan(
-    spec: SweepSpec, search_seed: int = 0, done: frozenset[tuple[str, float, str, int]] = frozenset()
-) -> TunePlan:
+def block_key(config: dict[str, Any]) -> tuple[float, str]:
+    """The block a trial belongs to: the settings every placement and seed in it share."""
+    return (round(float(config["dropout"]), 6), str(config["optimizer"]))
+
+
+def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()) -> TunePlan:
     """Build the param space, search algorithm and scheduler for `spec`.
 
-    `done` holds the keys of trials an earlier attempt finished; they are not run again.
+    `done` holds the keys of trials an earlier attempt finished; they are not run again. A resumed
+    Optuna sweep draws only the blocks it has not begun (`completion_plan` finishes the others).
     """
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
     strategy = spec.strategy
-    space = _domains(spec)
     if strategy.algorithm == "optuna":
         import optuna
-        from ray.tune.search import Repeater
         from ray.tune.search.optuna import OptunaSearch
 
         searcher = OptunaSearch(
             metric=strategy.metric,
             mode=strategy.mode,
-            sampler=optuna.samplers.TPESampler(seed=search_seed),
+            sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + len(done)),
         )
-        # Repeater gives each suggestion `seeds` trials, indexed by __trial_index__.
-        search_alg: Any = Repeater(searcher, repeat=spec.search.seeds, set_index=True)
-        groups_done = len({k[:3] for k in done})
-        num_samples = max(0, spec.strategy.num_samples - groups_done) * spec.search.seeds
+        space = _domains(spec)
+        search_alg: Any = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
+        begun = len({(k[1], k[2]) for k in done})
+        num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
     else:
-        points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec, search_seed)
+        points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec)
         points = [p for p in points if config_key(p) not in done]
-        space[SEED_KEY] = tune.choice(list(range(spec.search.seeds)))
-        search_alg = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
-        num_samples = len(points)
+        space, search_alg, num_samples = _explicit_space(spec), _points(points), len(points)
+    return _with_scheduler(spec, space, search_alg, num_samples)
+
+
+def _explicit_space(spec: SweepSpec) -> dict[str, Any]:
+    """The param space of a plan that lists its trials (each point sets every key)."""
+    from ray import tune
+
+    return {
+        **_domains(spec),
+        "placement": tune.choice(list(spec.search.placement)),
+        SEED_KEY: tune.choice(list(range(spec.search.seeds))),
+    }
+
+
+def _points(points: list[dict[str, Any]]) -> Any:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
+
+
+def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]]) -> TunePlan | None:
+    """The trials missing from blocks an interrupted Optuna sweep began, or None.
+
+    Grid and random sweeps need none: their plan already holds every trial not done.
+    """
+    if spec.strategy.algorithm != "optuna" or not done:
+        return None
+    begun = {(k[1], k[2]) for k in done}
+    points = [
+        {"placement": p, "dropout": dropout, "optimizer": optimizer, SEED_KEY: s}
+        for dropout, optimizer in sorted(begun)
+        for s in range(spec.search.seeds)
+        for p in spec.search.placement
+        if (p, dropout, optimizer, s) not in done
+    ]
+    if not points:
+        return None
+    return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
+
+
+def _with_scheduler(spec: SweepSpec, space: dict[str, Any], search_alg: Any, num_samples: int) -> TunePlan:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    strategy = spec.strategy
     if strategy.scheduler == "asha":
         scheduler: Any = ASHAScheduler(
             time_attr="training_iteration",

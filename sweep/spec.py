@@ -262,7 +262,10 @@ class TrainingSpec(_Model):
 
 class StrategySpec(_Model):
     algorithm: Literal["grid", "random", "optuna"] = "grid"
+    # random / optuna: blocks to draw; each block (dropout, optimizer) runs every placement x seed.
     num_samples: int = Field(default=1, ge=1, le=100_000)
+    # random: the draws come from this seed, so a resumed sweep draws the same blocks.
+    search_seed: int = Field(default=0, ge=0, le=2**32 - 1)
     scheduler: Literal["fifo", "asha"] = "fifo"
     grace_period: int = Field(default=2, ge=1)
     reduction_factor: int = Field(default=2, ge=2)
@@ -343,6 +346,13 @@ class SweepSpec(_Model):
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
                 f"combination (got {self.strategy.num_samples})"
             )
+        if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list):
+            blocks = len(self.search.dropout) * len(self.search.optimizer)
+            if self.strategy.num_samples > blocks:
+                errors.append(
+                    f"strategy.num_samples: only {blocks} distinct (dropout, optimizer) blocks exist "
+                    f"(got {self.strategy.num_samples}); use grid search or a dropout range"
+                )
         reference = self.analysis.reference
         if reference not in (None, "all") and reference not in self.search.placement:
             errors.append(
@@ -373,8 +383,8 @@ class SweepSpec(_Model):
     @property
     def configuration_count(self) -> int:
         """Distinct (placement, dropout, optimizer) configurations, before seeds."""
-        if self.strategy.algorithm != "grid":
-            return self.strategy.num_samples
+        if self.strategy.algorithm != "grid":  # blocked: every drawn block runs every placement
+            return self.strategy.num_samples * len(self.search.placement)
         assert isinstance(self.search.dropout, list)
         return len(self.search.placement) * len(self.search.dropout) * len(self.search.optimizer)
 
@@ -387,7 +397,10 @@ class SweepSpec(_Model):
                 f"{len(self.search.placement)} placements x {len(self.search.dropout)} dropout "
                 f"x {len(self.search.optimizer)} optimizers x {seeds} seeds"
             )
-        return f"{self.strategy.num_samples} {self.strategy.algorithm} samples x {seeds} seeds"
+        return (
+            f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of (dropout, optimizer) "
+            f"x {len(self.search.placement)} placements x {seeds} seeds"
+        )
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude={"trial_count"})

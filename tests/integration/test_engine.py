@@ -227,16 +227,25 @@ def test_adaptive_search_and_early_stopping_run_and_pair_seeds(
             "name": f"{algorithm}-{scheduler}",
             "dataset": {"n_samples": 200, "n_features": 6},
             "model": {"hidden_units": [8]},
-            "search": {"dropout": {"low": 0.0, "high": 0.5}, "seeds": 2},
+            "search": {
+                "placement": ["before_activation", "none"],
+                "dropout": {"low": 0.0, "high": 0.5},
+                "seeds": 2,
+            },
             "training": {"epochs": 4},
-            "strategy": {"algorithm": algorithm, "num_samples": 3, "scheduler": scheduler, "grace_period": 1},
+            "strategy": {"algorithm": algorithm, "num_samples": 2, "scheduler": scheduler, "grace_period": 1},
         }
     )
     result = run_sweep(spec, runs_dir=tmp_path)
     client = MlflowClient(result.tracking_uri)
     table = trial_table(client, find_sweep(client, result.sweep_id))
-    assert len(table) == 6 and set(table.status) == {"FINISHED"}
-    # every drawn configuration ran once per seed
-    per_config = table.groupby(["placement", "dropout", "optimizer"]).seed.apply(sorted)
-    assert all(seeds == [0, 1] for seeds in per_config)
+    assert len(table) == 8 and set(table.status) == {"FINISHED"}
+    # blocked: each drawn (dropout, optimizer) ran every placement with every seed, so all pair
+    per_block = table.groupby(["dropout", "optimizer"]).apply(
+        lambda b: sorted(zip(b.placement, b.seed, strict=True)), include_groups=False
+    )
+    assert len(per_block) == 2
+    assert all(
+        trials == [(p, s) for p in ("before_activation", "none") for s in (0, 1)] for trials in per_block
+    )
     assert table.dropout.between(0.0, 0.5).all()

@@ -1,7 +1,16 @@
-from collections import Counter
 
-from sweep.space import grid_configs, random_configs, trial_seed, tune_plan
-from sweep.spec import parse_spec
+import pytest
+
+from sweep.space import (
+    block_repeater,
+    completion_plan,
+    config_key,
+    grid_configs,
+    random_configs,
+    trial_seed,
+    tune_plan,
+)
+from sweep.spec import SpecError, parse_spec
 
 
 def spec(**parts):
@@ -30,16 +39,45 @@ def test_grid_is_seed_major_so_early_trials_cover_every_placement() -> None:
     assert {c["placement"] for c in first} == set(s.search.placement)
 
 
-def test_random_draws_are_reproducible_and_paired_across_seeds() -> None:
+def test_random_search_is_blocked_reproducible_and_paired() -> None:
     s = spec(
-        strategy={"algorithm": "random", "num_samples": 4},
+        strategy={"algorithm": "random", "num_samples": 4, "search_seed": 7},
         search={"dropout": {"low": 0.0, "high": 0.6}, "seeds": 3},
     )
-    a, b = random_configs(s, 7), random_configs(s, 7)
-    assert a == b and len(a) == 12
-    per_config = Counter((c["placement"], c["dropout"], c["optimizer"]) for c in a)
-    assert set(per_config.values()) == {3}
+    a, b = random_configs(s), random_configs(s)
+    assert a == b and len(a) == s.trial_count == 4 * 4 * 3
+    blocks = {(c["dropout"], c["optimizer"]) for c in a}
+    assert len(blocks) == 4
+    for dropout, optimizer in blocks:  # every block: every placement x every seed
+        mine = {
+            (c["placement"], c["seed"]) for c in a if (c["dropout"], c["optimizer"]) == (dropout, optimizer)
+        }
+        assert mine == {(p, seed) for p in s.search.placement for seed in range(3)}
     assert all(0.0 <= c["dropout"] < 0.6 for c in a)
+    other = parse_spec(
+        {
+            "name": "t",
+            **s.model_dump(exclude={"name", "trial_count"}),
+            "strategy": {"algorithm": "random", "num_samples": 4, "search_seed": 8},
+        }
+    )
+    assert random_configs(other) != a  # the seed, not the call, decides the draws
+
+
+def test_a_resumed_random_sweep_runs_exactly_what_is_missing() -> None:
+    s = spec(strategy={"algorithm": "random", "num_samples": 2}, search={"dropout": [0.0, 0.3, 0.6]})
+    configs = random_configs(s)
+    done = frozenset(config_key(c) for c in configs[:5])
+    plan = tune_plan(s, done=done)
+    assert plan.num_samples == len(configs) - 5
+    assert [config_key(p) for p in plan.search_alg._points_to_evaluate] == [
+        config_key(c) for c in configs[5:]
+    ]
+
+
+def test_random_refuses_more_blocks_than_a_list_search_has() -> None:
+    with pytest.raises(SpecError, match=r"strategy.num_samples: only 2 distinct"):
+        spec(strategy={"algorithm": "random", "num_samples": 3}, search={"dropout": [0.0, 0.5]})
 
 
 def test_trial_seed_reads_repeater_index() -> None:
@@ -55,12 +93,49 @@ def test_grid_plan_evaluates_each_point_once() -> None:
     assert plan.metric == "val_accuracy" and plan.mode == "max"
 
 
-def test_optuna_plan_repeats_each_suggestion_per_seed() -> None:
-    s = spec(strategy={"algorithm": "optuna", "num_samples": 5}, search={"seeds": 3})
+def test_optuna_plan_runs_each_suggestion_as_a_block() -> None:
+    s = spec(
+        strategy={"algorithm": "optuna", "num_samples": 5},
+        search={"placement": ["none", "after_activation"], "seeds": 3},
+    )
     plan = tune_plan(s)
-    assert type(plan.search_alg).__name__ == "Repeater"
-    assert plan.search_alg.repeat == 3
-    assert plan.num_samples == 15
+    assert plan.search_alg.repeat == 6 and plan.num_samples == 30 == s.trial_count
+    assert "placement" not in plan.param_space  # Optuna tunes only what a block shares
+
+    class Fixed:  # the searcher's side of the contract: one suggestion per block
+        metric, mode = "val_accuracy", "max"
+
+        def suggest(self, trial_id: str) -> dict:
+            return {"dropout": 0.25, "optimizer": "adam"}
+
+    repeater = block_repeater(Fixed(), ["none", "after_activation"], seeds=3)
+    configs = [repeater.suggest(f"t{i}") for i in range(6)]
+    assert [(c["placement"], c["seed"]) for c in configs] == [
+        (p, seed) for seed in range(3) for p in ("none", "after_activation")
+    ]
+    assert {(c["dropout"], c["optimizer"]) for c in configs} == {(0.25, "adam")}
+
+
+def test_a_resumed_optuna_sweep_completes_its_begun_blocks_first() -> None:
+    s = spec(
+        strategy={"algorithm": "optuna", "num_samples": 3},
+        search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}, "seeds": 2},
+    )
+    done = frozenset(
+        {("none", 0.1, "adam", 0), ("after_activation", 0.1, "adam", 0), ("none", 0.2, "adam", 1)}
+    )
+    completion = completion_plan(s, done)
+    assert completion is not None
+    missing = {config_key(p) for p in completion.search_alg._points_to_evaluate}
+    assert missing == {
+        ("none", 0.1, "adam", 1),
+        ("after_activation", 0.1, "adam", 1),
+        ("none", 0.2, "adam", 0),
+        ("after_activation", 0.2, "adam", 0),
+        ("after_activation", 0.2, "adam", 1),
+    }
+    assert tune_plan(s, done=done).num_samples == 1 * 4  # one block left to draw
+    assert completion_plan(s, frozenset()) is None
 
 
 def test_asha_stops_at_the_epoch_budget() -> None:

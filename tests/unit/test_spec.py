@@ -99,14 +99,14 @@ def test_dropout_range_must_be_ordered() -> None:
     assert any("low must be < high (got low=0.5, high=0.1)" in e for e in errs)
 
 
-def test_random_search_counts_samples_times_seeds() -> None:
+def test_random_search_counts_blocks_times_placements_times_seeds() -> None:
     spec = parse_spec(
         minimal(
             strategy={"algorithm": "random", "num_samples": 5},
             search={"dropout": {"low": 0.0, "high": 0.6}, "seeds": 2},
         )
     )
-    assert spec.trial_count == 10
+    assert spec.trial_count == 5 * 4 * 2
 
 
 def test_binary_crossentropy_needs_two_classes() -> None:
