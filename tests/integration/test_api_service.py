@@ -157,6 +157,24 @@ def until_ended(api: httpx.Client, sweep_id: str, timeout: float = 240) -> dict[
     )
 
 
+def follow(api: httpx.Client, sweep_id: str, **headers: str) -> list[tuple[str | None, str | None, Any]]:
+    """(id, kind, data) of each event of the sweep's stream, up to its `end`."""
+    events = []
+    with api.stream("GET", f"/v1/sweeps/{sweep_id}/events", headers=headers, timeout=300) as stream:
+        assert stream.status_code == 200
+        event_id = kind = None
+        for line in stream.iter_lines():
+            if line.startswith("id: "):
+                event_id = line.removeprefix("id: ")
+            elif line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event_id, kind, json.loads(line.removeprefix("data: "))))
+                if kind == "end":
+                    break
+    return events
+
+
 def open_runs(tracking: str, parent_run_id: str) -> list[str]:
     client = MlflowClient(tracking)
     run = client.get_run(parent_run_id)
@@ -218,21 +236,14 @@ def test_quick_sweep_from_post_through_events_to_report(service: ApiServer, trac
         retried = api.post("/v1/sweeps", json=spec("quick"))
         assert (retried.status_code, retried.json()["id"]) == (200, sweep_id)
 
-        events = []
-        with api.stream("GET", f"/v1/sweeps/{sweep_id}/events", timeout=300) as stream:
-            assert stream.status_code == 200
-            kind = None
-            for line in stream.iter_lines():
-                if line.startswith("event: "):
-                    kind = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line.removeprefix("data: "))))
-                    if kind == "end":
-                        break
-        assert [k for k, _ in events] == ["trial", "trial", "end"], events
-        assert {e["placement"] for k, e in events if k == "trial"} == {"before_activation", "none"}
-        final = events[-1][1]
+        events = follow(api, sweep_id)
+        assert [(i, k) for i, k, _ in events] == [("1", "trial"), ("2", "trial"), ("3", "end")], events
+        assert {e["placement"] for _, k, e in events if k == "trial"} == {"before_activation", "none"}
+        final = events[-1][2]
         assert final["status"] == "SUCCEEDED"
+        # A reconnect (EventSource sends the last id it saw) gets the rest, the same events.
+        assert follow(api, sweep_id, **{"Last-Event-ID": "1"}) == events[1:]
+        assert api.get(f"/v1/sweeps/{sweep_id}/events", headers={"Last-Event-ID": "3"}).status_code == 204
 
         # The report follows the parent run's end: the job ends after it.
         done = until_ended(api, sweep_id)
