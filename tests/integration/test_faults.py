@@ -1,0 +1,107 @@
+"""Faults inside a sweep: a trial's Ray worker process SIGKILLed mid-trial.
+
+`sweep run` as a user runs it (a real process, a real local Ray, the local MLflow store); the test
+reads the trial's worker pid from its running MLflow run (`ray.pid`, written at its first epoch)
+and kills that process. With retries left the trial runs again in the same MLflow run; with
+`resources.max_failures: 0` it ends FAILED as an infrastructure failure, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweep.results import find_sweep
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = [sys.executable, "-m", "sweep"]
+EPOCHS = 30
+
+
+def running_with_pid(client: MlflowClient) -> Any:
+    """A RUNNING trial run that has recorded an epoch and the pid of its worker, or None."""
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(
+            experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
+        )
+    except Exception:  # the store is still being created
+        return None
+    return next((r for r in runs if r.data.metrics and r.data.tags.get("ray.pid")), None)
+
+
+@pytest.mark.parametrize("max_failures", [2, 0], ids=["retried", "no-retries-left"])
+def test_a_worker_killed_mid_trial_is_retried_or_failed_with_the_reason(
+    tmp_path: Path, max_failures: int
+) -> None:
+    log = tmp_path / "driver.log"
+    with log.open("w") as out:
+        driver = subprocess.Popen(
+            [
+                *SWEEP,
+                "run",
+                str(ROOT / "examples" / "quick.yaml"),
+                "--runs-dir",
+                str(tmp_path),
+                "--cpus",
+                "1",
+                "--set",
+                f"training.epochs={EPOCHS}",
+                "--set",
+                f"resources.max_failures={max_failures}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200"},
+            start_new_session=True,
+        )
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        deadline = time.monotonic() + 300
+        victim = None
+        while victim is None and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            victim = running_with_pid(client)
+        assert victim is not None, f"no trial seen training:\n{log.read_text()[-3000:]}"
+        os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
+        returncode = driver.wait(timeout=600)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
+    record = find_sweep(client, sweep_id)
+    runs = client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
+    assert len(runs) == 4 and not [r for r in runs if r.info.status == "RUNNING"]
+    killed = client.get_run(victim.info.run_id)
+    others = [r for r in runs if r.info.run_id != victim.info.run_id]
+    assert {r.info.status for r in others} == {"FINISHED"}
+    if max_failures:
+        assert killed.info.status == "FINISHED"
+        assert killed.data.tags["trial.attempts"] == "2"
+        assert killed.data.tags["trial.attempt_1.error"]  # why the first attempt was lost
+        steps = [m.step for m in client.get_metric_history(killed.info.run_id, "val_accuracy")]
+        assert steps == list(range(1, EPOCHS + 1))  # every epoch once, none twice
+        assert re.search(r"state\s+finished: 4 finished, 0 failed", output)
+        assert "RETRYING" in output
+    else:
+        assert killed.info.status == "FAILED"
+        assert killed.data.tags["trial.failure"] == "infrastructure"
+        assert killed.data.tags["error"]
+        assert re.search(r"state\s+finished: 3 finished, 1 failed", output)
+        report = (tmp_path / sweep_id / "report" / "report.md").read_text()
+        assert "1 failed" in report  # the report says what it left out
