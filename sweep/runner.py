@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
-from sweep.data import load_dataset
+from sweep.data import Dataset, load_dataset
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
+from sweep.reproducibility import data_fingerprint
 from sweep.space import TunePlan, completion_plan, tune_plan
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
@@ -75,10 +76,9 @@ def new_sweep_id(spec: SweepSpec) -> str:
     return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
 
 
-def _trainable(spec: SweepSpec) -> Any:
+def _trainable(spec: SweepSpec, data: Dataset) -> Any:
     from ray import tune
 
-    data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
     # with_parameters puts the arrays in the object store once; trials read them zero-copy.
     fn = tune.with_parameters(train_trial, spec=spec, data=data)
     return tune.with_resources(
@@ -87,9 +87,11 @@ def _trainable(spec: SweepSpec) -> Any:
 
 
 def _open_tracker(
-    uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path
+    uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path, fingerprint: str
 ) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
-    tracker = SweepTracker(uri, spec, sweep_id, runs_dir, run_tags=job_run_tags())
+    tracker = SweepTracker(
+        uri, spec, sweep_id, runs_dir, run_tags=job_run_tags(), data_fingerprint=fingerprint
+    )
     return tracker, tracker.start_sweep()
 
 
@@ -169,14 +171,16 @@ def _run(
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
-    trainable = _trainable(spec)  # data errors surface before any run is created
+    data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")  # errors before any run exists
+    fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
+    trainable = _trainable(spec, data)
     spec = _keep_data_with_sweep(spec, sweep_dir)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     timings["data_s"] = time.monotonic() - started
     mark = time.monotonic()
     # MLflow opens (or creates) its store while Ray starts.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir)
+        opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir, fingerprint)
         ray_error: BaseException | None = None
         try:
             with sigterm_handled():  # ray.init installs its own SIGTERM handler; ours stays

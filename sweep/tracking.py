@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.failures import INFRASTRUCTURE
+from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
 from sweep.space import config_key, trial_seed
 from sweep.spec import SweepSpec
@@ -104,12 +105,16 @@ class SweepTracker:
         sweep_id: str,
         runs_dir: Path | None,
         run_tags: dict[str, str] | None = None,
+        data_fingerprint: str | None = None,
     ):
         seed_local_store(tracking_uri)  # a new local store: copied, not migrated from scratch
         self.client: Any = RetryingClient(MlflowClient(tracking_uri))
         self.spec = spec
         self.sweep_id = sweep_id
         self.run_tags = run_tags or {}  # set on the parent run at every start (Ray job id, ...)
+        self.data_fingerprint = data_fingerprint
+        # The driver's versions: one image runs driver and workers (services/Dockerfile).
+        self.repro_tags = sweep_record(spec, data_fingerprint)  # on the parent and every child run
         self.experiment_id = experiment_id(self.client, spec.tracking.experiment, runs_dir)
         self.parent_run_id = ""
         self._children: dict[str, str] = {}  # trial id -> run id of open child runs
@@ -154,7 +159,13 @@ class SweepTracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.sweep_id,
-            tags={SWEEP_ID: self.sweep_id, "sweep.name": spec.name, SWEEP_STATE: "running", **self.run_tags},
+            tags={
+                SWEEP_ID: self.sweep_id,
+                "sweep.name": spec.name,
+                SWEEP_STATE: "running",
+                **self.repro_tags,
+                **self.run_tags,
+            },
         )
         self.parent_run_id = run.info.run_id
         # Two drivers started the same sweep id at once: the older parent wins, the newer goes.
@@ -185,9 +196,12 @@ class SweepTracker:
         return frozenset()
 
     def _reopen(self, run_id: str) -> frozenset[tuple[str, float, str, int]]:
+        tags = self.client.get_run(run_id).data.tags
+        if self.data_fingerprint:  # refused before anything of the sweep changes
+            check_same_data(tags.get(DATA_FINGERPRINT), self.data_fingerprint, f"sweep {self.sweep_id}")
         self.parent_run_id = run_id
         # Resumed outside the Ray job that started it: that job no longer speaks for the sweep.
-        if JOB_TAG not in self.run_tags and JOB_TAG in self.client.get_run(run_id).data.tags:
+        if JOB_TAG not in self.run_tags and JOB_TAG in tags:
             self.client.delete_tag(run_id, JOB_TAG)
         self.client.update_run(run_id, status="RUNNING")
         self.client.log_batch(
@@ -255,6 +269,9 @@ class SweepTracker:
             return ""
         optimizer = self.spec.search.optimizers[config["optimizer"]]
         attempts = 1 + self._prior_attempts.get(config_key(config), 0)
+        repro = dict(self.repro_tags)
+        if self.data_fingerprint:
+            repro[TRIAL_HASH] = trial_hash(self.spec, config, self.data_fingerprint)
         run = self.client.create_run(
             self.experiment_id,
             run_name=trial_run_name(config),
@@ -263,6 +280,7 @@ class SweepTracker:
                 SWEEP_ID: self.sweep_id,
                 TRIAL_ID: trial_id,
                 ATTEMPTS: str(attempts),
+                **repro,
             },
         )
         run_id = run.info.run_id

@@ -9,6 +9,7 @@ import os
 import resource
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -174,14 +175,17 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
 
 
 def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str) -> None:
-    import time
-
     from ray import tune
 
+    # Tune adds node_ip, hostname and pid itself; the node id it does not.
+    fit_trial(config, spec, data, lambda metrics: tune.report({**metrics, "node_id": node_id}))
+
+
+def prepare_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> Any:
+    """A fresh, seeded, compiled model for one trial: the same weights in any process."""
     import_keras()
     import keras  # already loaded: import_keras() did the costly first import
 
-    started = time.perf_counter()
     configure_tensorflow(spec.resources.cpus_per_trial)
     from sweep.models import build_model, build_optimizer
 
@@ -193,7 +197,29 @@ def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str)
     compile_for_training(
         model, spec, build_optimizer(spec.search.optimizers[config["optimizer"]]), len(data.x_train)
     )
-    epochs = spec.training.epochs
+    return model
+
+
+def fit_trial(
+    config: dict[str, Any],
+    spec: SweepSpec,
+    data: Dataset,
+    report: Callable[[dict[str, Any]], None],
+    epochs: int | None = None,
+) -> None:
+    """Train one trial in this process, handing each epoch's metrics to `report`.
+
+    `epochs` (default: the spec's) stops earlier, as a scheduler would; the epochs before are the
+    same. Ray's trainable and `sweep reproduce` both train through here.
+    """
+    import time
+
+    import_keras()
+    import keras
+
+    started = time.perf_counter()  # after the import: a worker's first trial pays it alone
+    model = prepare_trial(config, spec, data)
+    epochs = epochs or spec.training.epochs
 
     class ReportEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -203,14 +229,13 @@ def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str)
                 bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
                 raise TrialDiverged(f"training diverged at epoch {epoch + 1}: {bad}")
             metrics["epoch"] = epoch + 1
-            metrics["node_id"] = node_id  # Tune adds node_ip, hostname and pid itself
             metrics["peak_rss_mb"] = peak_rss_mb()
             metrics["train_time_s"] = time.perf_counter() - started  # build + fit so far
             if epoch + 1 == epochs:
                 shift = bn_variance_shift(self.model, data.x_val)
                 if shift is not None:
                     metrics["bn_variance_shift"] = shift
-            tune.report(metrics)
+            report(metrics)
 
     model.fit(
         data.x_train,

@@ -1,0 +1,130 @@
+"""A trial's reproducibility record: library versions, data fingerprint, spec and trial hashes.
+
+Every hash is SHA-256 in hex, over canonical JSON (sorted keys, no spaces) or over array bytes,
+so it is the same in any process, on any machine. The record travels as MLflow tags (`TAGS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from sweep.data import DataError, Dataset
+from sweep.space import trial_seed
+from sweep.spec import SweepSpec
+
+PREFIX = "repro."
+DATA_FINGERPRINT = "repro.data_fingerprint"  # the arrays trials train and validate on
+SPEC_HASH = "repro.spec_hash"  # the whole spec as the sweep ran it
+TRIAL_HASH = "repro.trial_hash"  # what decides one trial's training: spec core, data, configuration, seed
+# Each library's distribution names, the first installed wins (a worker image may carry the slim ones).
+_DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "keras": ("keras",),
+    "ray": ("ray",),
+    "mlflow": ("mlflow", "mlflow-skinny"),
+    "numpy": ("numpy",),
+}
+VERSION_TAGS = {name: f"{PREFIX}{name}" for name in ("python", *_DISTRIBUTIONS)}
+TAGS = (*VERSION_TAGS.values(), DATA_FINGERPRINT, SPEC_HASH, TRIAL_HASH)
+
+
+class DataChanged(DataError):
+    """The data loaded now is not the data a sweep's runs recorded."""
+
+
+def library_versions() -> dict[str, str]:
+    """Python's version and the training stack's, read from package metadata (nothing imported)."""
+    found = {"python": platform.python_version()}
+    for name, distributions in _DISTRIBUTIONS.items():
+        found[name] = "absent"
+        for distribution in distributions:
+            try:
+                found[name] = version(distribution)
+                break
+            except PackageNotFoundError:
+                continue
+    return found
+
+
+def _sha256(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """SHA-256 of the loaded data set: each array's name, dtype, shape and bytes.
+
+    The arrays after the split and standardisation (every array field of Dataset, in order), so a
+    changed file, split or preprocessing all show.
+    """
+    digest = hashlib.sha256()
+    for field in dataclasses.fields(data):
+        array = getattr(data, field.name)
+        if not isinstance(array, np.ndarray):
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{field.name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())  # a copy, but once per sweep
+    return digest.hexdigest()
+
+
+def spec_hash(spec: SweepSpec) -> str:
+    """SHA-256 of the whole spec, canonically ordered."""
+    return _sha256(spec.model_dump(mode="json", exclude={"trial_count"}))
+
+
+def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """What decides one trial's training, and nothing else.
+
+    The spec's dataset, model and training sections (not tracking, name, resources, search or
+    strategy), with the data's fingerprint in place of its file's path; the trial's placement,
+    dropout, optimizer settings (not its label) and seed.
+    """
+    core = spec.model_dump(
+        mode="json",
+        include={"dataset": True, "model": True, "training": True},
+        exclude={"dataset": {"path"}},
+    )
+    optimizer = spec.search.optimizers[config["optimizer"]]
+    return {
+        **core,
+        "data_fingerprint": fingerprint,
+        "placement": str(config["placement"]),
+        "dropout": float(config["dropout"]),
+        "optimizer": {"name": optimizer.name, **optimizer.settings},
+        "seed": trial_seed(config),
+    }
+
+
+def trial_hash(spec: SweepSpec, config: dict[str, Any], fingerprint: str) -> str:
+    """SHA-256 of `trial_identity`: equal hashes, equal training."""
+    return _sha256(trial_identity(spec, config, fingerprint))
+
+
+def sweep_record(spec: SweepSpec, fingerprint: str | None) -> dict[str, str]:
+    """The tags every run of a sweep carries: versions, spec hash and (when known) data fingerprint."""
+    record = {VERSION_TAGS[name]: value for name, value in library_versions().items()}
+    record[SPEC_HASH] = spec_hash(spec)
+    if fingerprint:
+        record[DATA_FINGERPRINT] = fingerprint
+    return record
+
+
+def check_same_data(recorded: str | None, current: str, where: str) -> None:
+    """Raise DataChanged when a recorded fingerprint differs from the data loaded now.
+
+    A record without a fingerprint (runs from before it was recorded) is not checked.
+    """
+    if recorded and recorded != current:
+        raise DataChanged(
+            f"dataset: the data changed since {where} recorded it: data fingerprint now "
+            f"{current[:16]}, recorded {recorded[:16]} ({DATA_FINGERPRINT}); "
+            "restore that data, or run a new sweep"
+        )
