@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.spec import DatasetSpec
+from sweep.spec import MAX_CLASSES, MAX_FEATURES, DatasetSpec, SweepSpec, row_problems, split_sizes
 
 _IMAGE_SHAPES = {"digits": (8, 8, 1)}
 
@@ -33,23 +33,18 @@ class Dataset:
 
 
 def _raw(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
-    """Features (n, d), integer labels (n,) and the image shape if the data has one."""
+    """Features (n, d), labels (n,) and the image shape if the data has one."""
     from sklearn import datasets
 
     if spec.source == "synthetic":
-        n_classes = spec.n_classes or 2
         n_features = spec.n_features or 14
-        informative = max(2, min(n_features, n_features // 2 + 1))
-        while n_classes * 2 > 2**informative:  # make_classification needs room for clusters
-            informative += 1
-        if informative > n_features:
-            raise DataError(f"dataset.n_features: {n_features} features cannot separate {n_classes} classes")
+        informative = spec.informative_features  # the spec refused what cannot be generated
         x, y = datasets.make_classification(
             n_samples=spec.n_samples or 1000,
             n_features=n_features,
             n_informative=informative,
             n_redundant=min(2, n_features - informative),
-            n_classes=n_classes,
+            n_classes=spec.n_classes or 2,
             random_state=spec.seed,
         )
         return x.astype(np.float32), y, None
@@ -58,50 +53,144 @@ def _raw(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | N
         return bunch.data.astype(np.float32), bunch.target, _IMAGE_SHAPES.get(spec.source)
     assert spec.path is not None
     path = Path(spec.path)
-    if not path.is_file():
-        raise DataError(f"dataset.path: file not found ({path})")
+    try:
+        found = path.is_file()
+    except OSError as err:  # a name too long for the file system, say
+        raise DataError(f"dataset.path: cannot read {path} ({err.strerror})") from None
+    if not found:
+        what = "is a directory, not a file" if path.is_dir() else "file not found"
+        raise DataError(f"dataset.path: {what} ({path})")
     if spec.source == "csv":
         return _read_csv(path, spec.target or "")
     return _read_npz(path)
 
 
+def _listed(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
 def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, None]:
     import pandas as pd
 
+    if path.stat().st_size == 0:
+        raise DataError(f"dataset.path: {path} is empty")
     try:
-        frame = pd.read_csv(path)
+        # The header alone first: a file of a million columns is refused before it is read.
+        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        if target in columns and len(columns) - 1 > MAX_FEATURES:
+            raise DataError(
+                f"dataset.path: {path} has {len(columns) - 1:,} feature columns (at most {MAX_FEATURES:,})"
+            )
+        frame = pd.read_csv(path) if target in columns else None
+    except DataError:
+        raise
     except Exception as err:  # pandas raises many kinds for a malformed file
-        raise DataError(f"dataset.path: cannot read {path} as CSV ({err})") from None
-    if target not in frame.columns:
+        raise DataError(f"dataset.path: cannot read {path} as CSV ({type(err).__name__}: {err})") from None
+    if frame is None:
+        raise DataError(f"dataset.target: no column {target!r} in {path} (columns: {_listed(columns)})")
+    if frame.empty:
+        raise DataError(f"dataset.path: {path} has a header but no rows")
+    labels = frame[target]
+    if labels.isna().any():
+        row = int(np.flatnonzero(labels.isna().to_numpy())[0]) + 1
         raise DataError(
-            f"dataset.target: no column {target!r} in {path.name} "
-            f"(columns: {', '.join(map(str, frame.columns))})"
+            f"dataset.target: column {target!r} of {path} has empty values (first in data row {row})"
         )
     features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise DataError(f"dataset.path: {path} has no feature columns besides the target {target!r}")
     non_numeric = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
-        raise DataError(f"dataset.path: non-numeric feature columns: {', '.join(non_numeric)}")
-    if features.isna().any().any():
-        raise DataError(f"dataset.path: {path.name} has missing values")
-    _, y = np.unique(frame[target].to_numpy(), return_inverse=True)
-    return features.to_numpy(np.float32), y, None
+        column = features[non_numeric[0]]
+        bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+        example = f" (data row {int(bad.index[0]) + 1}: {bad.iloc[0]!r})" if len(bad) else ""
+        raise DataError(
+            f"dataset.path: {path} has non-numeric feature columns: {_listed(non_numeric)}{example}"
+        )
+    x = features.to_numpy(np.float32)
+    _check_finite(x, path, [str(c) for c in features.columns])
+    return x, labels.to_numpy(), None
+
+
+def _check_finite(x: np.ndarray, path: Path, columns: list[str] | None = None) -> None:
+    """Refuse missing (NaN) and infinite values, and values float32 cannot hold, by column."""
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad)
+    names = columns or [f"feature {c}" for c in range(bad.shape[1])]
+    where = _listed([names[c] for c in np.unique(cols)])
+    first = f"data row {rows[0] + 1}" if columns else f"x[{rows[0]}]"
+    raise DataError(
+        f"dataset.path: {path} has {int(bad.sum())} missing, infinite or too large values "
+        f"(beyond float32) in {where} (first at {first})"
+    )
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive or "y" not in archive:
-                raise DataError(f"dataset.path: {path.name} needs arrays named x and y")
-            x, y = archive["x"], archive["y"]
-    except (OSError, ValueError) as err:
-        raise DataError(f"dataset.path: cannot read {path} as npz ({err})") from None
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"dataset.path: {path} is not an npz archive ({err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"dataset.path: {path} holds one array, not an npz archive of arrays x and y")
+    with archive:
+        missing = [k for k in ("x", "y") if k not in archive.files]
+        if missing:
+            raise DataError(
+                f"dataset.path: {path} has no array {' or '.join(missing)} "
+                f"(it has: {_listed(archive.files) or 'nothing'})"
+            )
+        arrays = {}
+        for key in ("x", "y"):
+            try:
+                arrays[key] = archive[key]
+            except ValueError as err:
+                if "allow_pickle" in str(err):
+                    raise DataError(
+                        f"dataset.path: {path}: array {key} holds Python objects, which load only by "
+                        "unpickling (refused: a pickle can run code); save numeric arrays"
+                    ) from None
+                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
+            except Exception as err:  # a damaged member: zipfile and zlib raise their own kinds
+                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim == 0 or y.ndim == 0:
+        raise DataError(
+            f"dataset.path: {path}: x and y must be arrays of rows (got shapes {x.shape}, {y.shape})"
+        )
     if len(x) != len(y):
-        raise DataError(f"dataset.path: x has {len(x)} rows but y has {len(y)}")
-    image = tuple(x.shape[1:]) if x.ndim >= 3 else None
+        raise DataError(f"dataset.path: {path}: x has {len(x)} rows but y has {len(y)}")
+    if y.ndim > 1 and y.size != len(y):
+        raise DataError(
+            f"dataset.path: {path}: y must hold one label a row (got shape {y.shape}); not one-hot"
+        )
+    if x.dtype.kind not in "biuf":  # bool, int, unsigned, float: not complex, text or dates
+        raise DataError(f"dataset.path: {path}: array x must hold real numbers (got dtype {x.dtype})")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(
+            f"dataset.path: {path}: array y must hold numbers or text labels (got dtype {y.dtype})"
+        )
+    if len(x) == 0:
+        raise DataError(f"dataset.path: {path} has no rows")
+    features = int(np.prod(x.shape[1:]))
+    if features > MAX_FEATURES:
+        raise DataError(f"dataset.path: {path}: rows of {features:,} values (at most {MAX_FEATURES:,})")
+    flat = x.reshape(len(x), -1).astype(np.float32)
+    _check_finite(flat, path)
+    y = y.reshape(len(y))
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        row = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise DataError(f"dataset.path: {path}: y has missing or infinite labels (first at y[{row}])")
+    image = tuple(x.shape[1:]) if x.ndim in (3, 4) else None
     if image is not None and len(image) == 2:
         image = (*image, 1)
-    _, labels = np.unique(y, return_inverse=True)
-    return x.reshape(len(x), -1).astype(np.float32), labels, image
+    return flat, y, image
+
+
+def _describe(spec: DatasetSpec) -> str:
+    return str(spec.path) if spec.path else f"dataset {spec.source}"
 
 
 def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +198,11 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
 
     index = np.arange(len(y))
     counts = np.bincount(y)
-    stratify = y if counts.min() >= 2 and round(len(y) * fraction) >= len(counts) else None
-    train, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
-    return np.sort(train), np.sort(val)
+    train, val = split_sizes(len(y), fraction)
+    # scikit-learn stratifies only with two rows a class and a class a row on each side
+    stratify = y if counts.min() >= 2 and min(train, val) >= len(counts) else None
+    train_index, val_index = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(train_index), np.sort(val_index)
 
 
 def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
@@ -119,17 +210,28 @@ def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
 
     With `image`, rows are shaped as images (H, W, C) for a cnn.
     """
-    x, y, image_shape = _raw(spec)
-    n_classes = int(y.max()) + 1
+    x, labels, image_shape = _raw(spec)
+    names, y = np.unique(labels, return_inverse=True)
+    y = y.reshape(len(labels))
+    n_classes = len(names)
+    where = _describe(spec)
+    field = "dataset.target" if spec.source == "csv" else "dataset"
     if n_classes < 2:
-        raise DataError(f"dataset: needs at least 2 classes (found {n_classes})")
+        raise DataError(f"{field}: {where} has one class ({names[0]!r}); at least 2 are needed")
+    if n_classes > MAX_CLASSES:
+        raise DataError(
+            f"{field}: {where} has {n_classes:,} distinct labels (at most {MAX_CLASSES:,} classes; "
+            "is the label column continuous?)"
+        )
+    problems = row_problems(len(y), spec.validation_split, 1, where)
+    if problems:
+        raise DataError(problems[0])
     train, val = _stratified_split(y, spec.validation_split, spec.seed)
-    if len(train) < 2 or len(val) < 1:
-        raise DataError(f"dataset.validation_split: leaves too few rows ({len(train)} train, {len(val)} val)")
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
+    # float64 statistics: squares of large float32 values overflow
+    mean = x[train].mean(axis=0, dtype=np.float64)
+    std = x[train].std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0  # constant columns (blank pixels) stay at zero
-    x = (x - mean) / std
+    x = ((x - mean) / std).astype(np.float32)
     if image:
         if image_shape is None:
             raise DataError(f"model.kind: cnn needs image-shaped data; {spec.source} rows are flat vectors")
@@ -143,3 +245,16 @@ def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
         n_classes=n_classes,
         name=spec.source,
     )
+
+
+def load_sweep_data(spec: SweepSpec) -> Dataset:
+    """The data a sweep trains on, checked against its model, loss and batch size."""
+    data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+    where = _describe(spec.dataset)
+    if spec.training.loss == "binary_crossentropy" and data.n_classes != 2:
+        raise DataError(f"training.loss: binary_crossentropy needs 2 classes ({where} has {data.n_classes})")
+    rows = len(data.x_train) + len(data.x_val)
+    problems = row_problems(rows, spec.dataset.validation_split, spec.training.batch_size, where)
+    if problems:
+        raise DataError(problems[0])
+    return data

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import types
+import typing
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +39,15 @@ OPTIMIZER_ARGS: dict[str, tuple[str, ...]] = {
 _COMMON_OPTIMIZER_ARGS = ("learning_rate", "decay", "weight_decay")
 _DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adagrad": 0.001}
 
-# Classes of the data sets scikit-learn ships, to check losses before anything is loaded.
+# Classes and rows of the data sets scikit-learn ships, to check a spec before anything is loaded.
 BUILTIN_CLASSES = {"digits": 10, "breast_cancer": 2, "wine": 3, "iris": 3}
+BUILTIN_ROWS = {"digits": 1797, "breast_cancer": 569, "wine": 178, "iris": 150}
+
+MAX_FEATURES = 100_000  # per row, generated or read from a file
+MAX_CLASSES = 1000
+MAX_UNITS = 4096  # per block: 32 blocks of 4096 units are already half a billion weights
+MAX_GENERATED_VALUES = 100_000_000  # n_samples x n_features of synthetic data (800 MB as float64)
+MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as a random state
 
 
 class SpecError(ValueError):
@@ -51,7 +61,30 @@ class SpecError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no setting's value (YAML reads .inf and .nan, JSON NaN and 1e999).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def split_sizes(rows: int, validation_split: float) -> tuple[int, int]:
+    """(training rows, validation rows), counted as scikit-learn's train_test_split counts them."""
+    val = math.ceil(rows * validation_split)
+    return rows - val, val
+
+
+def row_problems(rows: int, validation_split: float, batch_size: int, what: str) -> list[str]:
+    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each."""
+    train, _ = split_sizes(rows, validation_split)
+    if train < 2:
+        return [
+            f"dataset.validation_split: {validation_split:g} of the {rows} rows of {what} leaves "
+            f"{max(train, 0)} for training (at least 2 are needed)"
+        ]
+    if train < batch_size:
+        return [
+            f"training.batch_size: {batch_size} is more than the {train} training rows of {what} "
+            f"({rows} rows, validation_split {validation_split:g}); use at most {train}"
+        ]
+    return []
 
 
 class DatasetSpec(_Model):
@@ -59,12 +92,12 @@ class DatasetSpec(_Model):
 
     source: Literal["synthetic", "digits", "breast_cancer", "wine", "iris", "csv", "npz"] = "synthetic"
     n_samples: int | None = Field(default=None, ge=20, le=10_000_000)
-    n_features: int | None = Field(default=None, ge=1, le=100_000)
-    n_classes: int | None = Field(default=None, ge=2, le=1000)
+    n_features: int | None = Field(default=None, ge=1, le=MAX_FEATURES)
+    n_classes: int | None = Field(default=None, ge=2, le=MAX_CLASSES)
     path: str | None = None
     target: str | None = None
     validation_split: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _fields_fit_source(self) -> DatasetSpec:
@@ -84,9 +117,28 @@ class DatasetSpec(_Model):
             errors.append("target: required when source is csv (the label column)")
         if self.source != "csv" and self.target is not None:
             errors.append(f"target: only used with source csv (source is {self.source})")
+        if self.source == "synthetic":
+            errors += self._synthetic_problems()
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _synthetic_problems(self) -> list[str]:
+        samples, features, classes = self.known_rows or 0, self.n_features or 14, self.known_classes or 2
+        errors = []
+        if self.informative_features > features:
+            errors.append(
+                f"n_features: {features} features cannot separate {classes} classes "
+                f"(at least {self.informative_features} are needed)"
+            )
+        if samples < 2 * classes:
+            errors.append(f"n_samples: {samples} rows cannot hold {classes} classes (at least {2 * classes})")
+        if samples * features > MAX_GENERATED_VALUES:
+            errors.append(
+                f"n_samples: {samples} rows of {features} features are {samples * features:,} values "
+                f"(at most {MAX_GENERATED_VALUES:,} are generated)"
+            )
+        return errors
 
     @property
     def known_classes(self) -> int | None:
@@ -94,6 +146,20 @@ class DatasetSpec(_Model):
         if self.source == "synthetic":
             return self.n_classes or 2
         return BUILTIN_CLASSES.get(self.source)
+
+    @property
+    def known_rows(self) -> int | None:
+        """The row count when it is known before loading the data."""
+        if self.source == "synthetic":
+            return self.n_samples or 1000
+        return BUILTIN_ROWS.get(self.source)
+
+    @property
+    def informative_features(self) -> int:
+        """Informative features of synthetic data: about half, and room for two clusters a class."""
+        features, classes = self.n_features or 14, self.n_classes or 2
+        informative = max(2, min(features, features // 2 + 1))
+        return max(informative, math.ceil(math.log2(2 * classes)))
 
 
 class ModelSpec(_Model):
@@ -119,7 +185,11 @@ class ModelSpec(_Model):
     @field_validator("hidden_units")
     @classmethod
     def _positive_units(cls, units: list[int]) -> list[int]:
-        bad = [f"[{i}]: must be >= 1 (got {u})" for i, u in enumerate(units) if u < 1]
+        bad = [
+            f"[{i}]: must be >= 1 and <= {MAX_UNITS} (got {u})"
+            for i, u in enumerate(units)
+            if not 1 <= u <= MAX_UNITS
+        ]
         if bad:
             raise ValueError("\n".join(bad))
         return units
@@ -190,13 +260,15 @@ class SearchSpec(_Model):
 
     placement: list[Placement] = Field(default_factory=lambda: list(PLACEMENTS), min_length=1)
     dropout: DropoutAxis = Field(default_factory=lambda: [0.0, 0.25, 0.5])
-    optimizer: list[OptimizerSpec] = Field(default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1)
+    optimizer: list[OptimizerSpec] = Field(
+        default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1, max_length=100
+    )
     seeds: int = Field(default=3, ge=1, le=1000)
 
     @field_validator("placement")
     @classmethod
     def _unique_placements(cls, placements: list[str]) -> list[str]:
-        dupes = sorted({p for p in placements if placements.count(p) > 1})
+        dupes = sorted(p for p, n in Counter(placements).items() if n > 1)
         if dupes:
             raise ValueError(f"each placement at most once (repeated: {', '.join(dupes)})")
         return placements
@@ -210,6 +282,8 @@ class SearchSpec(_Model):
             return dropout
         if not dropout:
             raise ValueError("must list at least one rate")
+        if len(dropout) > 100:
+            raise ValueError(f"at most 100 rates (got {len(dropout)})")
         bad = [
             f"[{i}]: must be >= 0 and < 1 (got {d})"
             for i, d in enumerate(dropout)
@@ -224,15 +298,15 @@ class SearchSpec(_Model):
     @field_validator("optimizer")
     @classmethod
     def _label_optimizers(cls, optimizers: list[OptimizerSpec]) -> list[OptimizerSpec]:
-        names = [o.name for o in optimizers]
+        names = Counter(o.name for o in optimizers)
         labelled = []
         for o in optimizers:
             label = o.label
             if label is None:
-                label = o.name if names.count(o.name) == 1 else f"{o.name}-lr{o.settings['learning_rate']:g}"
+                label = o.name if names[o.name] == 1 else f"{o.name}-lr{o.settings['learning_rate']:g}"
             labelled.append(o.model_copy(update={"label": label}))
-        labels = [o.label for o in labelled]
-        dupes = sorted({lb for lb in labels if lb is not None and labels.count(lb) > 1})
+        labels = Counter(o.label for o in labelled)
+        dupes = sorted(str(lb) for lb, n in labels.items() if lb is not None and n > 1)
         if dupes:
             raise ValueError(
                 f"two optimizers share the label {', '.join(dupes)}; give each a distinct `label`"
@@ -266,6 +340,10 @@ class StrategySpec(_Model):
     num_samples: int = Field(default=1, ge=1, le=100_000)
     # random: the draws come from this seed, so a resumed sweep draws the same blocks.
     search_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    # random / optuna. shared: every placement runs on every drawn block (paired comparisons).
+    # per_placement: each placement tuned on its own (num_samples draws, one seed each), then its
+    # best block re-run on `search.seeds` fresh seeds; the verdict compares those re-runs.
+    tuning: Literal["shared", "per_placement"] = "shared"
     scheduler: Literal["fifo", "asha"] = "fifo"
     grace_period: int = Field(default=2, ge=1)
     reduction_factor: int = Field(default=2, ge=2)
@@ -346,6 +424,11 @@ class SweepSpec(_Model):
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
                 f"combination (got {self.strategy.num_samples})"
             )
+        if self.strategy.algorithm == "grid" and self.strategy.tuning != "shared":
+            errors.append(
+                "strategy.tuning: per_placement tuning needs random or optuna search "
+                "(grid already runs every configuration for every placement)"
+            )
         if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list):
             blocks = len(self.search.dropout) * len(self.search.optimizer)
             if self.strategy.num_samples > blocks:
@@ -370,6 +453,10 @@ class SweepSpec(_Model):
                 f"model.kind: cnn needs image-shaped data, digits or npz "
                 f"(got dataset.source {self.dataset.source})"
             )
+        rows = self.dataset.known_rows
+        if rows is not None:
+            what = f"dataset {self.dataset.source}"
+            errors += row_problems(rows, self.dataset.validation_split, self.training.batch_size, what)
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -378,6 +465,8 @@ class SweepSpec(_Model):
     @property
     def trial_count(self) -> int:
         """How many trials the sweep runs."""
+        if self.strategy.tuning == "per_placement":  # one seed per tuning trial, then the re-runs
+            return self.configuration_count + len(self.search.placement) * self.search.seeds
         return self.configuration_count * self.search.seeds
 
     @property
@@ -396,6 +485,11 @@ class SweepSpec(_Model):
             return (
                 f"{len(self.search.placement)} placements x {len(self.search.dropout)} dropout "
                 f"x {len(self.search.optimizer)} optimizers x {seeds} seeds"
+            )
+        if self.strategy.tuning == "per_placement":
+            return (
+                f"{len(self.search.placement)} placements x ({self.strategy.num_samples} "
+                f"{self.strategy.algorithm} tuning trials + best re-run on {seeds} fresh seeds)"
             )
         return (
             f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of (dropout, optimizer) "
@@ -418,16 +512,50 @@ _BOUNDS = {
 }
 
 
-def _format_loc(loc: Sequence[int | str]) -> str:
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_ERRORS = 100  # a list of a million bad values is one mistake, not a million lines
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _union_branch(annotation: Any, tag: str) -> Any:
+    """The member of a union that pydantic names `tag` (`list[float]`, `Range`, `int`)."""
+    for arg in typing.get_args(annotation):
+        if _is_model(arg) and arg.__name__ in tag:
+            return arg
+        if typing.get_origin(arg) is list and tag.startswith("list["):
+            return arg
+    return None
+
+
+def _walk(loc: Sequence[Any], model: type[BaseModel] = SweepSpec) -> tuple[str, Any]:
+    """A pydantic error location as the reader writes it, and the annotation it ends at.
+
+    Walking the models tells a field or key apart from the name pydantic gives a union's
+    branch (`training.steps_per_execution.int`), which is noise for the reader.
+    """
     out = ""
+    current: Any = model
     for part in loc:
-        if isinstance(part, int):
+        if _is_model(current):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if isinstance(part, str) and _FIELD_NAME.fullmatch(part):
+                out += f".{part}" if out else part
+            else:  # a key no field has: quoted, so odd characters cannot pose as a path
+                out += f"[{part!r}]"
+            current = field.annotation if field else None
+        elif isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("list[float]", "Range", "function-after[_ordered(), Range]"):
-            continue  # union branch names: noise for the reader
+            args = typing.get_args(current)
+            current = args[0] if typing.get_origin(current) is list and args else None
+        elif typing.get_origin(current) in (typing.Union, types.UnionType):
+            current = _union_branch(current, str(part))
         else:
             out += f".{part}" if out else str(part)
-    return out
+            current = None
+    return out, current
 
 
 def _join(prefix: str, rest: str) -> str:
@@ -440,27 +568,15 @@ def _join(prefix: str, rest: str) -> str:
 
 def _allowed_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
     """The field names allowed at the parent of `loc`, walking the spec models."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            continue
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args, *(a for arg in args for a in getattr(arg, "__args__", ()))]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    _, parent = _walk(loc[:-1], model)
+    return list(parent.model_fields) if _is_model(parent) else []
 
 
 def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) -> list[str]:
     """One line per problem: `where: what is wrong (got what)`."""
     lines: list[str] = []
     for err in error.errors(include_url=False):
-        loc = _format_loc(err["loc"])
+        loc, _ = _walk(err["loc"], model)
         kind = err["type"]
         given = err.get("input")
         if kind == "extra_forbidden":
@@ -498,7 +614,10 @@ def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) ->
             msg += f" (got {given!r})"
         lines.append(f"{loc}: {msg}" if loc else msg)
     # A union (list or range) reports a failure for each branch; keep each line once.
-    return list(dict.fromkeys(lines))
+    lines = list(dict.fromkeys(lines))
+    if len(lines) > MAX_ERRORS:
+        lines = [*lines[:MAX_ERRORS], f"... and {len(lines) - MAX_ERRORS} more errors"]
+    return lines
 
 
 def parse_spec(data: Any, source: str | None = None) -> SweepSpec:
@@ -514,14 +633,18 @@ def parse_spec(data: Any, source: str | None = None) -> SweepSpec:
 
 MAX_SPEC_BYTES = 1024 * 1024  # a spec is a page of settings; anything near this is not one
 MAX_SPEC_DEPTH = 20  # the spec's own nesting is 4 levels deep
+MAX_SPEC_NODES = 10_000  # a spec has a few hundred values; PyYAML (pure Python) reads slowly
+_INT_DIGITS = 4300  # Python's int() refuses longer (sys.get_int_max_str_digits)
 
 
 class _SpecLoader(yaml.SafeLoader):
     """YAML for specs: plain data only, bounded in time and memory.
 
     Refused, each with its line and column: aliases (`*name`; a few lines of them expand
-    exponentially, "billion laughs"), nesting deeper than MAX_SPEC_DEPTH, and scalars that YAML
-    would turn into dates, timestamps or bytes (`name: 2024-06-01` is a date to YAML, not text).
+    exponentially, "billion laughs") and merge keys (`<<`), nesting deeper than MAX_SPEC_DEPTH,
+    more than MAX_SPEC_NODES values, keys that are not text or appear twice (YAML keeps the last
+    silently), scalars that YAML would turn into dates, timestamps or bytes (`name: 2024-06-01`
+    is a date to YAML, not text), sets and ordered maps, and integers too long for Python.
     Tags that construct Python objects are refused by SafeLoader already.
     """
 
@@ -532,18 +655,41 @@ class _SpecLoader(yaml.SafeLoader):
                 None, None, "aliases (*name) are not allowed in a spec: write the value out", event.start_mark
             )
         self._depth = getattr(self, "_depth", 0) + 1
+        self._nodes = getattr(self, "_nodes", 0) + 1
         try:
             if self._depth > MAX_SPEC_DEPTH:
                 raise yaml.composer.ComposerError(
                     None, None, f"nested deeper than {MAX_SPEC_DEPTH} levels", self.peek_event().start_mark
                 )
+            if self._nodes > MAX_SPEC_NODES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"more than {MAX_SPEC_NODES:,} values: not a spec",
+                    self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def _refuse(self, node: Any, what: str) -> Any:
-        problem = f"{what} {node.value!r} is not a spec value; quote it if you mean text"
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._fail(key_node, "merge keys (<<) are not allowed in a spec: write the fields out")
+            key = self.construct_object(key_node)
+            if not isinstance(key, str):
+                self._fail(key_node, f"the key {key!r} is not text; quote it if you mean text")
+            if key in first_line:
+                self._fail(key_node, f"the key {key!r} appears twice (first on line {first_line[key]})")
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+    def _fail(self, node: Any, problem: str) -> Any:
         raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def _refuse(self, node: Any, what: str) -> Any:
+        return self._fail(node, f"{what} {node.value!r} is not a spec value; quote it if you mean text")
 
     def construct_yaml_timestamp(self, node: Any) -> Any:
         return self._refuse(node, "the date or timestamp")
@@ -551,16 +697,33 @@ class _SpecLoader(yaml.SafeLoader):
     def construct_yaml_binary(self, node: Any) -> Any:
         return self._refuse(node, "the binary value")
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(node.value) > _INT_DIGITS:
+            return self._fail(node, f"an integer of {len(node.value)} characters is not a spec value")
+        return super().construct_yaml_int(node)
+
+    def construct_collection(self, node: Any) -> Any:
+        return self._fail(node, f"a YAML !!{node.tag.rsplit(':', 1)[-1]} is not a spec value")
+
 
 _SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _SpecLoader.construct_yaml_timestamp)
 _SpecLoader.add_constructor("tag:yaml.org,2002:binary", _SpecLoader.construct_yaml_binary)
+_SpecLoader.add_constructor("tag:yaml.org,2002:int", _SpecLoader.construct_yaml_int)
+for _tag in ("set", "omap", "pairs"):  # Python sets and tuples: not what a spec's fields hold
+    _SpecLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _SpecLoader.construct_collection)
 
 
-def _json_depth(text: str) -> int:
-    """How deeply JSON text nests, without parsing it (json.loads recurses: deep text overflows)."""
-    depth = deepest = 0
+def _line_column(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    return f"line {line}, column {offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
+
+
+def _json_too_deep(text: str) -> int | None:
+    """Where JSON text nests deeper than MAX_SPEC_DEPTH, without parsing it (json.loads
+    recurses: deep text overflows the stack); None if it does not."""
+    depth = 0
     in_string = escaped = False
-    for char in text:
+    for offset, char in enumerate(text):
         if in_string:
             if escaped:
                 escaped = False
@@ -572,30 +735,42 @@ def _json_depth(text: str) -> int:
             in_string = True
         elif char in "[{":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_SPEC_DEPTH:
+                return offset
         elif char in "]}":
             depth -= 1
-    return deepest
+    return None
+
+
+def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
+    """`line L, column C: invalid YAML: problem` for any error PyYAML raises."""
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow: no mark, an offset
+        where = _line_column(text, err.position) + ": " if isinstance(err.position, int) else ""
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+        return f"{where}invalid YAML: the character #x{code:04x} is not allowed"
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{where}invalid YAML: {problem}"
 
 
 def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None) -> dict[str, Any]:
     """YAML or JSON text into a mapping, or SpecError naming the line and the problem."""
     if len(text.encode("utf-8", errors="replace")) > MAX_SPEC_BYTES:
         raise SpecError([f"larger than {MAX_SPEC_BYTES // 1024} KiB: not a spec"], source)
-    if suffix == ".json" and _json_depth(text) > MAX_SPEC_DEPTH:
-        raise SpecError([f"nested deeper than {MAX_SPEC_DEPTH} levels"], source)
+    if suffix == ".json" and (offset := _json_too_deep(text)) is not None:
+        raise SpecError([f"{_line_column(text, offset)}: nested deeper than {MAX_SPEC_DEPTH} levels"], source)
     try:
         # _SpecLoader is a SafeLoader, restricted further
         data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
     except json.JSONDecodeError as err:
         raise SpecError([f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], source) from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError([f"{where}invalid YAML: {problem}"], source) from None
-    except (ValueError, RecursionError) as err:  # e.g. an integer of more than 4300 digits
-        raise SpecError([f"cannot be read as a spec: {str(err)[:200]}"], source) from None
+        raise SpecError([_yaml_problem(err, text)], source) from None
+    except ValueError as err:  # JSON: an integer of more than 4300 digits
+        digits = re.search(rf"\d{{{_INT_DIGITS + 1},}}", text)
+        where = f"{_line_column(text, digits.start())}: " if digits else ""
+        raise SpecError([f"{where}cannot be read as a spec: {str(err)[:200]}"], source) from None
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else type(data).__name__
         raise SpecError([f"the top level must be a mapping of fields (got {kind})"], source)
@@ -629,8 +804,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         if not sep or not key.strip():
             errors.append(f"--set {item}: expected key.path=value")
             continue
-        try:
-            value = yaml.safe_load(raw)
+        try:  # the spec file's rules: `--set name=2024-06-01` is text, not a date
+            value = yaml.load(raw, Loader=_SpecLoader)
         except yaml.YAMLError:
             value = raw
         node = out

@@ -70,7 +70,7 @@ def test_csv_with_a_named_target(tmp_path: Path) -> None:
 def test_csv_missing_target_column_lists_the_columns(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("a,b\n1,2\n3,4\n")
-    with pytest.raises(DataError, match=r"no column 'y' in d.csv \(columns: a, b\)"):
+    with pytest.raises(DataError, match=r"^dataset.target: no column 'y' in /.*/d.csv \(columns: a, b\)$"):
         load_dataset(DatasetSpec(source="csv", path=str(path), target="y"))
 
 

@@ -254,9 +254,35 @@ HAZARDS = {
     "deep.yaml": ("name: x\nk: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 20 levels"),
     "deep.json": (
         '{"name": "x", "k": ' + "[" * 100_000 + "]" * 100_000 + "}",
-        "nested deeper than 20 levels",
+        "line 1, column 39: nested deeper than 20 levels",
     ),
-    "bigint.yaml": ("name: x\ndataset: {seed: " + "9" * 5000 + "}\n", "cannot be read as a spec"),
+    "bigint.yaml": (
+        "name: x\ndataset: {seed: " + "9" * 5000 + "}\n",
+        "line 2, column 17: invalid YAML: an integer",
+    ),
+    "bigint.json": (
+        '{"name": "x",\n "dataset": {"seed": ' + "9" * 5000 + "}}",
+        "line 2, column 22: cannot be read",
+    ),
+    "set.yaml": (
+        "name: x\nk: !!set {a, b}\n",
+        "line 2, column 4: invalid YAML: a YAML !!set is not a spec value",
+    ),
+    "pairs.yaml": ("name: x\nk: !!pairs [a: 1]\n", "line 2, column 4: invalid YAML: a YAML !!pairs"),
+    "duplicate.yaml": (
+        "name: x\nsearch: {}\nsearch: {seeds: 1}\n",
+        "line 3, column 1: invalid YAML: the key 'search' appears twice",
+    ),
+    "merge.yaml": ("name: x\nsearch: {<<: {seeds: 1}}\n", "line 2, column 10: invalid YAML: merge keys (<<)"),
+    "intkey.yaml": ("name: x\n1: 2\n", "line 2, column 1: invalid YAML: the key 1 is not text"),
+    "nul.yaml": (
+        "name: x\nk: a\x00\n",
+        "line 2, column 5: invalid YAML: the character #x0000 is not allowed",
+    ),
+    "many.yaml": (
+        "name: x\nk: [" + ", ".join(["1"] * 20_000) + "]\n",
+        "invalid YAML: more than 10,000 values",
+    ),
     "huge.yaml": ("name: x\nk: " + "a" * (1024 * 1024 + 1) + "\n", "larger than 1024 KiB"),
 }
 
