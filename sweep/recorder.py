@@ -89,6 +89,11 @@ class TrialRecorder(Callback):
             err = self.io_errors[0]
             raise TrackingLost(f"MLflow writes failed: {type(err).__name__}: {err}") from err
 
+    def settle(self) -> None:
+        """Wait for every write queued so far; the recorder stays open for more trials."""
+        self.io.submit(lambda: None).result()  # one writer thread: done once all before it are
+        self.check()
+
     def drain(self) -> None:
         """Wait for every queued MLflow write; raise the first that failed."""
         self.io.shutdown(wait=True)

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,15 @@ from sweep.data import Dataset, load_sweep_data
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.reproducibility import data_fingerprint
-from sweep.space import TunePlan, completion_plan, tune_plan
+from sweep.space import (
+    CONFIRM_SEED,
+    TunePlan,
+    best_blocks,
+    completion_plan,
+    confirmation_plan,
+    tune_plan,
+    tuning_plans,
+)
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial
@@ -119,6 +128,40 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
     return parse_spec(data)
 
 
+PlanStep = Callable[[TrialRecorder], TunePlan]
+Done = frozenset[tuple[str, float, str, int]]
+
+
+def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[list[PlanStep], int]:
+    """The Tune runs of one attempt, in order, and how many trials they hold together.
+
+    Each step is built when its turn comes: per_placement's re-runs need the tuning results.
+    A resumed Optuna sweep first completes the blocks it began, then draws new ones.
+    """
+    if spec.strategy.tuning == "per_placement":
+        tuning = tuning_plans(spec, done)
+        confirmations = len(spec.search.placement) * spec.search.seeds
+        confirmations -= sum(1 for key in done if key[3] >= CONFIRM_SEED)
+
+        def confirm(recorder: TrialRecorder) -> TunePlan:
+            from sweep.results import SweepRecord, trial_table
+
+            recorder.settle()  # every tuning result is in MLflow before the best are chosen
+            record = SweepRecord(
+                tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None
+            )
+            best = best_blocks(trial_table(tracker.client, record), spec)
+            return confirmation_plan(spec, best, done)
+
+        return [*map(_ready, tuning), confirm], sum(p.num_samples for p in tuning) + confirmations
+    plans = [p for p in (completion_plan(spec, done), tune_plan(spec, done)) if p and p.num_samples]
+    return list(map(_ready, plans)), sum(p.num_samples for p in plans)
+
+
+def _ready(plan: TunePlan) -> PlanStep:
+    return lambda _recorder: plan
+
+
 def build_tuner(
     trainable: Any, spec: SweepSpec, plan: TunePlan, recorder: TrialRecorder, *, name: str, storage_path: Path
 ) -> Any:
@@ -195,13 +238,14 @@ def _run(
     try:
         if ray_error is not None:
             raise ray_error
-        # A resumed Optuna sweep first completes the blocks it began, then draws new ones.
-        plans = [p for p in (completion_plan(spec, done), tune_plan(spec, done)) if p and p.num_samples]
-        remaining = sum(p.num_samples for p in plans)
+        plans, remaining = _plans(spec, done, tracker)
         recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
         if remaining:
             mark, cpu_mark = time.monotonic(), time.process_time()
-            for i, plan in enumerate(plans):
+            for i, next_plan in enumerate(plans):
+                plan = next_plan(recorder)
+                if not plan.num_samples:
+                    continue
                 name = attempt if i == 0 else f"{attempt}-{i + 1}"
                 tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
                 try:

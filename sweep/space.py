@@ -192,6 +192,74 @@ def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]
     return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
 
 
+CONFIRM_SEED = 1000  # per_placement re-runs use seeds from here: fresh, never seen in tuning
+
+
+def is_confirmation(config: dict[str, Any]) -> bool:
+    """Whether a per_placement trial is a re-run of a placement's best block (else tuning)."""
+    return trial_seed(config) >= CONFIRM_SEED
+
+
+def tuning_plans(
+    spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()
+) -> list[TunePlan]:
+    """per_placement tuning: each placement searched on its own, one seed per trial.
+
+    Random: the same `num_samples` drawn blocks for every placement (each then keeps its own best);
+    optuna: one TPE search per placement, so each placement finds its own learning rate and dropout.
+    """
+    strategy, placements = spec.strategy, list(spec.search.placement)
+    if strategy.algorithm == "random":
+        points = [{"placement": p, **block, SEED_KEY: 0} for block in random_blocks(spec) for p in placements]
+        points = [p for p in points if config_key(p) not in done]
+        return [_with_scheduler(spec, _explicit_space(spec), _points(points), len(points))]
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    plans = []
+    for i, placement in enumerate(placements):
+        begun = sum(1 for k in done if k[0] == placement and k[3] < CONFIRM_SEED)
+        searcher = OptunaSearch(
+            metric=strategy.metric,
+            mode=strategy.mode,
+            sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + i + len(done)),
+        )
+        space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
+        plans.append(_with_scheduler(spec, space, searcher, max(0, strategy.num_samples - begun)))
+    return plans
+
+
+def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    """Each placement's best tuning block by the sweep's metric (a trial table, sweep.results).
+
+    Only finished tuning trials count; a placement with none keeps no block (it is not re-run).
+    """
+    metric = f"final_{spec.strategy.metric}"
+    tuned = trials[(trials["status"] == "FINISHED") & (trials["seed"] < CONFIRM_SEED)].dropna(subset=[metric])
+    best: dict[str, dict[str, Any]] = {}
+    for placement, mine in tuned.groupby("placement"):
+        means = mine.groupby(["dropout", "optimizer"])[metric].mean()
+        dropout, optimizer = means.idxmax() if spec.strategy.mode == "max" else means.idxmin()
+        best[str(placement)] = {"dropout": float(dropout), "optimizer": str(optimizer)}
+    return best
+
+
+def confirmation_plan(
+    spec: SweepSpec,
+    best: dict[str, dict[str, Any]],
+    done: frozenset[tuple[str, float, str, int]] = frozenset(),
+) -> TunePlan:
+    """Each placement's best block re-run on `search.seeds` fresh seeds (what the verdict compares)."""
+    points = [
+        {"placement": p, **best[p], SEED_KEY: CONFIRM_SEED + s}
+        for s in range(spec.search.seeds)
+        for p in spec.search.placement
+        if p in best
+    ]
+    points = [p for p in points if config_key(p) not in done]
+    return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
+
+
 def _with_scheduler(spec: SweepSpec, space: dict[str, Any], search_alg: Any, num_samples: int) -> TunePlan:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 

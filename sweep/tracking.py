@@ -15,7 +15,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sweep.failures import INFRASTRUCTURE
 from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
-from sweep.space import config_key, trial_seed
+from sweep.space import config_key, is_confirmation, trial_seed
 from sweep.spec import SweepSpec
 from sweep.store_template import seed_local_store
 from sweep.trainable import METRICS
@@ -31,6 +31,7 @@ ERROR = "error"
 JOB_TAG = "ray.job_submission_id"  # on the parent run while a Ray job drives the sweep
 ATTEMPTS = "trial.attempts"
 FAILURE = "trial.failure"  # infrastructure | diverged | error (sweep.failures)
+PHASE = "trial.phase"  # per_placement tuning: `tuning` or `confirmation` (the re-runs compared)
 NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -270,6 +271,8 @@ class SweepTracker:
         optimizer = self.spec.search.optimizers[config["optimizer"]]
         attempts = 1 + self._prior_attempts.get(config_key(config), 0)
         repro = dict(self.repro_tags)
+        if self.spec.strategy.tuning == "per_placement":  # the verdict compares only the re-runs
+            repro[PHASE] = "confirmation" if is_confirmation(config) else "tuning"
         if self.data_fingerprint:
             repro[TRIAL_HASH] = trial_hash(self.spec, config, self.data_fingerprint)
         run = self.client.create_run(

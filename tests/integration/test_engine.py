@@ -249,3 +249,34 @@ def test_adaptive_search_and_early_stopping_run_and_pair_seeds(
         trials == [(p, s) for p in ("before_activation", "none") for s in (0, 1)] for trials in per_block
     )
     assert table.dropout.between(0.0, 0.5).all()
+
+
+def test_per_placement_tuning_reruns_each_placements_best_on_fresh_seeds(
+    ray_local: None, tmp_path: Path
+) -> None:
+    spec = parse_spec(
+        {
+            "name": "per-placement",
+            "dataset": {"n_samples": 200, "n_features": 6},
+            "model": {"hidden_units": [8]},
+            "search": {"placement": ["before_activation", "none"], "dropout": [0.0, 0.5], "seeds": 2},
+            "training": {"epochs": 2},
+            "strategy": {"algorithm": "random", "num_samples": 2, "tuning": "per_placement"},
+        }
+    )
+    result = run_sweep(spec, runs_dir=tmp_path)
+    assert result.state == "finished"
+    client = MlflowClient(result.tracking_uri)
+    record = find_sweep(client, result.sweep_id)
+    table = trial_table(client, record)
+    assert len(table) == spec.trial_count == 8 and set(table.status) == {"FINISHED"}
+    runs = client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
+    phase = {r.info.run_id: r.data.tags["trial.phase"] for r in runs}
+    table["phase"] = table.run_id.map(phase)
+    tuning, reruns = table[table.phase == "tuning"], table[table.phase == "confirmation"]
+    assert len(tuning) == 4 and set(tuning.seed) == {0}
+    assert len(reruns) == 4 and set(reruns.seed) == {1000, 1001}
+    for placement, mine in reruns.groupby("placement"):  # each re-ran its own best tuning block
+        tuned = tuning[tuning.placement == placement]
+        best = tuned.loc[tuned.final_val_accuracy.idxmax()]
+        assert set(zip(mine.dropout, mine.optimizer, strict=True)) == {(best.dropout, best.optimizer)}

@@ -1,4 +1,3 @@
-
 import pytest
 
 from sweep.space import (
@@ -9,6 +8,7 @@ from sweep.space import (
     random_configs,
     trial_seed,
     tune_plan,
+    tuning_plans,
 )
 from sweep.spec import SpecError, parse_spec
 
@@ -143,3 +143,89 @@ def test_asha_stops_at_the_epoch_budget() -> None:
     sched = tune_plan(s).scheduler
     assert type(sched).__name__ == "AsyncHyperBandScheduler"
     assert sched._max_t == 12
+
+
+def test_per_placement_tuning_then_best_block_on_fresh_seeds() -> None:
+    import pandas as pd
+
+    from sweep.space import CONFIRM_SEED, best_blocks, confirmation_plan, is_confirmation, tuning_plans
+
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 2, "tuning": "per_placement"},
+        search={"placement": ["none", "after_activation"], "dropout": [0.0, 0.5], "seeds": 3},
+    )
+    assert s.trial_count == 2 * 2 + 2 * 3
+    [tuning] = tuning_plans(s)
+    points = tuning.search_alg._points_to_evaluate
+    assert len(points) == 4 and {p["seed"] for p in points} == {0}
+    trials = pd.DataFrame(
+        [  # none is best at dropout 0.5, after_activation at 0.0; FAILED and re-runs never count
+            {
+                "placement": "none",
+                "dropout": 0.0,
+                "optimizer": "adam",
+                "seed": 0,
+                "status": "FINISHED",
+                "final_val_accuracy": 0.7,
+            },
+            {
+                "placement": "none",
+                "dropout": 0.5,
+                "optimizer": "adam",
+                "seed": 0,
+                "status": "FINISHED",
+                "final_val_accuracy": 0.8,
+            },
+            {
+                "placement": "after_activation",
+                "dropout": 0.0,
+                "optimizer": "adam",
+                "seed": 0,
+                "status": "FINISHED",
+                "final_val_accuracy": 0.9,
+            },
+            {
+                "placement": "after_activation",
+                "dropout": 0.5,
+                "optimizer": "adam",
+                "seed": 0,
+                "status": "FAILED",
+                "final_val_accuracy": 0.99,
+            },
+            {
+                "placement": "after_activation",
+                "dropout": 0.5,
+                "optimizer": "adam",
+                "seed": CONFIRM_SEED,
+                "status": "FINISHED",
+                "final_val_accuracy": 1.0,
+            },
+        ]
+    )
+    best = best_blocks(trials, s)
+    assert best == {
+        "none": {"dropout": 0.5, "optimizer": "adam"},
+        "after_activation": {"dropout": 0.0, "optimizer": "adam"},
+    }
+    plan = confirmation_plan(s, best)
+    configs = plan.search_alg._points_to_evaluate
+    assert plan.num_samples == 6 and all(is_confirmation(c) for c in configs)
+    assert {(c["placement"], c["dropout"]) for c in configs} == {("none", 0.5), ("after_activation", 0.0)}
+    assert sorted({c["seed"] for c in configs}) == [CONFIRM_SEED, CONFIRM_SEED + 1, CONFIRM_SEED + 2]
+    done = frozenset({config_key(configs[0])})
+    assert confirmation_plan(s, best, done).num_samples == 5  # a resume re-runs only what is missing
+
+
+def test_per_placement_optuna_searches_each_placement_on_its_own() -> None:
+    s = spec(
+        strategy={"algorithm": "optuna", "num_samples": 3, "tuning": "per_placement"},
+        search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}},
+    )
+    plans = tuning_plans(s, done=frozenset({("none", 0.1, "adam", 0)}))
+    assert [p.param_space["placement"] for p in plans] == ["none", "after_activation"]
+    assert [p.num_samples for p in plans] == [2, 3]
+
+
+def test_per_placement_needs_a_search_that_draws() -> None:
+    with pytest.raises(SpecError, match=r"strategy\.tuning: per_placement tuning needs random or optuna"):
+        spec(strategy={"tuning": "per_placement"})
