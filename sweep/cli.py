@@ -343,7 +343,7 @@ def _pct(value: float, digits: int = 1) -> str:
 
 
 def _render_analysis(analysis: Any) -> None:
-    from sweep.analysis import format_number, format_p
+    from sweep.analysis import format_interval, format_number, format_p
 
     table = Table(title="placements (accuracy in %, 95% CI over trials)")
     for col in (
@@ -354,7 +354,7 @@ def _render_analysis(analysis: Any) -> None:
         "95% CI",
         "best val acc",
         "val loss",
-        "epochs to target",
+        "epochs to target (median)",
         "BN var. shift",
     ):
         table.add_column(col)
@@ -365,24 +365,27 @@ def _render_analysis(analysis: Any) -> None:
             str(s.n_trials),
             f"{100 * s.failed_share:.0f}%",
             _pct(est.mean),
-            f"{_pct(est.ci_low)} to {_pct(est.ci_high)}",
+            format_interval(est, 100),
             _pct(s.best_val_accuracy.mean),
             format_number(s.final_val_loss.mean, 3),
-            format_number(s.epochs_to_target.mean, 1),
+            format_number(s.time_to_target.median, 0),
             format_number(s.bn_variance_shift.mean, 2),
         )
     console.print(table)
     if analysis.comparisons:
-        table = Table(title=f"paired against the best placement ({analysis.best_placement})")
-        for col in ("placement", "Δ points", "95% CI", "pairs", "p (Holm)", "d_z", "outcome"):
+        against = "every pair" if analysis.reference == "all" else f"against {analysis.reference}"
+        table = Table(title=f"paired comparisons, {against} (simultaneous 95% CI)")
+        columns = ("placement", "reference", "Δ points", "95% CI", "pairs", "p (adjusted)", "d_z", "outcome")
+        for col in columns:
             table.add_column(col)
         for c in analysis.comparisons:
             table.add_row(
                 c.placement,
+                c.reference,
                 format_number(c.diff.mean, 2, signed=True),
-                f"{format_number(c.diff.ci_low, 2)} to {format_number(c.diff.ci_high, 2)}",
+                format_interval(c.diff, digits=2),
                 str(c.n_pairs),
-                format_p(c.p_holm),
+                format_p(c.p_adjusted),
                 format_number(c.effect_size, 2),
                 c.outcome,
             )

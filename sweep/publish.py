@@ -12,10 +12,12 @@ import pandas as pd
 import yaml
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from sweep.analysis import Analysis, analyse
 from sweep.report import ReportFiles, write_report
 from sweep.results import SweepRecord, find_sweep, learning_curves, trial_table
+from sweep.spec import AnalysisSpec
 
 REPORT_DIR = "report"
 
@@ -40,6 +42,15 @@ def _target_accuracy(record: SweepRecord) -> float | None:
         return None
 
 
+def _analysis_settings(record: SweepRecord) -> AnalysisSpec:
+    """The spec's analysis section; the defaults for sweeps recorded before it existed."""
+    try:
+        spec = yaml.safe_load(record.spec_yaml or "") or {}
+        return AnalysisSpec.model_validate(spec.get("analysis") or {})
+    except (yaml.YAMLError, AttributeError, ValidationError):
+        return AnalysisSpec()
+
+
 def publish_report(
     client: MlflowClient,
     sweep_id: str,
@@ -59,7 +70,14 @@ def publish_report(
     have = set() if known_curves is None else set(known_curves.run_id)
     fetched = learning_curves(client, [r for r in finished if r not in have])
     curves = fetched if known_curves is None else pd.concat([known_curves, fetched], ignore_index=True)
-    analysis = analyse(trials, curves, target_accuracy=_target_accuracy(record))
+    settings = _analysis_settings(record)
+    analysis = analyse(
+        trials,
+        curves,
+        target_accuracy=_target_accuracy(record),
+        reference=settings.reference,
+        equivalence_margin=settings.equivalence_margin,
+    )
     title = f"Where does BatchNormalization go? — {sweep_id}"
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix=f"{sweep_id}-report-"))

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from sweep.analysis import (
     Analysis,
     Estimate,
+    format_interval,
     format_number,
     format_p,
     metric_label,
@@ -90,13 +91,13 @@ def plot_learning_curves(
     for placement in placement_order(data["placement"].unique()):
         mine = data[data["placement"] == placement]
         rows = [
-            (float(epoch), Estimate.of(group["val_accuracy"].to_numpy(dtype=float) * 100))
+            (float(epoch), Estimate.of_accuracy(group["val_accuracy"].to_numpy(dtype=float)))
             for epoch, group in mine.groupby("epoch")
         ]
         epochs = np.array([e for e, _ in rows])
-        mean = np.array([est.mean for _, est in rows])
-        low = np.array([est.ci_low for _, est in rows])
-        high = np.array([est.ci_high for _, est in rows])
+        mean = np.array([est.mean for _, est in rows]) * 100
+        low = np.array([est.ci_low for _, est in rows]) * 100
+        high = np.array([est.ci_high for _, est in rows]) * 100
         color = _color(placement)
         n = mine["run_id"].nunique()
         ax.plot(epochs, mean, color=color, linewidth=2, label=f"{placement} (n = {n})")
@@ -109,7 +110,10 @@ def plot_learning_curves(
             linewidth=1,
             label=f"target {format_number(target_accuracy * 100, 0)}%",
         )
-    ax.set_title("Validation accuracy per epoch\nline: mean over finished trials; band: 95% CI of the mean")
+    ax.set_title(
+        "Validation accuracy per epoch\nline: mean over finished trials; band: 95% CI of the mean "
+        "(logit scale, from 3 trials)"
+    )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
     ax.grid(alpha=0.3)
@@ -332,11 +336,12 @@ th { background: #f3f3f3; }
 .note, .overview { color: #555; }
 .status { font-weight: 600; padding: 0.05rem 0.4rem; border-radius: 0.3rem; white-space: nowrap; }
 .confirmed, .better { background: #d8f0d8; } .refuted, .worse { background: #f6d5d5; }
-.cannot-tell { background: #fbecc8; } .not-tested, .indistinguishable { background: #e8e8e8; }
+.cannot-tell { background: #fbecc8; } .not-tested { background: #e8e8e8; }
+.equivalent { background: #d8e6f6; }
 figure { margin: 1rem 0; } img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9rem; }
 """
-_BADGES = {"confirmed", "refuted", "cannot tell", "not tested", "better", "worse", "indistinguishable"}
+_BADGES = {"confirmed", "refuted", "cannot tell", "not tested", "better", "worse", "equivalent"}
 
 
 def _html_cell(text: str) -> str:
@@ -354,11 +359,21 @@ def _overview(analysis: Analysis) -> str:
     target = f"{format_number(analysis.target_accuracy * 100, 0)}% validation accuracy" + (
         " (default: 95% of the best mean, rounded down)" if analysis.target_is_default else ""
     )
-    return (
-        f"{analysis.n_trials} trials over {analysis.n_seeds} seed(s); compared on "
-        f"{metric_label(analysis.metric)}; convergence target {target}. Accuracies are in "
-        f"percent, differences in percentage points, intervals are 95% t-intervals."
+    compared = (
+        "every pair of placements"
+        if analysis.reference == "all"
+        else f"each placement against {analysis.reference} (declared in advance)"
     )
+    text = (
+        f"{analysis.n_trials} trials over {analysis.n_seeds} seed(s); {compared} on "
+        f"{metric_label(analysis.metric)}, equivalent within \u00b1{analysis.equivalence_margin:g} "
+        f"point(s); convergence target {target}. Accuracies are in percent with 95% t-intervals "
+        f"on the logit scale (none from fewer than 3 trials); differences are in percentage points "
+        f"with Bonferroni-simultaneous 95% intervals."
+    )
+    if analysis.equal_length is not None:
+        text += f" Compared at epoch {analysis.equal_length.epoch}, the length every trial reached."
+    return text
 
 
 def _pct(est: Estimate) -> str:
@@ -368,14 +383,13 @@ def _pct(est: Estimate) -> str:
     return f"{format_number(est.mean * 100)}{sd}"
 
 
-def _ci(est: Estimate, scale: float = 1.0) -> str:
-    if est.n < 2:
-        return "n/a"
-    return f"{format_number(est.ci_low * scale)} to {format_number(est.ci_high * scale)}"
+def _median(x: float) -> str:
+    return format_number(x, 0) if math.isfinite(x) else "not reached"
 
 
 def _tables(analysis: Analysis) -> list[_Table]:
     label = metric_label(analysis.metric)
+    horizon = next((s.time_to_target.horizon for s in analysis.placements if s.time_to_target.n), math.nan)
     tables = [
         _Table(
             "Per placement",
@@ -388,9 +402,10 @@ def _tables(analysis: Analysis) -> list[_Table]:
                 "95% CI",
                 "best val acc % (mean)",
                 "final val loss (mean)",
-                "epochs to target (mean)",
+                "epochs to target (median)",
+                f"restricted mean epochs (of {format_number(horizon, 0)})",
                 "reached target",
-                "BN variance ratio (mean)",
+                "BN variance ratio (geometric mean)",
             ),
             tuple(
                 (
@@ -399,53 +414,67 @@ def _tables(analysis: Analysis) -> list[_Table]:
                     str(s.n_finished),
                     f"{format_number(s.failed_share * 100, 0)}%",
                     _pct(s.final_val_accuracy),
-                    _ci(s.final_val_accuracy, 100),
+                    format_interval(s.final_val_accuracy, 100),
                     format_number(s.best_val_accuracy.mean * 100),
                     format_number(s.final_val_loss.mean, 3),
-                    format_number(s.epochs_to_target.mean),
-                    f"{s.n_reached}/{s.n_with_curves}" if s.n_with_curves else "n/a",
+                    _median(s.time_to_target.median) if s.time_to_target.n else "n/a",
+                    format_number(s.time_to_target.restricted_mean),
+                    f"{s.time_to_target.n_reached}/{s.time_to_target.n}" if s.time_to_target.n else "n/a",
                     format_number(s.bn_variance_shift.mean, 2),
                 )
                 for s in analysis.placements
             ),
             "Failed or diverged: not FINISHED, or a non-finite metric or loss; such trials are left "
-            "out of every other column. Epochs to target averages the trials that reached it.",
+            "out of every other column. Epochs to target: Kaplan\u2013Meier, a trial that never "
+            "reached the target censored at its last epoch; the restricted mean counts it as the "
+            "last epoch observed.",
         )
     ]
     if analysis.comparisons:
+        title = (
+            "Paired comparisons, every pair"
+            if analysis.reference == "all"
+            else f"Paired comparisons against {analysis.reference} (declared in advance)"
+        )
         tables.append(
             _Table(
-                f"Paired comparisons against {analysis.best_placement}",
+                title,
                 (
                     "placement",
+                    "reference",
                     "\u0394 points",
-                    "95% CI",
+                    "simultaneous 95% CI",
                     "pairs",
                     "seeds",
                     "p (paired t)",
-                    "p (Holm)",
+                    "p (Bonferroni)",
                     "d_z",
                     "outcome",
-                    "seeds for a 1-point resolution",
+                    "seeds to resolve",
                 ),
                 tuple(
                     (
                         c.placement,
+                        c.reference,
                         format_number(c.diff.mean, signed=True),
-                        _ci(c.diff),
+                        format_interval(c.diff).replace("trials", "pairs"),
                         str(c.n_pairs),
                         str(c.n_seeds),
                         format_p(c.p_value),
-                        format_p(c.p_holm),
+                        format_p(c.p_adjusted),
                         format_number(c.effect_size, 2),
                         c.outcome,
                         str(c.seeds_needed) if c.seeds_needed is not None else "n/a",
                     )
                     for c in analysis.comparisons
                 ),
-                f"\u0394 = placement \u2212 {analysis.best_placement} in points of {label}, matched "
-                f"on dropout, optimizer and seed. Worse or better needs Holm p < 0.05 and a CI "
-                f"that excludes 0; fewer than 3 pairs or a CI wider than 2 points cannot tell.",
+                f"\u0394 = placement \u2212 reference in points of {label}, matched on dropout, "
+                f"optimizer and seed. The intervals hold together with 95% confidence (Bonferroni: "
+                f"each at 1 \u2212 0.05/k over the k testable comparisons), and every outcome is read "
+                f"off them: equivalent when the interval lies inside "
+                f"\u00b1{analysis.equivalence_margin:g}, worse or better when it lies wholly below "
+                f"or above 0, cannot tell otherwise (also with fewer than 3 pairs). Seeds to resolve: "
+                f"for 80% power against a {analysis.equivalence_margin:g}-point difference.",
             )
         )
     for interaction in analysis.interactions:
@@ -480,20 +509,22 @@ def _tables(analysis: Analysis) -> list[_Table]:
         tables.append(
             _Table(
                 "BN variance shift: moving variance / variance seen at test time",
-                ("placement", "dropout", "mean ratio", "95% CI", "trials", "1/(1\u2212rate)"),
+                ("placement", "dropout", "geometric mean ratio", "95% CI", "trials", "Li et al. predict"),
                 tuple(
                     (
                         v.placement,
                         f"{v.dropout:g}",
                         format_number(v.ratio.mean, 2),
-                        _ci_2(v.ratio),
+                        format_interval(v.ratio, digits=2),
                         str(v.ratio.n),
-                        format_number(v.expected, 2) if v.expected is not None else "\u2014",
+                        _predicted(v.expected, v.expected_is_lower_bound),
                     )
                     for v in analysis.variance_shift
                 ),
-                "1/(1\u2212rate) is expected only where dropout feeds BN directly "
-                "(Li et al. 2019, arXiv:1801.05134).",
+                "Li et al. 2019 (arXiv:1801.05134): dropout with keep rate p in front of BN gives "
+                "1/p + (1/p \u2212 1)\u00b7c\u00b2/v for an input of mean c and variance v; without "
+                "the measured means only its least value, 1/(1\u2212rate), is known. Only where "
+                "dropout feeds BN directly.",
             )
         )
     tables.append(
@@ -506,10 +537,10 @@ def _tables(analysis: Analysis) -> list[_Table]:
     return tables
 
 
-def _ci_2(est: Estimate) -> str:
-    if est.n < 2:
-        return "n/a"
-    return f"{format_number(est.ci_low, 2)} to {format_number(est.ci_high, 2)}"
+def _predicted(expected: float | None, lower_bound: bool) -> str:
+    if expected is None:
+        return "\u2014"
+    return f"\u2265 {format_number(expected, 2)}" if lower_bound else format_number(expected, 2)
 
 
 def _cell_pct(value: float, count: int) -> str:

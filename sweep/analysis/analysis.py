@@ -8,8 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from sweep.analysis.comparisons import Comparison, compare_all, fallback_sd
-from sweep.analysis.convergence import DEFAULT_TARGET_SHARE, epochs_to_target
+from sweep.analysis.comparisons import DEFAULT_MARGIN, Comparison, compare, comparison_pairs, fallback_sd
+from sweep.analysis.convergence import (
+    DEFAULT_TARGET_SHARE,
+    TimeDifference,
+    bn_vs_none,
+    first_epochs,
+)
+from sweep.analysis.equal_length import EqualLength, at_equal_length, truncate
 from sweep.analysis.expectations import (
     Expectation,
     expect_after_dropout,
@@ -35,10 +41,14 @@ class Analysis:
     target_is_default: bool
     n_trials: int
     n_seeds: int
-    best_placement: str | None
+    reference: str  # the placement the others are compared with, or "all" (every pair)
+    equivalence_margin: float  # points
+    best_placement: str | None  # the highest mean: a description, never the reference
+    equal_length: EqualLength | None  # set when trials of unequal length were compared at one epoch
     placements: tuple[PlacementSummary, ...]
     variance_shift: tuple[VarianceShift, ...]
     comparisons: tuple[Comparison, ...]
+    time_difference: TimeDifference | None  # BN placements minus none, epochs to target
     interactions: tuple[Interaction, ...]
     best_dropout: tuple[BestDropout, ...]
     verdict: tuple[str, ...]
@@ -67,18 +77,20 @@ class Analysis:
                 ("val_accuracy", s.final_val_accuracy),
                 ("best_val_accuracy", s.best_val_accuracy),
                 ("val_loss", s.final_val_loss),
-                ("epochs_to_target", s.epochs_to_target),
             ):
                 out |= estimate_metrics(pre + name, est)
-            out[pre + "bn_variance_shift_mean"] = s.bn_variance_shift.mean
-            out[pre + "reached_share"] = s.reached_share
+            t = s.time_to_target
+            out[pre + "epochs_to_target_median"] = t.median
+            out[pre + "epochs_to_target_restricted_mean"] = t.restricted_mean
+            out[pre + "reached_share"] = t.reached_share
+            out[pre + "bn_variance_shift_geomean"] = s.bn_variance_shift.mean
             out[pre + "failed_share"] = s.failed_share
         for c in self.comparisons:
             pre = f"comparison.{c.placement}_vs_{c.reference}."
             out[pre + "diff_points"] = c.diff.mean
             out[pre + "diff_ci_low"] = c.diff.ci_low
             out[pre + "diff_ci_high"] = c.diff.ci_high
-            out[pre + "p_holm"] = c.p_holm
+            out[pre + "p_adjusted"] = c.p_adjusted
             out[pre + "n_pairs"] = float(c.n_pairs)
         return {k: float(v) for k, v in out.items() if v is not None and math.isfinite(v)}
 
@@ -88,58 +100,85 @@ def analyse(
     curves: pd.DataFrame | None = None,
     target_accuracy: float | None = None,
     metric: str = "final_val_accuracy",
+    *,
+    reference: str | None = None,
+    equivalence_margin: float = DEFAULT_MARGIN,
 ) -> Analysis:
     """Summarise, compare and judge the placements of one sweep.
 
     `target_accuracy` (a fraction) defaults to 95% of the best placement's mean final
     validation accuracy, rounded down to a whole percent, so that most trials can reach it.
+    `reference` is a placement, "all" (every pair), or None: `none` when it has usable trials,
+    else all. `equivalence_margin` is in accuracy points.
     """
     if target_accuracy is not None and not 0 < target_accuracy <= 1:
         raise ValueError(f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})")
+    if not 0 < equivalence_margin <= 100:
+        raise ValueError(f"equivalence_margin: must be > 0 and <= 100 points (got {equivalence_margin})")
     trials = clean_trials(trials, metric)
     curves = clean_curves(curves)
-    usable = trials[usable_mask(trials, metric)]
     order = placement_order(trials["placement"].unique())
+    usable = trials[usable_mask(trials, metric)]
+    compared, equal = at_equal_length(usable, curves, metric)
+    reference = _resolve_reference(reference, order, set(compared["placement"]))
 
     target_is_default = target_accuracy is None
     if target_accuracy is None:
-        means = usable.groupby("placement")["final_val_accuracy"].mean()
+        means = compared.groupby("placement")["final_val_accuracy"].mean()
         best_mean = float(means.max()) if len(means) else math.nan
         target_accuracy = (
             math.floor(DEFAULT_TARGET_SHARE * best_mean * 100) / 100 if math.isfinite(best_mean) else math.nan
         )
     finished = trials[trials["status"] == "FINISHED"]
-    epochs = epochs_to_target(curves, finished["run_id"], target_accuracy)
+    followed = truncate(curves, equal)
+    times = first_epochs(followed, finished["run_id"], target_accuracy)
+    seen = followed.loc[followed["run_id"].isin(set(times.index)), "epoch"]
+    horizon = float(seen.max()) if len(seen) else math.nan
 
-    summaries = tuple(summarise(trials, usable, epochs, p, metric) for p in order)
+    n_usable = usable["placement"].value_counts()
+    summaries = tuple(
+        summarise(trials, int(n_usable.get(p, 0)), compared, times, horizon, p, metric) for p in order
+    )
     usable_means = {s.placement: s.metric.mean for s in summaries if s.metric.n}
     best = max(usable_means, key=lambda p: usable_means[p]) if usable_means else None
     cells = max(1, len(trials[["dropout", "optimizer"]].drop_duplicates()))
-    spread_sd = fallback_sd(usable, metric)
-    comparisons = compare_all(usable, best, order, metric, cells, spread_sd)
-    shifts = variance_shifts(usable, order)
-    interactions = tuple(i for f in ("dropout", "optimizer") if (i := interaction(usable, f, metric, order)))
-    best_dropouts = best_dropout(usable, metric)
+    pairs = comparison_pairs([p for p in order if p in usable_means], reference)
+    comparisons = compare(
+        [(compared, p, ref) for p, ref in pairs],
+        metric,
+        equivalence_margin,
+        cells,
+        fallback_sd(compared, metric),
+    )
+    shifts = variance_shifts(compared, order)
+    factors = ("dropout", "optimizer")
+    interactions = tuple(i for f in factors if (i := interaction(compared, f, metric, order)))
+    best_dropouts = best_dropout(compared, metric)
+    speed = bn_vs_none(finished, times, horizon)
     n_seeds = int(trials["seed"].nunique())
 
     expectations = (
-        expect_before_vs_after(usable, metric),
-        expect_after_dropout(usable, metric, shifts),
-        expect_less_dropout_with_bn(usable, metric, best_dropouts),
-        expect_faster_with_bn(finished, epochs, target_accuracy),
+        expect_before_vs_after(compared, metric, equivalence_margin, comparisons),
+        expect_after_dropout(compared, metric, equivalence_margin, shifts),
+        expect_less_dropout_with_bn(compared, metric, best_dropouts),
+        expect_faster_with_bn(speed, times, target_accuracy),
     )
     verdict = verdict_sentences(
-        trials,
-        summaries,
-        comparisons,
-        shifts,
-        interactions,
-        metric,
-        best,
-        target_accuracy,
-        target_is_default,
-        cells,
-        n_seeds,
+        trials=trials,
+        summaries=summaries,
+        comparisons=comparisons,
+        reference=reference,
+        margin=equivalence_margin,
+        equal_length=equal,
+        speed=speed,
+        shifts=shifts,
+        interactions=interactions,
+        metric=metric,
+        best=best,
+        target=target_accuracy,
+        target_is_default=target_is_default,
+        cells=cells,
+        n_seeds=n_seeds,
     )
     return Analysis(
         metric=metric,
@@ -147,12 +186,28 @@ def analyse(
         target_is_default=target_is_default,
         n_trials=len(trials),
         n_seeds=n_seeds,
+        reference=reference,
+        equivalence_margin=equivalence_margin,
         best_placement=best,
+        equal_length=equal,
         placements=summaries,
         variance_shift=shifts,
         comparisons=comparisons,
+        time_difference=speed,
         interactions=interactions,
         best_dropout=best_dropouts,
         verdict=tuple(verdict),
         expectations=expectations,
     )
+
+
+def _resolve_reference(reference: str | None, placements: list[str], with_data: set[str]) -> str:
+    """The declared reference; by default `none` where it has usable trials, else every pair."""
+    if reference is None:
+        return "none" if "none" in with_data else "all"
+    if reference != "all" and reference not in placements:
+        raise ValueError(
+            f"reference: must be one of the sweep's placements ({', '.join(placements)}) or all "
+            f"(got {reference!r})"
+        )
+    return reference

@@ -1,7 +1,15 @@
-"""Paired comparisons between placements: differences, tests, multiplicity, outcome, sample size."""
+"""Paired comparisons between placements, and the one rule that turns an interval into an answer.
+
+Every comparison of a family gets a Bonferroni simultaneous interval: a t-interval at level
+1 - ALPHA/k, where k counts the family's testable comparisons, so all k intervals cover their
+true differences together with probability at least 1 - ALPHA. Its p-value is Bonferroni-adjusted
+over the same k, so p < ALPHA exactly when the interval excludes 0. `classify` reads the outcome
+off the interval alone, for the verdict and the EVIDENCE checks alike.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,17 +18,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 
-from sweep.analysis.estimate import Estimate
+from sweep.analysis.estimate import MIN_N_FOR_INTERVAL, Estimate
 from sweep.analysis.trials import PAIR_KEYS
 
 ALPHA = 0.05
-MIN_PAIRS = 3
-RESOLUTION_POINTS = 1.0  # the smallest difference worth resolving (EVIDENCE.md, "Noise")
-MAX_CI_WIDTH_POINTS = 2.0  # a wider interval cannot rule out a 1-point difference either way
-_Z_POWER = 1.96 + 0.84  # two-sided alpha 0.05 at 80% power
+POWER = 0.8
+MIN_PAIRS = MIN_N_FOR_INTERVAL
+DEFAULT_MARGIN = 1.0  # points: EVIDENCE.md, "Noise"
 
-Outcome = Literal["better", "worse", "indistinguishable", "cannot tell"]
+Outcome = Literal["better", "worse", "equivalent", "cannot tell"]
 
 
 @dataclass(frozen=True)
@@ -29,20 +38,86 @@ class Comparison:
 
     placement: str
     reference: str
-    diff: Estimate  # placement - reference, percentage points
+    diff: Estimate  # placement - reference in points; its interval is the family's simultaneous one
     n_seeds: int  # distinct seeds among the pairs
-    p_value: float  # paired t-test; NaN with fewer than 2 pairs or no variance
-    p_holm: float  # Holm-adjusted across the comparisons with the reference
+    family: int  # testable comparisons corrected together; the interval's level is 1 - ALPHA/family
+    p_value: float  # paired t-test; NaN when not testable (too few pairs or no variance)
+    p_adjusted: float  # Bonferroni over the family
     effect_size: float  # Cohen's d_z: mean difference / SD of the differences
+    margin: float  # points: differences inside +-margin count as equivalent
     outcome: Outcome
     power_sd: float  # SD of a paired difference (points) used for the sample size; NaN if none
-    pairs_needed: int | None  # to resolve a 1-point difference at 80% power
+    pairs_needed: int | None  # to resolve a margin-sized difference at 80% power
     seeds_needed: int | None
 
     @property
     def n_pairs(self) -> int:
         """Number of matched pairs."""
         return self.diff.n
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies wholly on one side of 0."""
+        return self.diff.has_interval and (self.diff.ci_high < 0 or self.diff.ci_low > 0)
+
+    @property
+    def beyond_margin(self) -> bool:
+        """Whether the interval lies wholly outside +-margin: a difference larger than the margin."""
+        d = self.diff
+        return d.has_interval and (d.ci_low >= self.margin or d.ci_high <= -self.margin)
+
+
+def classify(diff: Estimate, margin: float) -> Outcome:
+    """The rule: inside +-margin is equivalent; else wholly below or above 0 is worse or better.
+
+    An interval inside the margin is equivalent even when it excludes 0: a real difference, but
+    smaller than what was declared to matter.
+    """
+    if diff.n < MIN_PAIRS or not diff.has_interval or not diff.std > 0:
+        return "cannot tell"
+    if -margin < diff.ci_low and diff.ci_high < margin:
+        return "equivalent"
+    if diff.ci_high < 0:
+        return "worse"
+    if diff.ci_low > 0:
+        return "better"
+    return "cannot tell"
+
+
+@dataclass(frozen=True)
+class Tested:
+    """One difference of a family: its simultaneous estimate and raw and adjusted p-values."""
+
+    diff: Estimate
+    p_value: float
+    p_adjusted: float
+    family: int
+
+
+def simultaneous(diffs: Sequence[np.ndarray | pd.Series]) -> list[Tested]:
+    """Bonferroni simultaneous intervals and adjusted p-values over one family of paired differences."""
+    arrays = [np.asarray(d, dtype=float) for d in diffs]
+    testable = [i for i, x in enumerate(arrays) if len(x) >= MIN_PAIRS and np.std(x) > 1e-12]
+    k = max(1, len(testable))
+    level = 1 - ALPHA / k
+    p = np.full(len(arrays), math.nan)
+    p_adj = np.full(len(arrays), math.nan)
+    if testable:
+        p[testable] = [stats.ttest_1samp(arrays[i], 0.0).pvalue for i in testable]
+        p_adj[testable] = multipletests(p[testable], alpha=ALPHA, method="bonferroni")[1]
+    k_tested = len(testable)
+    return [
+        Tested(Estimate.of(x, level), float(p[i]), float(p_adj[i]), k_tested) for i, x in enumerate(arrays)
+    ]
+
+
+def comparison_pairs(placements: Sequence[str], reference: str) -> list[tuple[str, str]]:
+    """(placement, reference) pairs: each against `reference`, or every pair when it is "all"."""
+    if reference == "all":
+        return [(b, a) for a, b in itertools.combinations(placements, 2)]
+    if reference not in placements:
+        return []
+    return [(p, reference) for p in placements if p != reference]
 
 
 def paired(
@@ -61,22 +136,42 @@ def paired(
     return diffs, int(seeds)
 
 
-def _paired_p(diffs: pd.Series) -> float:
-    x = diffs.to_numpy(dtype=float)
-    if len(x) < 2 or not np.std(x) > 1e-12:
-        return math.nan
-    return float(stats.ttest_1samp(x, 0.0).pvalue)  # the same as ttest_rel on the pairs
+def compare(
+    groups: Sequence[tuple[pd.DataFrame, str, str]],
+    metric: str,
+    margin: float,
+    cells: int = 1,
+    fallback_sd: float = math.nan,
+) -> tuple[Comparison, ...]:
+    """Each (trials, placement, reference) as one family of paired comparisons.
 
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(len(p), math.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    running = 0.0
-    for rank, i in enumerate(idx[np.argsort(p[idx])]):
-        running = max(running, min(1.0, (len(idx) - rank) * p[i]))
-        out[i] = running
-    return out.tolist()
+    `cells` (pairs a seed adds) and `fallback_sd` only size the sweep that would resolve them.
+    """
+    matched = [paired(data, p, ref, metric) for data, p, ref in groups]
+    tested = simultaneous([diffs for diffs, _ in matched])
+    out = []
+    for (_, placement, reference), (_, seeds), t in zip(groups, matched, tested, strict=True):
+        d = t.diff
+        power_sd = d.std if math.isfinite(d.std) and d.std > 0 else fallback_sd
+        pairs_needed, seeds_needed = sample_size(power_sd, margin, len(groups), cells)
+        out.append(
+            Comparison(
+                placement=placement,
+                reference=reference,
+                diff=d,
+                n_seeds=seeds,
+                family=t.family,
+                p_value=t.p_value,
+                p_adjusted=t.p_adjusted,
+                effect_size=d.mean / d.std if d.n >= 2 and d.std > 0 else math.nan,
+                margin=margin,
+                outcome=classify(d, margin),
+                power_sd=power_sd,
+                pairs_needed=pairs_needed,
+                seeds_needed=seeds_needed,
+            )
+        )
+    return tuple(out)
 
 
 def fallback_sd(usable: pd.DataFrame, metric: str) -> float:
@@ -94,57 +189,40 @@ def fallback_sd(usable: pd.DataFrame, metric: str) -> float:
     return float(math.sqrt(2 * float((resid**2).sum()) / dof) * 100)
 
 
-def _sample_size(sd: float, cells: int) -> tuple[int | None, int | None]:
+def sample_size(sd: float, margin: float, family: int, cells: int) -> tuple[int | None, int | None]:
+    """Pairs, and seeds at `cells` pairs a seed, for 80% power against a `margin`-sized difference.
+
+    The paired t-test's power (statsmodels TTestPower) at the family's Bonferroni level.
+    """
     if not math.isfinite(sd) or sd <= 0:
         return None, None
-    pairs = max(MIN_PAIRS, math.ceil((_Z_POWER * sd / RESOLUTION_POINTS) ** 2))
+    pairs = pairs_for_power(margin / sd, ALPHA / max(1, family))
+    if pairs is None:
+        return None, None
+    pairs = max(MIN_PAIRS, pairs)
     return pairs, max(2, math.ceil(pairs / cells))
 
 
-def compare_all(
-    usable: pd.DataFrame,
-    best: str | None,
-    order: Sequence[str],
-    metric: str,
-    cells: int,
-    fallback_sd: float,
-) -> tuple[Comparison, ...]:
-    if best is None:
-        return ()
-    others = [p for p in order if p != best and (usable["placement"] == p).any()]
-    by_placement = {p: paired(usable, p, best, metric) for p in others}
-    p_values = [_paired_p(by_placement[p][0]) for p in others]
-    adjusted = holm(p_values)
-    out = []
-    for p, p_value, p_holm in zip(others, p_values, adjusted, strict=True):
-        diffs, seeds = by_placement[p]
-        diff = Estimate.of(diffs)
-        power_sd = diff.std if math.isfinite(diff.std) and diff.std > 0 else fallback_sd
-        pairs_needed, seeds_needed = _sample_size(power_sd, cells)
-        effect = diff.mean / diff.std if diff.n >= 2 and diff.std > 0 else math.nan
-        out.append(
-            Comparison(
-                placement=p,
-                reference=best,
-                diff=diff,
-                n_seeds=seeds,
-                p_value=p_value,
-                p_holm=p_holm,
-                effect_size=effect,
-                outcome=_outcome(diff, p_holm),
-                power_sd=power_sd,
-                pairs_needed=pairs_needed,
-                seeds_needed=seeds_needed,
-            )
-        )
-    return tuple(out)
+def pairs_for_power(effect_size: float, alpha: float, most: int = 10_000_000) -> int | None:
+    """The fewest pairs whose paired t-test reaches POWER, or None beyond `most`.
 
+    Doubling, then bisection over TTestPower.power, which grows with n: its solve_power fails to
+    converge for some effect sizes (statsmodels 0.15).
+    """
 
-def _outcome(diff: Estimate, p_holm: float) -> Outcome:
-    if diff.n < MIN_PAIRS or not math.isfinite(p_holm):
-        return "cannot tell"
-    if p_holm < ALPHA and (diff.ci_high < 0 or diff.ci_low > 0):
-        return "worse" if diff.mean < 0 else "better"
-    if diff.ci_width > MAX_CI_WIDTH_POINTS:
-        return "cannot tell"
-    return "indistinguishable"
+    def enough(n: int) -> bool:
+        power = TTestPower().power(effect_size=effect_size, nobs=n, alpha=alpha, alternative="two-sided")
+        return bool(power >= POWER)
+
+    high = 2
+    while not enough(high):
+        if high > most:
+            return None
+        high *= 2
+    low = high // 2
+    if low < 2:
+        return high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high

@@ -1,18 +1,18 @@
-"""Numbers, p-values and metric names as the report writes them."""
+"""Numbers, p-values, intervals and metric names as the report writes them."""
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+
+from sweep.analysis.estimate import LEVEL, Estimate
+
+TOO_FEW = "too few trials for an interval"
 
 _METRIC_LABELS = {
     "final_val_accuracy": "final validation accuracy",
     "best_val_accuracy": "best validation accuracy",
     "final_accuracy": "final training accuracy",
 }
-
-Outcome = Literal["better", "worse", "indistinguishable", "cannot tell"]
-Status = Literal["confirmed", "refuted", "cannot tell", "not tested"]
 
 
 def metric_label(metric: str) -> str:
@@ -32,7 +32,29 @@ def format_number(x: float | None, digits: int = 1, signed: bool = False) -> str
 def format_p(p: float, name: str = "") -> str:
     """A p-value to two significant digits, as "p = 0.03" or "p < 0.001" when `name` is "p"."""
     if not math.isfinite(p):
-        return f"{name} = n/a".strip()
+        return f"{name} = n/a" if name else "n/a"
     if p < 0.001:
         return f"{name} < 0.001".strip()
     return f"{name} = {p:.2g}" if name else f"{p:.2g}"
+
+
+def format_interval(est: Estimate, scale: float = 1.0, digits: int = 1) -> str:
+    """ "low to high", or what stands in for an interval too few values could give."""
+    if not est.has_interval:
+        return TOO_FEW if est.n else "n/a"
+    return f"{format_number(est.ci_low * scale, digits)} to {format_number(est.ci_high * scale, digits)}"
+
+
+def interval_name(est: Estimate) -> str:
+    """ "95% CI", or "simultaneous 95% CI (each at 98.3%)" for an interval of a corrected family."""
+    if est.level <= LEVEL + 1e-9:
+        return "95% CI"
+    return f"simultaneous 95% CI (each at {est.level * 100:.4g}%)"
+
+
+def difference_text(diff: Estimate, unit: str = "points") -> str:
+    """ "Δ = −0.8 points, 95% CI −1.5 to −0.1, n = 20 pairs", or without the interval when too few."""
+    mean = f"\u0394 = {format_number(diff.mean, signed=True)} {unit}"
+    if not diff.has_interval:
+        return f"{mean}, n = {diff.n} pair(s), too few pairs for an interval"
+    return f"{mean}, {interval_name(diff)} {format_interval(diff)}, n = {diff.n} pairs"

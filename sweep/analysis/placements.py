@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sweep.analysis.convergence import TimeToTarget, time_to_target
 from sweep.analysis.estimate import Estimate
 
 
@@ -18,39 +19,36 @@ class PlacementSummary:
     n_trials: int
     n_finished: int
     failed_share: float  # status not FINISHED, or a non-finite metric or final val loss
-    metric: Estimate  # the analysed metric, over usable trials
-    final_val_accuracy: Estimate
+    metric: Estimate  # the analysed metric, over usable trials; logit-scale interval
+    final_val_accuracy: Estimate  # logit-scale interval, inside [0, 1]
     best_val_accuracy: Estimate
     final_val_loss: Estimate
-    epochs_to_target: Estimate  # over FINISHED trials that reached the target
-    n_with_curves: int  # FINISHED trials with per-epoch data
-    n_reached: int
-    bn_variance_shift: Estimate
-
-    @property
-    def reached_share(self) -> float:
-        """Share of FINISHED trials with curves that reached the target accuracy."""
-        return self.n_reached / self.n_with_curves if self.n_with_curves else math.nan
+    time_to_target: TimeToTarget  # over FINISHED trials with curves
+    bn_variance_shift: Estimate  # geometric mean over trials
 
 
 def summarise(
-    trials: pd.DataFrame, usable: pd.DataFrame, epochs: pd.DataFrame, placement: str, metric: str
+    trials: pd.DataFrame,
+    n_usable: int,
+    compared: pd.DataFrame,
+    times: pd.DataFrame,
+    horizon: float,
+    placement: str,
+    metric: str,
 ) -> PlacementSummary:
+    """`n_usable` counts the placement's usable trials; `compared` holds the values compared."""
     mine = trials[trials["placement"] == placement]
-    ok = usable[usable["placement"] == placement]
-    finished_ids = mine.loc[mine["status"] == "FINISHED", "run_id"]
-    with_curves = epochs.loc[epochs.index.isin(set(finished_ids)), "reached"]
+    ok = compared[compared["placement"] == placement]
+    finished_ids = set(mine.loc[mine["status"] == "FINISHED", "run_id"])
     return PlacementSummary(
         placement=placement,
         n_trials=len(mine),
-        n_finished=int((mine["status"] == "FINISHED").sum()),
-        failed_share=1 - len(ok) / len(mine) if len(mine) else math.nan,
-        metric=Estimate.of(ok[metric]),
-        final_val_accuracy=Estimate.of(ok["final_val_accuracy"]),
-        best_val_accuracy=Estimate.of(ok["best_val_accuracy"]),
+        n_finished=len(finished_ids),
+        failed_share=1 - n_usable / len(mine) if len(mine) else math.nan,
+        metric=Estimate.of_accuracy(ok[metric]),
+        final_val_accuracy=Estimate.of_accuracy(ok["final_val_accuracy"]),
+        best_val_accuracy=Estimate.of_accuracy(ok["best_val_accuracy"]),
         final_val_loss=Estimate.of(ok["final_val_loss"]),
-        epochs_to_target=Estimate.of(with_curves),
-        n_with_curves=len(with_curves),
-        n_reached=int(with_curves.notna().sum()),
-        bn_variance_shift=Estimate.of(ok["bn_variance_shift"]),
+        time_to_target=time_to_target(times[times.index.isin(finished_ids)], horizon),
+        bn_variance_shift=Estimate.of_ratio(ok["bn_variance_shift"]),
     )

@@ -38,11 +38,13 @@ def has_bn(placement: str) -> bool:
 
 
 def dropout_feeds_bn(placement: str) -> bool:
+    """Whether a placement's dropout layer hands its output straight to BatchNormalization."""
     steps = BLOCK_ORDER.get(placement, ())
     return any(a == "dropout" and b == "batchnorm" for a, b in itertools.pairwise(steps))
 
 
 def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A typed copy of the trial table, or ValueError naming what is missing."""
     if metric not in ACCURACY_METRICS:
         raise ValueError(f"metric: must be one of {', '.join(ACCURACY_METRICS)} (got {metric!r})")
     needed = (*REQUIRED_COLUMNS, metric)
@@ -59,6 +61,7 @@ def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
         "epochs_completed",
         "duration_s",
         "bn_variance_shift",
+        "bn_variance_shift_expected",
         "dropout",
     ]
     for col in numeric:
@@ -70,29 +73,32 @@ def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     out["optimizer"] = out["optimizer"].astype(str)
     out["run_id"] = out["run_id"].astype(str)
     out["status"] = out["status"].astype(str).str.upper()
-    if "bn_variance_shift" not in out.columns:
-        out["bn_variance_shift"] = math.nan
+    for optional in ("bn_variance_shift", "bn_variance_shift_expected"):
+        if optional not in out.columns:
+            out[optional] = math.nan
     return out
 
 
+CURVE_VALUES = ("val_accuracy", "accuracy", "val_loss")
+
+
 def clean_curves(curves: pd.DataFrame | None) -> pd.DataFrame:
-    columns = ["run_id", "epoch", "val_accuracy"]
-    if curves is None or curves.empty or not set(columns) <= set(curves.columns):
-        return pd.DataFrame(
-            {
-                "run_id": pd.Series(dtype=str),
-                "epoch": pd.Series(dtype=float),
-                "val_accuracy": pd.Series(dtype=float),
-            }
-        )
-    out = curves[columns].copy()
+    """run_id, epoch and the per-epoch values the analysis reads (NaN where not recorded)."""
+    if curves is None or curves.empty or not {"run_id", "epoch", "val_accuracy"} <= set(curves.columns):
+        empty = {"run_id": pd.Series(dtype=str), "epoch": pd.Series(dtype=float)}
+        return pd.DataFrame(empty | {v: pd.Series(dtype=float) for v in CURVE_VALUES})
+    out = curves[["run_id", "epoch"]].copy()
     out["run_id"] = out["run_id"].astype(str)
     out["epoch"] = pd.to_numeric(out["epoch"], errors="coerce").astype(float)
-    out["val_accuracy"] = pd.to_numeric(out["val_accuracy"], errors="coerce").astype(float)
+    for value in CURVE_VALUES:
+        column = curves[value] if value in curves.columns else math.nan
+        out[value] = pd.to_numeric(column, errors="coerce")
+        out[value] = out[value].astype(float)
     return out.dropna(subset=["epoch"])
 
 
 def usable_mask(trials: pd.DataFrame, metric: str) -> pd.Series:
+    """FINISHED with a finite `metric` and final validation loss."""
     finite = np.isfinite(trials[metric].to_numpy(dtype=float)) & np.isfinite(
         trials["final_val_loss"].to_numpy(dtype=float)
     )

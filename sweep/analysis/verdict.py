@@ -1,4 +1,4 @@
-"""The verdict: the report's answer in sentences."""
+"""The verdict: the report's answer in sentences, each read off the numbers it quotes."""
 
 from __future__ import annotations
 
@@ -7,18 +7,31 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from sweep.analysis.comparisons import Comparison
-from sweep.analysis.convergence import DEFAULT_TARGET_SHARE
+from sweep.analysis.comparisons import ALPHA, MIN_PAIRS, Comparison
+from sweep.analysis.convergence import DEFAULT_TARGET_SHARE, TimeDifference, describe_difference
+from sweep.analysis.equal_length import EqualLength, describe
 from sweep.analysis.factors import Interaction
-from sweep.analysis.formatting import format_number, format_p, metric_label
+from sweep.analysis.formatting import (
+    TOO_FEW,
+    difference_text,
+    format_interval,
+    format_number,
+    format_p,
+    metric_label,
+)
 from sweep.analysis.placements import PlacementSummary
 from sweep.analysis.variance_shift import VarianceShift
 
 
 def verdict_sentences(
+    *,
     trials: pd.DataFrame,
     summaries: Sequence[PlacementSummary],
     comparisons: Sequence[Comparison],
+    reference: str,
+    margin: float,
+    equal_length: EqualLength | None,
+    speed: TimeDifference | None,
     shifts: Sequence[VarianceShift],
     interactions: Sequence[Interaction],
     metric: str,
@@ -28,28 +41,16 @@ def verdict_sentences(
     cells: int,
     n_seeds: int,
 ) -> list[str]:
+    """The verdict, most important first."""
     label = metric_label(metric)
     if best is None:
         return [f"No trial finished with a finite {label}; there is nothing to compare."]
-    lead = next(s for s in summaries if s.placement == best)
-    est = lead.metric
-    ci = (
-        f", 95% CI {format_number(est.ci_low * 100)} to {format_number(est.ci_high * 100)}%"
-        if est.n >= 2
-        else ""
-    )
-    out = [f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%{ci}, n = {est.n} trials)."]
-    if not comparisons:
-        out.append("Only one placement has usable trials, so there is nothing to compare.")
-    else:
-        out.append(
-            f"\u0394 below is each placement minus {best} in percentage points of {label}, "
-            f"matched on dropout, optimizer and seed; p-values are Holm-adjusted paired t-tests."
-        )
-    for c in comparisons:
-        out.append(_comparison_sentence(c, cells, n_seeds))
-    if comparisons and not any(c.outcome in ("worse", "better") for c in comparisons):
-        out.append(f"No placement is shown to differ from {best}; it leads by its mean only.")
+    out = [describe(equal_length)] if equal_length else []
+    est = next(s for s in summaries if s.placement == best).metric
+    ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} trials" if est.has_interval else ""
+    ci = ci or f"n = {est.n}, {TOO_FEW}"
+    out.append(f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, {ci}).")
+    out += _comparison_sentences(comparisons, reference, margin, label, cells, n_seeds)
 
     failed = [s for s in summaries if s.failed_share > 0]
     if failed:
@@ -62,59 +63,80 @@ def verdict_sentences(
     out.extend(
         f"{s.placement} has no usable trial, so it is not compared." for s in summaries if s.metric.n == 0
     )
-
-    timed = [s for s in summaries if s.n_with_curves]
-    if timed and math.isfinite(target):
-        how = (
-            f" (the default target: {DEFAULT_TARGET_SHARE:.0%} of the best mean final validation "
-            f"accuracy, rounded down)"
-            if target_is_default
-            else ""
-        )
-        listed = ", ".join(
-            f"{s.placement} {format_number(s.epochs_to_target.mean)} "
-            f"({format_number(s.reached_share * 100, 0)}% reached it)"
-            for s in timed
-        )
-        out.append(
-            f"Mean epochs to reach {format_number(target * 100, 0)}% validation accuracy{how}, "
-            f"over the trials that reached it: {listed}."
-        )
+    out += _time_sentences(summaries, speed, target, target_is_default)
 
     fed = [s for s in shifts if s.expected is not None and s.dropout > 0]
     if fed:
         listed = ", ".join(
             f"{format_number(s.ratio.mean, 2)} at dropout {s.dropout:g} "
-            f"(1/(1\u2212rate) = {format_number(s.expected, 2)})"
+            f"({'at least ' if s.expected_is_lower_bound else ''}{format_number(s.expected, 2)} predicted)"
             for s in fed
         )
         names = sorted({s.placement for s in fed})
         out.append(
-            f"In {', '.join(names)}, BN's moving variance divided by the variance it sees at "
-            f"test time is {listed}; dropout in front of BN predicts 1/(1\u2212rate) "
-            f"(Li et al. 2019)."
+            f"In {', '.join(names)}, BN's moving variance divided by the variance it sees at test "
+            f"time (geometric mean over trials) is {listed}; Li et al. 2019 predict "
+            f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
+            f"at least 1/(1\u2212rate)."
         )
     out.extend(i.note for i in interactions if i.note)
     return out
 
 
-def _comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
-    d = c.diff
-    ci = (
-        f", 95% CI {format_number(d.ci_low)} to {format_number(d.ci_high)}"
-        if d.n >= 2 and math.isfinite(d.ci_low)
-        else ""
+def _comparison_sentences(
+    comparisons: Sequence[Comparison], reference: str, margin: float, label: str, cells: int, n_seeds: int
+) -> list[str]:
+    if not comparisons:
+        if reference != "all":
+            lacking = f"{reference} (the reference) or every other placement lacks usable trials"
+            return [f"{lacking}, so nothing is compared."]
+        return ["Only one placement has usable trials, so there is nothing to compare."]
+    what = (
+        "the later minus the earlier placement of every pair"
+        if reference == "all"
+        else f"each placement minus {reference}, the reference declared before the data"
     )
-    stats_text = f"\u0394 = {format_number(d.mean, signed=True)} points{ci}, n = {d.n} pairs"
-    if c.outcome in ("worse", "better"):
-        return (
-            f"{c.placement} is {c.outcome} than {c.reference} by "
-            f"{format_number(abs(d.mean))} points on this data ({stats_text}, Holm "
-            f"{format_p(c.p_holm, 'p')}, d_z = {format_number(c.effect_size, 2)})."
+    family = max(c.family for c in comparisons)
+    intervals = (
+        f"Intervals are Bonferroni-simultaneous 95% t-intervals over the {family} testable "
+        f"comparison(s), p-values Bonferroni-adjusted to match"
+        if family
+        else f"No comparison has the {MIN_PAIRS} pairs with some spread that an interval needs"
+    )
+    out = [
+        f"\u0394 below is {what}, in percentage points of {label}, matched on dropout, optimizer and "
+        f"seed. {intervals}. A comparison is equivalent when its whole interval lies inside "
+        f"\u00b1{margin:g} point(s), better or worse when it lies wholly above or below 0, and "
+        f"otherwise this sweep cannot tell."
+    ]
+    out += [comparison_sentence(c, cells, n_seeds) for c in comparisons]
+    if not any(c.outcome in ("better", "worse") for c in comparisons):
+        whom = "any other" if reference == "all" else reference
+        out.append(f"No placement is shown to be better or worse than {whom}.")
+    return out
+
+
+def comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
+    """One comparison's outcome with the numbers it rests on."""
+    d = c.diff
+    numbers = difference_text(d)
+    if math.isfinite(c.p_adjusted):
+        numbers += f", adjusted {format_p(c.p_adjusted, 'p')}, d_z = {format_number(c.effect_size, 2)}"
+    m = f"\u00b1{c.margin:g}-point margin"
+    if c.outcome == "equivalent":
+        sentence = f"{c.placement} is equivalent to {c.reference} within the {m} ({numbers})"
+        if c.excludes_zero:
+            side = "better" if d.mean > 0 else "worse"
+            sentence += f"; the interval excludes 0, so it is slightly {side}, by less than the margin"
+        return sentence + "."
+    if c.outcome in ("better", "worse"):
+        size = (
+            f"by more than the {m}"
+            if c.beyond_margin
+            else f"by {format_number(abs(d.mean))} points, perhaps less than the {m}"
         )
-    if c.outcome == "indistinguishable":
-        return f"{c.reference} and {c.placement} are indistinguishable on this data ({stats_text})."
-    sentence = f"This sweep cannot tell {c.placement} from {c.reference} ({stats_text})"
+        return f"{c.placement} is {c.outcome} than {c.reference} {size} ({numbers})."
+    sentence = f"This sweep cannot tell {c.placement} from {c.reference} ({numbers})"
     if c.pairs_needed is None or c.seeds_needed is None:
         return sentence + "; run at least 2 seeds to estimate how many would be needed."
     source = (
@@ -123,7 +145,44 @@ def _comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
         else "the spread across trials, as too few pairs measure the paired SD"
     )
     return (
-        f"{sentence}; resolving a 1-point difference needs about {c.pairs_needed} pairs, "
-        f"i.e. about {c.seeds_needed} seeds at {cells} pairs per seed (this sweep has "
-        f"{n_seeds}; SD {format_number(c.power_sd)} points from {source})."
+        f"{sentence}; resolving a {c.margin:g}-point difference at 80% power and \u03b1 = "
+        f"{ALPHA:g}/{max(1, c.family)} needs about {c.pairs_needed} pairs, i.e. about {c.seeds_needed} "
+        f"seeds at {cells} pairs per seed (this sweep has {n_seeds}; SD "
+        f"{format_number(c.power_sd)} points from {source})."
     )
+
+
+def _time_sentences(
+    summaries: Sequence[PlacementSummary],
+    speed: TimeDifference | None,
+    target: float,
+    target_is_default: bool,
+) -> list[str]:
+    timed = [s for s in summaries if s.time_to_target.n]
+    if not timed or not math.isfinite(target):
+        return []
+    how = (
+        f" (the default target: {DEFAULT_TARGET_SHARE:.0%} of the best mean final validation "
+        f"accuracy, rounded down)"
+        if target_is_default
+        else ""
+    )
+    horizon = format_number(timed[0].time_to_target.horizon, 0)
+    listed = ", ".join(
+        f"{s.placement} median {_median(s.time_to_target.median)}, restricted mean "
+        f"{format_number(s.time_to_target.restricted_mean)} ({s.time_to_target.n_reached}/"
+        f"{s.time_to_target.n} reached it)"
+        for s in timed
+    )
+    out = [
+        f"Epochs to reach {format_number(target * 100, 0)}% validation accuracy{how}, by "
+        f"Kaplan\u2013Meier with trials that never reached it censored at their last epoch, and "
+        f"the restricted mean counting them as {horizon}: {listed}."
+    ]
+    if speed is not None:
+        out.append(describe_difference(speed, target))
+    return out
+
+
+def _median(x: float) -> str:
+    return format_number(x, 0) if math.isfinite(x) else "not reached"

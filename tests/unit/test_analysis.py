@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.power import TTestPower
 
 from sweep.analysis import analyse
-from sweep.analysis.comparisons import holm
 
 ALL = ("before_activation", "after_activation", "after_dropout", "none")
 
@@ -99,25 +99,26 @@ def test_planted_three_point_loss_is_detected_with_the_right_sign():
     assert c.diff.mean < 0
     assert c.diff.ci_low <= -3 <= c.diff.ci_high
     assert c.n_pairs == 20 and c.n_seeds == 5
-    assert c.p_holm < 0.05 and c.effect_size < 0
+    assert c.reference == "none" and c.p_adjusted < 0.05 and c.effect_size < 0
     assert any(s.startswith("after_dropout is worse than") for s in analysis.verdict)
     assert analysis.best_placement != "after_dropout"
 
 
-def test_no_difference_names_no_winner_and_says_indistinguishable():
+def test_no_difference_is_equivalent_within_the_margin_and_names_no_winner():
     analysis = analyse(make_trials())
-    assert {c.outcome for c in analysis.comparisons} == {"indistinguishable"}
+    assert {c.outcome for c in analysis.comparisons} == {"equivalent"}
+    assert all(c.diff.ci_low > -1 and c.diff.ci_high < 1 for c in analysis.comparisons)
     assert not any(" is worse than " in s or " is better than " in s for s in analysis.verdict)
-    assert sum("indistinguishable on this data" in s for s in analysis.verdict) == 3
-    assert any("No placement is shown to differ" in s for s in analysis.verdict)
+    assert sum("is equivalent to none within the \u00b11-point margin" in s for s in analysis.verdict) == 3
+    assert any("No placement is shown to be better or worse than none" in s for s in analysis.verdict)
 
 
-def test_indistinguishable_sentence_gives_delta_ci_and_pairs():
+def test_equivalent_sentence_gives_delta_simultaneous_ci_and_pairs():
     analysis = analyse(make_trials())
     c = analysis.comparisons[0]
-    sentence = next(s for s in analysis.verdict if "indistinguishable" in s)
+    sentence = next(s for s in analysis.verdict if "is equivalent to" in s)
     assert f"n = {c.n_pairs} pairs" in sentence
-    assert "95% CI" in sentence and "\u0394 = " in sentence
+    assert "simultaneous 95% CI (each at 98.33%)" in sentence and "\u0394 = " in sentence
 
 
 def test_too_small_sweep_cannot_tell_and_says_how_many_seeds_are_needed():
@@ -127,7 +128,8 @@ def test_too_small_sweep_cannot_tell_and_says_how_many_seeds_are_needed():
     c = analysis.comparisons[0]
     assert c.n_pairs == 2
     assert c.seeds_needed is not None and c.seeds_needed >= 2
-    assert c.pairs_needed == max(3, math.ceil((2.8 * c.power_sd) ** 2))
+    power = TTestPower().power(effect_size=1 / c.power_sd, alpha=0.05 / 3, nobs=np.arange(2, 500))
+    assert c.pairs_needed == max(3, 2 + int(np.argmax(power >= 0.8)))
     sentence = next(s for s in analysis.verdict if s.startswith("This sweep cannot tell"))
     assert f"about {c.seeds_needed} seeds" in sentence
 
@@ -171,12 +173,12 @@ def test_failed_and_diverged_trials_count_as_failed_and_leave_the_pairs():
     assert none.n_trials == 20 and none.n_finished == 17
     assert none.failed_share == pytest.approx(4 / 20)
     assert none.final_val_accuracy.n == 16
-    assert comparison(analysis, "none").n_pairs == 16
+    assert comparison(analysis, "after_dropout").n_pairs == 16
     assert analysis.placement("before_activation").failed_share == 0
     assert any("4 of 80 trials failed or diverged" in s for s in analysis.verdict)
 
 
-def test_epochs_to_target_counts_runs_that_never_reach_it_separately():
+def test_epochs_to_target_censors_runs_that_never_reach_it():
     trials = pd.DataFrame([trial_row("before_activation", 0.1, "sgd", seed, 0.85) for seed in range(3)])
     ids = trials["run_id"].tolist()
     rising = {
@@ -191,10 +193,12 @@ def test_epochs_to_target_counts_runs_that_never_reach_it_separately():
             for e, v in enumerate(values, start=1)
         ]
     )
-    summary = analyse(trials, curves, target_accuracy=0.8).placement("before_activation")
-    assert summary.epochs_to_target.mean == pytest.approx(4.0)  # epochs 3 and 5
-    assert (summary.n_reached, summary.n_with_curves) == (2, 3)
-    assert summary.reached_share == pytest.approx(2 / 3)
+    time = analyse(trials, curves, target_accuracy=0.8).placement("before_activation").time_to_target
+    assert (time.n_reached, time.n, time.horizon) == (2, 3, 5)
+    assert time.reached_share == pytest.approx(2 / 3)
+    # Kaplan-Meier: S = 2/3 after epoch 3 and 1/3 after epoch 5, where the third run is censored.
+    assert time.median == 5
+    assert time.restricted_mean == pytest.approx((3 + 5 + 5) / 3)
 
 
 def test_default_target_is_95_percent_of_the_best_mean_rounded_down():
@@ -208,8 +212,8 @@ def test_default_target_is_95_percent_of_the_best_mean_rounded_down():
 def test_empty_or_missing_curves_leave_epochs_to_target_empty():
     trials = make_trials(seeds=2)
     for curves in (None, pd.DataFrame()):
-        summary = analyse(trials, curves).placement("none")
-        assert summary.n_with_curves == 0 and math.isnan(summary.reached_share)
+        time = analyse(trials, curves).placement("none").time_to_target
+        assert time.n == 0 and math.isnan(time.reached_share) and math.isnan(time.median)
 
 
 def test_summary_metrics_have_the_documented_keys_and_only_finite_values():
@@ -224,11 +228,13 @@ def test_summary_metrics_have_the_documented_keys_and_only_finite_values():
         "val_accuracy_n",
         "best_val_accuracy_mean",
         "val_loss_mean",
-        "epochs_to_target_mean",
+        "epochs_to_target_median",
+        "epochs_to_target_restricted_mean",
         "failed_share",
     ):
         assert pre + suffix in metrics
-    assert "placement.none.bn_variance_shift_mean" not in metrics  # NaN for the control
+    assert "comparison.after_dropout_vs_none.p_adjusted" in metrics
+    assert "placement.none.bn_variance_shift_geomean" not in metrics  # NaN for the control
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
 
 
@@ -247,6 +253,7 @@ def test_mean_variance_shift_is_reported_per_placement_and_dropout():
     rows = {(v.placement, v.dropout): v for v in analysis.variance_shift}
     assert rows[("after_dropout", 0.5)].ratio.mean == pytest.approx(2.0)
     assert rows[("after_dropout", 0.5)].expected == pytest.approx(2.0)
+    assert rows[("after_dropout", 0.5)].expected_is_lower_bound
     assert rows[("before_activation", 0.5)].expected is None
     assert ("none", 0.5) not in rows
     assert any("Li et al. 2019" in s for s in analysis.verdict)
@@ -260,13 +267,6 @@ def test_interaction_tables_name_each_levels_winner_and_note_a_flip():
     assert dict(by_dropout.winners) == {0.1: "before_activation", 0.5: "after_activation"}
     assert by_dropout.note is not None and "changes with dropout" in by_dropout.note
     assert by_dropout.counts.loc["none", 0.1] == 10
-
-
-def test_holm_adjustment_is_monotone_and_skips_nan():
-    adjusted = holm([0.01, 0.04, math.nan, 0.03])
-    assert adjusted[0] == pytest.approx(0.03)
-    assert adjusted[1] == pytest.approx(0.06) and adjusted[3] == pytest.approx(0.06)
-    assert math.isnan(adjusted[2])
 
 
 def test_expectation_2_confirmed_when_after_dropout_loses_only_at_high_dropout():
@@ -300,8 +300,8 @@ def test_expectation_4_confirmed_when_bn_converges_faster_than_none():
     analysis = analyse(trials, curves, target_accuracy=0.8)
     assert analysis.expectations[3].status == "confirmed", analysis.expectations[3].detail
     none, bn = analysis.placement("none"), analysis.placement("before_activation")
-    assert none.epochs_to_target.mean > bn.epochs_to_target.mean
-    assert any(s.startswith("Mean epochs to reach 80%") for s in analysis.verdict)
+    assert none.time_to_target.median > bn.time_to_target.median
+    assert any(s.startswith("Epochs to reach 80%") for s in analysis.verdict)
 
 
 def test_expectations_are_not_tested_when_the_sweep_lacks_the_factors():
@@ -318,6 +318,10 @@ def test_unknown_metric_and_missing_columns_are_rejected_with_what_is_allowed():
         analyse(trials.drop(columns="placement"))
     with pytest.raises(ValueError, match=r"target_accuracy: must be a fraction .* \(got 92\)"):
         analyse(trials, target_accuracy=92)
+    with pytest.raises(ValueError, match=r"reference: must be one of .*\(before_activation, none\) or all"):
+        analyse(trials, reference="after_dropout")
+    with pytest.raises(ValueError, match=r"equivalence_margin: must be > 0 .* \(got 0\)"):
+        analyse(trials, equivalence_margin=0)
 
 
 def test_no_usable_trial_gives_a_plain_verdict():
@@ -331,8 +335,16 @@ def test_no_usable_trial_gives_a_plain_verdict():
 
 def test_a_placement_whose_trials_all_failed_is_named_and_not_compared():
     trials = make_trials(seeds=2)
+    trials.loc[trials["placement"] == "after_dropout", "status"] = "FAILED"
+    analysis = analyse(trials)
+    assert "after_dropout" not in {c.placement for c in analysis.comparisons}
+    assert analysis.placement("after_dropout").failed_share == 1.0
+    assert "after_dropout has no usable trial, so it is not compared." in analysis.verdict
+
+
+def test_without_usable_none_trials_the_default_compares_every_pair():
+    trials = make_trials(seeds=2)
     trials.loc[trials["placement"] == "none", "status"] = "FAILED"
     analysis = analyse(trials)
-    assert "none" not in {c.placement for c in analysis.comparisons}
-    assert analysis.placement("none").failed_share == 1.0
-    assert "none has no usable trial, so it is not compared." in analysis.verdict
+    assert analysis.reference == "all"
+    assert len(analysis.comparisons) == 3  # the three BN placements, pairwise
