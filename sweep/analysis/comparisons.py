@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
@@ -103,12 +103,23 @@ def simultaneous(diffs: Sequence[np.ndarray | pd.Series]) -> list[Tested]:
     p = np.full(len(arrays), math.nan)
     p_adj = np.full(len(arrays), math.nan)
     if testable:
-        p[testable] = [stats.ttest_1samp(arrays[i], 0.0).pvalue for i in testable]
+        p[testable] = [paired_t_p(arrays[i]) for i in testable]
         p_adj[testable] = multipletests(p[testable], alpha=ALPHA, method="bonferroni")[1]
     k_tested = len(testable)
     return [
         Tested(Estimate.of(x, level), float(p[i]), float(p_adj[i]), k_tested) for i, x in enumerate(arrays)
     ]
+
+
+def paired_t_p(diffs: np.ndarray) -> float:
+    """Two-sided p of the paired t-test on `diffs`: scipy's ttest_1samp against 0, as a formula.
+
+    The same number without ttest_1samp's per-call overhead (milliseconds), which the 2000-sweep
+    error-rate simulation in the tests would pay a few thousand times.
+    """
+    n = len(diffs)
+    t = float(np.mean(diffs)) / (float(np.std(diffs, ddof=1)) / math.sqrt(n))
+    return float(2 * special.stdtr(n - 1, -abs(t)))
 
 
 def comparison_pairs(placements: Sequence[str], reference: str) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 # Fewer values than this give no interval: a t-interval from two values spans most of the scale.
 MIN_N_FOR_INTERVAL = 3
@@ -87,4 +87,5 @@ def _finite(values: Values) -> np.ndarray:
 
 
 def _t(level: float, n: int) -> float:
-    return float(stats.t.ppf(0.5 + level / 2, n - 1))
+    """The t quantile of a two-sided interval at `level` from `n` values."""
+    return float(special.stdtrit(n - 1, 0.5 + level / 2))

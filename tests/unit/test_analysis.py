@@ -348,3 +348,137 @@ def test_without_usable_none_trials_the_default_compares_every_pair():
     analysis = analyse(trials)
     assert analysis.reference == "all"
     assert len(analysis.comparisons) == 3  # the three BN placements, pairwise
+
+
+# --- three outcomes, the declared reference, and one answer per data set ----------------------
+
+
+def test_planted_small_real_difference_is_worse_and_says_so():
+    analysis = analyse(make_trials({"after_activation": -0.02}, noise=0.003))
+    c = comparison(analysis, "after_activation")
+    assert c.outcome == "worse" and c.excludes_zero and c.beyond_margin
+    assert any(s.startswith("after_activation is worse than none by more than the") for s in analysis.verdict)
+
+
+def test_interval_excluding_zero_inside_the_margin_is_equivalent_and_never_indistinguishable():
+    analysis = analyse(make_trials({"after_activation": -0.005}, seeds=10, noise=0.001))
+    c = comparison(analysis, "after_activation")
+    assert c.diff.ci_high < 0 and c.diff.ci_low > -1  # excludes 0, inside +-1 point
+    assert c.outcome == "equivalent"
+    sentence = next(s for s in analysis.verdict if s.startswith("after_activation is equivalent to none"))
+    assert "the interval excludes 0, so it is slightly worse, by less than the margin" in sentence
+    report = " ".join(analysis.verdict) + " ".join(e.detail for e in analysis.expectations)
+    assert "indistinguishable" not in report
+
+
+def test_a_narrower_margin_turns_the_same_interval_into_worse():
+    trials = make_trials({"after_activation": -0.005}, seeds=10, noise=0.001)
+    c = comparison(analyse(trials, equivalence_margin=0.2), "after_activation")
+    assert c.outcome == "worse" and c.margin == 0.2
+
+
+def test_interval_past_the_margin_and_across_zero_cannot_tell():
+    analysis = analyse(make_trials({"after_activation": -0.008}, seeds=3, noise=0.012))
+    c = comparison(analysis, "after_activation")
+    assert c.diff.ci_low < -1 and c.diff.ci_high > 0
+    assert c.outcome == "cannot tell"
+    assert any(s.startswith("This sweep cannot tell after_activation from none") for s in analysis.verdict)
+
+
+def test_the_reference_is_declared_not_the_best_by_data():
+    analysis = analyse(make_trials({"none": -0.03}))
+    assert analysis.best_placement != "none"
+    assert {c.reference for c in analysis.comparisons} == {"none"}
+    assert {c.outcome for c in analysis.comparisons} == {"better"}
+    chosen = analyse(make_trials({"none": -0.03}), reference="after_dropout")
+    assert {(c.placement, c.reference) for c in chosen.comparisons} == {
+        ("before_activation", "after_dropout"),
+        ("after_activation", "after_dropout"),
+        ("none", "after_dropout"),
+    }
+
+
+def test_all_pairs_are_one_family_of_six_simultaneous_intervals():
+    analysis = analyse(make_trials({"after_dropout": -0.03}), reference="all")
+    assert analysis.reference == "all" and len(analysis.comparisons) == 6
+    assert {c.family for c in analysis.comparisons} == {6}
+    assert all(c.diff.level == pytest.approx(1 - 0.05 / 6) for c in analysis.comparisons)
+    assert any("every pair" in s for s in analysis.verdict)
+
+
+@pytest.mark.parametrize("effect", [0.0, -0.004, -0.009, -0.02])
+def test_the_evidence_check_and_the_verdict_give_one_answer_for_one_pair(effect):
+    trials = make_trials({"after_activation": effect}, seeds=4, noise=0.006)
+    analysis = analyse(trials, reference="all")
+    c = next(
+        c
+        for c in analysis.comparisons
+        if {c.placement, c.reference} == {"after_activation", "before_activation"}
+    )
+    expected = {"equivalent": "confirmed"}.get(c.outcome, "refuted" if c.beyond_margin else "cannot tell")
+    assert analysis.expectations[0].status == expected
+    assert f"{c.diff.ci_low:.1f}".replace("-", "\u2212") in analysis.expectations[0].detail
+
+
+def test_too_few_trials_give_no_accuracy_interval_and_say_so():
+    trials = make_trials(seeds=1, dropouts=(0.1,))  # 2 trials per placement
+    trials.loc[trials["placement"] == "none", "final_val_accuracy"] = [0.5, 0.99]
+    analysis = analyse(trials)
+    none = analysis.placement("none")
+    assert none.final_val_accuracy.n == 2 and not none.final_val_accuracy.has_interval
+    assert any("n = 2, too few trials for an interval" in s for s in analysis.verdict)
+
+
+def test_accuracy_intervals_stay_within_0_and_100_percent():
+    trials = make_trials(seeds=2, dropouts=(0.1,), noise=0.05)
+    trials["final_val_accuracy"] = (
+        trials["final_val_accuracy"].clip(upper=1.0) * 0 + [0.55, 0.999, 1.0, 0.99] * 4
+    )
+    for s in analyse(trials).placements:
+        est = s.final_val_accuracy
+        assert 0 <= est.ci_low <= est.ci_high <= 1
+
+
+# --- ASHA: unequal lengths compared at the epoch every trial reached ---------------------------
+
+
+def test_trials_stopped_early_are_compared_at_the_epoch_all_reached():
+    trials = make_trials({"after_dropout": -0.03})
+    curves = make_curves(trials, dict.fromkeys(ALL, 2.0))
+    stopped = trials.index[(trials["placement"] == "none") & (trials["seed"] < 2)]
+    trials.loc[stopped, "epochs_completed"] = 4.0
+    curves = curves[~(curves["run_id"].isin(trials.loc[stopped, "run_id"]) & (curves["epoch"] > 4))]
+    analysis = analyse(trials, curves, target_accuracy=0.8)
+    assert analysis.equal_length is not None
+    assert (analysis.equal_length.epoch, analysis.equal_length.n_stopped) == (4, len(stopped))
+    at_4 = curves[curves["epoch"] == 4].set_index("run_id")["val_accuracy"]
+    expected = at_4[trials.loc[trials["placement"] == "before_activation", "run_id"]].mean()
+    assert analysis.placement("before_activation").final_val_accuracy.mean == pytest.approx(expected)
+    assert analysis.placement("none").time_to_target.horizon == 4
+    assert analysis.verdict[0].startswith(f"{len(stopped)} usable trials stopped before epoch 10")
+    assert "taken at epoch 4" in analysis.verdict[0]
+
+
+def test_trials_of_equal_length_are_compared_as_they_ended():
+    trials = make_trials(seeds=2)
+    analysis = analyse(trials, make_curves(trials, dict.fromkeys(ALL, 2.0)))
+    assert analysis.equal_length is None
+    assert analysis.placement("none").final_val_accuracy.mean == pytest.approx(
+        trials.loc[trials["placement"] == "none", "final_val_accuracy"].mean()
+    )
+
+
+# --- time to target with censoring ----------------------------------------------------------
+
+
+def test_none_never_reaching_the_target_gives_a_bound_on_how_much_sooner_bn_gets_there():
+    trials = make_trials()
+    curves = make_curves(trials, dict.fromkeys(ALL, 1.5) | {"none": 50.0})
+    analysis = analyse(trials, curves, target_accuracy=0.8)
+    none = analysis.placement("none").time_to_target
+    assert none.n_reached == 0 and none.restricted_mean == 10 and math.isnan(none.median)
+    td = analysis.time_difference
+    assert td is not None and td.is_bound
+    assert any("at least" in s and "epochs sooner than none" in s for s in analysis.verdict)
+    assert analysis.expectations[3].status == "confirmed"
+    assert "so the true gap is larger" in analysis.expectations[3].detail

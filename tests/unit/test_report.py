@@ -15,6 +15,7 @@ from sweep.report import (
     plot_final_accuracy,
     plot_heatmap,
     plot_learning_curves,
+    render_html,
     render_markdown,
     write_report,
 )
@@ -148,3 +149,22 @@ def test_plots_report_no_data_instead_of_drawing_empty_figures(tmp_path, sweep):
     assert not plot_final_accuracy(failed, tmp_path / "b.png")
     assert not plot_heatmap(failed, tmp_path / "c.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_report_names_the_declared_reference_and_badges_equivalence(sweep):
+    _, _, analysis = sweep
+    page = render_html(analysis)
+    assert "Paired comparisons against none (declared in advance)" in page
+    assert "<span class='status equivalent'>equivalent</span>" in page
+    assert "<span class='status worse'>worse</span>" in page
+    assert "indistinguishable" not in page
+    assert "Bonferroni-simultaneous 95% intervals" in render_markdown(analysis)
+
+
+def test_too_few_trials_print_no_interval_rather_than_one_past_100_percent():
+    trials, curves = make_sweep(seeds=1)
+    trials = trials[trials["optimizer"] == "sgd"]  # two trials a placement
+    markdown = render_markdown(analyse(trials, curves))
+    per_placement = markdown.split("## Per placement")[1].split("##")[0]
+    assert per_placement.count("too few trials for an interval") == 4
+    assert "too few pairs for an interval" in markdown
