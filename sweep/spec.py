@@ -381,7 +381,7 @@ class TrackingSpec(_Model):
 class AnalysisSpec(_Model):
     """How the report decides, declared before the data is seen."""
 
-    # The placement every other is compared with; None: `none` when it is searched, else all pairs.
+    # The placement every other is compared with; None: `none` when it has usable trials, else all pairs.
     reference: Literal["before_activation", "after_activation", "after_dropout", "none", "all"] | None = None
     # Differences inside +-margin (accuracy points) count as equivalent.
     equivalence_margin: float = Field(default=1.0, gt=0, le=100)
