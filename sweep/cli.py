@@ -508,11 +508,17 @@ def reproduce(
         where = f"{err.source}: " if err.source else ""
         _fail([f"{where}{line}" for line in err.errors])
     config = ", ".join(f"{k} {v}" for k, v in done.config.items())
-    console.print(f"trial           {done.run_name} (sweep {done.sweep_id})", highlight=False)
-    console.print(f"configuration   {config}, {done.epochs} epochs", highlight=False)
-    console.print(f"data            fingerprint {done.data_fingerprint[:16]} matches the run's")
-    for name, (then, now) in done.version_changes.items():
-        console.print(f"[yellow]version[/yellow]         {name} {then} recorded, {now} here", highlight=False)
+    lines = [
+        f"trial           {done.run_name} (sweep {done.sweep_id})",
+        f"configuration   {config}, {done.epochs} epochs",
+        f"data            fingerprint {done.data_fingerprint[:16]} matches the run's",
+        *(
+            f"version         {k} {then} recorded, {now} here"
+            for k, (then, now) in done.version_changes.items()
+        ),
+    ]
+    for line in lines:
+        console.print(escape(line), highlight=False, soft_wrap=True)
     table = Table(title=f"final metrics of run {done.run_id}")
     for col in ("metric", "recorded", "reproduced", "difference"):
         table.add_column(col)
@@ -571,6 +577,8 @@ def ui(
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",  # one person's browser; MLflow's default of 4 processes costs a laptop seconds
+        "1",
     ]
     from mlflow.tracking import MlflowClient
 
