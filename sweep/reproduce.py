@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,9 @@ def reproduce_trial(
 
     os.environ.update(worker_env())  # Keras on TensorFlow, as on a Ray worker
     history: list[dict[str, Any]] = []
-    fit_trial(config, spec, data, history.append, epochs=epochs)
+    with warnings.catch_warnings():  # workers run with PYTHONWARNINGS=ignore
+        warnings.simplefilter("ignore")
+        fit_trial(config, spec, data, history.append, epochs=epochs)
     last = history[-1]
     matches = tuple(
         MetricMatch(name, float(recorded[name]), float(last[key]))

@@ -83,9 +83,10 @@ def spec_hash(spec: SweepSpec) -> str:
 def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) -> dict[str, Any]:
     """What decides one trial's training, and nothing else.
 
-    The spec's dataset, model and training sections (not tracking, name, resources, search or
-    strategy), with the data's fingerprint in place of its file's path; the trial's placement,
-    dropout, optimizer settings (not its label) and seed.
+    The spec's dataset, model and training sections, with the data's fingerprint in place of its
+    file's path; the CPUs and GPUs of a trial (TensorFlow's thread count changes a CNN's results in
+    the last bits); the trial's placement, dropout, optimizer settings (not its label) and seed.
+    Not the name, tracking, search, strategy or retry settings.
     """
     core = spec.model_dump(
         mode="json",
@@ -96,6 +97,8 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     return {
         **core,
         "data_fingerprint": fingerprint,
+        "cpus_per_trial": spec.resources.cpus_per_trial,
+        "gpus_per_trial": spec.resources.gpus_per_trial,
         "placement": str(config["placement"]),
         "dropout": float(config["dropout"]),
         "optimizer": {"name": optimizer.name, **optimizer.settings},
