@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +25,10 @@ from sweep.space import (
     TunePlan,
     best_blocks,
     completion_plan,
+    config_key,
     confirmation_plan,
+    explicit_plan,
+    seed_round,
     tune_plan,
     tuning_plans,
 )
@@ -128,16 +132,18 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
     return parse_spec(data)
 
 
-PlanStep = Callable[[TrialRecorder], TunePlan]
+PlanStep = Callable[[TrialRecorder], "TunePlan | None"]  # None: no more Tune runs
 Done = frozenset[tuple[str, float, str, int]]
 
 
-def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[list[PlanStep], int]:
+def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable[PlanStep], int]:
     """The Tune runs of one attempt, in order, and how many trials they hold together.
 
     Each step is built when its turn comes: per_placement's re-runs need the tuning results.
     A resumed Optuna sweep first completes the blocks it began, then draws new ones.
     """
+    if spec.search.adaptive is not None:
+        return _adaptive_rounds(spec, tracker), spec.trial_count
     if spec.strategy.tuning == "per_placement":
         tuning = tuning_plans(spec, done)
         confirmations = len(spec.search.placement) * spec.search.seeds
@@ -156,6 +162,45 @@ def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[list[Pla
         return [*map(_ready, tuning), confirm], sum(p.num_samples for p in tuning) + confirmations
     plans = [p for p in (completion_plan(spec, done), tune_plan(spec, done)) if p and p.num_samples]
     return list(map(_ready, plans)), sum(p.num_samples for p in plans)
+
+
+def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanStep]:
+    """Rounds of seeds for the placements whose comparisons are undecided (sweep.adaptive).
+
+    Each round is decided from the trials MLflow holds, so a resumed sweep replays the same
+    looks and runs the round the interrupted one had not finished.
+    """
+    from sweep.adaptive import ENDED, replay, trials_saved
+    from sweep.results import SweepRecord, trial_table
+
+    record = SweepRecord(tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None)
+
+    def next_round(recorder: TrialRecorder) -> TunePlan | None:
+        recorder.settle()  # every trial of the last round is in MLflow before the look
+        trials = trial_table(tracker.client, record)
+        progress = replay(trials, spec)
+        ran = int(trials["status"].isin(ENDED).sum())
+        tracker.record_adaptive(
+            {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
+            {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},
+        )
+        if progress.next_round is None:
+            return None
+        ran_rows = trials[trials["status"].isin(ENDED)]
+        ended = {
+            config_key({"placement": p, "dropout": d, "optimizer": o, "seed": int(s)})
+            for p, d, o, s in zip(
+                ran_rows.placement, ran_rows.dropout, ran_rows.optimizer, ran_rows.seed, strict=True
+            )
+        }
+        round_ = progress.next_round
+        points = [p for p in seed_round(spec, round_.placements, round_.seeds) if config_key(p) not in ended]
+        if not points:
+            return None
+        recorder.total = recorder.done + recorder.failed + len(points)
+        return explicit_plan(spec, points)
+
+    return itertools.repeat(next_round)
 
 
 def _ready(plan: TunePlan) -> PlanStep:
@@ -240,12 +285,16 @@ def _run(
             raise ray_error
         plans, remaining = _plans(spec, done, tracker)
         recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
+        planned = 0
         if remaining:
             mark, cpu_mark = time.monotonic(), time.process_time()
             for i, next_plan in enumerate(plans):
                 plan = next_plan(recorder)
+                if plan is None:
+                    break
                 if not plan.num_samples:
                     continue
+                planned += plan.num_samples
                 name = attempt if i == 0 else f"{attempt}-{i + 1}"
                 tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
                 try:
@@ -260,6 +309,8 @@ def _run(
                 timings["tune_startup_s"] = recorder.first_start - mark
                 timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
         recorder.drain()
+        if spec.search.adaptive is not None:
+            remaining = planned  # what the looks asked for; the rest was saved
         ended = recorder.done + recorder.failed
         state = "finished" if ended >= remaining else "interrupted"
     except KeyboardInterrupt:

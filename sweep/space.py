@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,24 @@ def random_blocks(spec: SweepSpec) -> list[dict[str, Any]]:
         optimizer = labels[int(rng.integers(len(labels)))]
         blocks.setdefault((dropout, optimizer), {"dropout": dropout, "optimizer": optimizer})
     return list(blocks.values())
+
+
+def blocks(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The (dropout, optimizer) settings every placement and seed runs on (grid or random)."""
+    if spec.strategy.algorithm == "random":
+        return random_blocks(spec)
+    assert isinstance(spec.search.dropout, list)
+    return [
+        {"dropout": float(d), "optimizer": o}
+        for d, o in itertools.product(spec.search.dropout, spec.search.optimizers)
+    ]
+
+
+def seed_round(spec: SweepSpec, placements: Sequence[str], seeds: range) -> list[dict[str, Any]]:
+    """Every block for these placements and seeds (an adaptive sweep's next round)."""
+    return [
+        {"placement": p, **block, SEED_KEY: s} for s in seeds for block in blocks(spec) for p in placements
+    ]
 
 
 def random_configs(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -153,6 +172,11 @@ def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = fr
         points = [p for p in points if config_key(p) not in done]
         space, search_alg, num_samples = _explicit_space(spec), _points(points), len(points)
     return _with_scheduler(spec, space, search_alg, num_samples)
+
+
+def explicit_plan(spec: SweepSpec, points: list[dict[str, Any]]) -> TunePlan:
+    """A plan that runs exactly these trial configurations."""
+    return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
 
 
 def _explicit_space(spec: SweepSpec) -> dict[str, Any]:

@@ -255,8 +255,20 @@ class OptimizerSpec(_Model):
 DropoutAxis = list[float] | Range
 
 
+class AdaptiveSeeds(_Model):
+    """Seeds added only where a comparison is undecided, up to `max` (sweep.adaptive)."""
+
+    max: int = Field(ge=2, le=1000)
+    step: int = Field(default=1, ge=1, le=100)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)  # over every look and comparison together
+
+
 class SearchSpec(_Model):
-    """The axes of the search: placement, dropout, optimizer and seeds."""
+    """The axes of the search: placement, dropout, optimizer and seeds.
+
+    `seeds: {min: 3, max: 20, step: 1}` is the short form of `seeds: 3` with
+    `adaptive: {max: 20, step: 1}`.
+    """
 
     placement: list[Placement] = Field(default_factory=lambda: list(PLACEMENTS), min_length=1)
     dropout: DropoutAxis = Field(default_factory=lambda: [0.0, 0.25, 0.5])
@@ -264,6 +276,28 @@ class SearchSpec(_Model):
         default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1, max_length=100
     )
     seeds: int = Field(default=3, ge=1, le=1000)
+    adaptive: AdaptiveSeeds | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_range(cls, data: Any) -> Any:
+        seeds = data.get("seeds") if isinstance(data, dict) else None
+        if isinstance(seeds, dict) and "adaptive" not in data:
+            extra = sorted(set(seeds) - {"min", "max", "step", "alpha"})
+            if extra or "min" not in seeds or "max" not in seeds:
+                raise ValueError(
+                    "seeds: a number, or {min, max} with optional step and alpha for adaptive seeds"
+                    + (f" (unknown: {', '.join(map(str, extra))})" if extra else "")
+                )
+            rest = {k: v for k, v in seeds.items() if k != "min"}
+            return {**data, "seeds": seeds["min"], "adaptive": rest}
+        return data
+
+    @model_validator(mode="after")
+    def _adaptive_above_min(self) -> SearchSpec:
+        if self.adaptive is not None and self.adaptive.max <= self.seeds:
+            raise ValueError(f"seeds: max must exceed min (got min={self.seeds}, max={self.adaptive.max})")
+        return self
 
     @field_validator("placement")
     @classmethod
@@ -424,6 +458,13 @@ class SweepSpec(_Model):
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
                 f"combination (got {self.strategy.num_samples})"
             )
+        if self.search.adaptive is not None and (
+            self.strategy.algorithm == "optuna" or self.strategy.tuning != "shared"
+        ):
+            errors.append(
+                "search.seeds: adaptive seeds need grid or random search with shared tuning "
+                "(every placement on the same blocks, so each added seed adds pairs)"
+            )
         if self.strategy.algorithm == "grid" and self.strategy.tuning != "shared":
             errors.append(
                 "strategy.tuning: per_placement tuning needs random or optuna search "
@@ -467,6 +508,8 @@ class SweepSpec(_Model):
         """How many trials the sweep runs."""
         if self.strategy.tuning == "per_placement":  # one seed per tuning trial, then the re-runs
             return self.configuration_count + len(self.search.placement) * self.search.seeds
+        if self.search.adaptive is not None:  # at most: max seeds everywhere
+            return self.configuration_count * self.search.adaptive.max
         return self.configuration_count * self.search.seeds
 
     @property
@@ -479,7 +522,9 @@ class SweepSpec(_Model):
 
     def describe_count(self) -> str:
         """How the trial count is made up, in words."""
-        seeds = self.search.seeds
+        seeds: int | str = self.search.seeds
+        if self.search.adaptive is not None:
+            seeds = f"{self.search.seeds}-{self.search.adaptive.max} adaptive"
         if self.strategy.algorithm == "grid":
             assert isinstance(self.search.dropout, list)
             return (
@@ -539,6 +584,9 @@ def _walk(loc: Sequence[Any], model: type[BaseModel] = SweepSpec) -> tuple[str, 
     out = ""
     current: Any = model
     for part in loc:
+        branches = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) in (typing.Union, types.UnionType) and len(branches) == 1:
+            current = branches[0]  # `X | None`: pydantic names no branch, the part is X's
         if _is_model(current):
             field = current.model_fields.get(part) if isinstance(part, str) else None
             if isinstance(part, str) and _FIELD_NAME.fullmatch(part):
@@ -754,6 +802,28 @@ def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
     return f"{where}invalid YAML: {problem}"
 
 
+def _unpaired_surrogate(data: Any, where: str = "") -> str | None:
+    """Where `data` holds text that is not unicode: a lone UTF-16 surrogate, which the escape
+    `\\ud800` makes in JSON and in YAML's double quotes (and which nothing can encode)."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "the document"
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            path = _join(where, key if isinstance(key, str) and _FIELD_NAME.fullmatch(key) else f"[{key!r}]")
+            found = _unpaired_surrogate(key, path) or _unpaired_surrogate(value, path)
+            if found:
+                return found
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found = _unpaired_surrogate(value, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None) -> dict[str, Any]:
     """YAML or JSON text into a mapping, or SpecError naming the line and the problem."""
     if len(text.encode("utf-8", errors="replace")) > MAX_SPEC_BYTES:
@@ -774,6 +844,9 @@ def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None)
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else type(data).__name__
         raise SpecError([f"the top level must be a mapping of fields (got {kind})"], source)
+    where = _unpaired_surrogate(data)
+    if where:
+        raise SpecError([f"{where}: not unicode text (an unpaired surrogate such as \\ud800)"], source)
     return dict(data)
 
 

@@ -262,6 +262,14 @@ class SweepTracker:
         self.client.log_batch(self.parent_run_id, tags=tags)
         self.client.set_terminated(self.parent_run_id, status)
 
+    def record_adaptive(self, calls: dict[str, str], counts: dict[str, int]) -> None:
+        """An adaptive sweep's look on the parent: each comparison's call, trials run and saved."""
+        self.client.log_batch(
+            self.parent_run_id,
+            metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in counts.items()],
+            tags=[RunTag(k, v[:5000]) for k, v in calls.items()],
+        )
+
     # --- child runs ---------------------------------------------------------------------
     def start_trial(self, trial_id: str, config: dict[str, Any]) -> str:
         if trial_id in self._children:

@@ -280,3 +280,37 @@ def test_per_placement_tuning_reruns_each_placements_best_on_fresh_seeds(
         tuned = tuning[tuning.placement == placement]
         best = tuned.loc[tuned.final_val_accuracy.idxmax()]
         assert set(zip(mine.dropout, mine.optimizer, strict=True)) == {(best.dropout, best.optimizer)}
+
+
+def test_adaptive_seeds_add_rounds_only_while_undecided(ray_local: None, tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "name": "adaptive",
+            "dataset": {"n_samples": 200, "n_features": 6},
+            "model": {"hidden_units": [8]},
+            "search": {
+                "placement": ["before_activation", "none"],
+                "dropout": [0.0],
+                "seeds": {"min": 2, "max": 4},
+            },
+            "training": {"epochs": 2},
+        }
+    )
+    result = run_sweep(spec, runs_dir=tmp_path)
+    assert result.state == "finished"
+    client = MlflowClient(result.tracking_uri)
+    record = find_sweep(client, result.sweep_id)
+    table = trial_table(client, record)
+    parent = client.get_run(record.parent_run_id)
+    ran = int(parent.data.metrics["adaptive.trials_run"])
+    assert len(table) == ran and set(table.status) == {"FINISHED"}
+    assert parent.data.metrics["adaptive.trials_saved"] == 8 - ran
+    call = parent.data.tags["adaptive.before_activation.vs.none"]
+    seeds = sorted(table.seed.unique())
+    assert seeds == list(range(len(seeds))) and 2 <= len(seeds) <= 4  # rounds add seeds in order
+    for placement in ("before_activation", "none"):  # each round ran both placements of the pair
+        assert sorted(table[table.placement == placement].seed) == seeds
+    if len(seeds) < 4:  # it stopped early: the comparison was decided
+        assert "cannot tell" not in call, call
+    else:
+        assert "look" in call or "too few" in call
