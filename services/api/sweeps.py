@@ -101,7 +101,13 @@ class SweepState:
 
 
 def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | None]:
-    """The sweep's status and why, from its Ray job (if Ray knows it) and its parent run."""
+    """The sweep's status and why, from its Ray job (if Ray knows it) and its parent run.
+
+    A parent run that finished is the last word: a sweep whose job died and that `sweep resume`
+    then completed is SUCCEEDED, whatever its old job says.
+    """
+    if parent is not None and parent.record.status == "FINISHED":
+        return "SUCCEEDED", None
     if job is not None:
         status = _FROM_JOB.get(job.status, "FAILED")
         return status, (job.message or None) if status == "FAILED" else None

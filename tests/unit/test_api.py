@@ -433,6 +433,7 @@ def test_the_token_is_not_in_any_answer_or_the_openapi_document(fake: FakeSweeps
         (None, "KILLED", "sweep-x", "CANCELLED"),
         (None, "FAILED", "sweep-x", "FAILED"),
         (None, "RUNNING", None, "RUNNING"),  # `sweep run` on some machine: no job to lose
+        ("FAILED", "FINISHED", None, "SUCCEEDED"),  # its driver was killed, `sweep resume` finished it
     ],
 )
 def test_status_from_the_job_else_the_parent_run(
