@@ -11,7 +11,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from sweep.data import load_dataset
+from sweep.data import load_sweep_data
 from sweep.reproducibility import (
     DATA_FINGERPRINT,
     TRIAL_HASH,
@@ -120,7 +120,7 @@ def reproduce_trial(
         raise ReproduceError(
             f"search.optimizer: sweep {sweep_id}'s spec has no optimizer {config['optimizer']!r}"
         )
-    data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+    data = load_sweep_data(spec)  # as the sweep loaded it
     fingerprint = data_fingerprint(data)
     check_same_data(tags[DATA_FINGERPRINT], fingerprint, f"run {run_id}")
     if trial_hash(spec, config, fingerprint) != tags[TRIAL_HASH]:
