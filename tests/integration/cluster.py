@@ -126,7 +126,7 @@ class PostgresServer(_Server):
             raise RuntimeError(f"{Path(args[0]).name} exited {result.returncode}:\n{result.stderr}")
         return result.stdout
 
-    def start(self, timeout: float = 60) -> Self:
+    def start(self, timeout: float = 300) -> Self:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if not self._data.exists():
             self._sock.mkdir(exist_ok=True)
@@ -224,7 +224,7 @@ class MlflowServer(_Server):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120) -> Self:
+    def start(self, timeout: float = 300) -> Self:
         env = {
             **os.environ,
             "MLFLOW_BACKEND_STORE_URI": self.backend_uri,
@@ -362,7 +362,7 @@ class RayCluster(_Server):
             args.append("--include-log-monitor=False")  # one per host: the head's
         return args
 
-    def start(self, timeout: float = 120) -> Self:
+    def start(self, timeout: float = 300) -> Self:
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.token_path.write_text(self.token)
         self.token_path.chmod(0o600)
