@@ -452,6 +452,11 @@ class RayCluster(_Server):
                 raise TimeoutError(f"{len(alive)} nodes alive after {timeout} s, wanted {n}: {alive}\n{logs}")
             time.sleep(0.5)
 
+    @property
+    def temp_root(self) -> Path:
+        """Where the nodes' Ray temp dirs (sessions, logs, drivers' Tune staging dirs) live."""
+        return self._temp_root
+
     def kill_node(self, i: int) -> None:
         """SIGKILL node i's raylet, as a crashed machine would look to the head (i >= 1)."""
         if i < 1:
