@@ -14,7 +14,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from sweep.analysis import Analysis, analyse
+from sweep.analysis import Analysis, adaptive_seeds, analyse
 from sweep.report import ReportFiles, write_report
 from sweep.results import SweepRecord, find_sweep, learning_curves, trial_table
 from sweep.spec import AnalysisSpec
@@ -71,12 +71,14 @@ def publish_report(
     fetched = learning_curves(client, [r for r in finished if r not in have])
     curves = fetched if known_curves is None else pd.concat([known_curves, fetched], ignore_index=True)
     settings = _analysis_settings(record)
+    parent = client.get_run(record.parent_run_id).data  # an adaptive sweep's calls are recorded here
     analysis = analyse(
         trials,
         curves,
         target_accuracy=_target_accuracy(record),
         reference=settings.reference,
         equivalence_margin=settings.equivalence_margin,
+        adaptive=adaptive_seeds(parent.tags, parent.metrics),
     )
     title = f"Where does BatchNormalization go? — {sweep_id}"
     if out_dir is None:

@@ -364,6 +364,12 @@ def _overview(analysis: Analysis) -> str:
         if analysis.reference == "all"
         else f"each placement against {analysis.reference} (declared in advance)"
     )
+    own = analysis.own_settings
+    if own is not None:
+        compared += (
+            f", compared at each placement's own best settings (re-run on {own.n_seeds} fresh "
+            f"seeds; the {own.n_tuning} tuning trials that chose them are not compared)"
+        )
     text = (
         f"{analysis.n_trials} trials over {analysis.n_seeds} seed(s); {compared} on "
         f"{metric_label(analysis.metric)}, equivalent within \u00b1{analysis.equivalence_margin:g} "
@@ -373,7 +379,15 @@ def _overview(analysis: Analysis) -> str:
     )
     if analysis.equal_length is not None:
         text += f" Compared at epoch {analysis.equal_length.epoch}, the length every trial reached."
+    if analysis.adaptive is not None:
+        text += f" Seeds were added adaptively: {_SEQUENTIAL_NOTE}"
     return text
+
+
+_SEQUENTIAL_NOTE = (
+    "the sequential calls (Adaptive seeds) are the ones that keep the error rate over the repeated "
+    "looks; the fixed-sample intervals shown elsewhere are descriptive."
+)
 
 
 def _pct(est: Estimate) -> str:
@@ -430,7 +444,16 @@ def _tables(analysis: Analysis) -> list[_Table]:
             "last epoch observed.",
         )
     ]
+    if analysis.own_settings is not None:
+        tables.append(_own_settings_table(analysis))
+    if analysis.adaptive is not None:
+        tables.append(_adaptive_table(analysis))
     if analysis.comparisons:
+        matched = (
+            "seed alone (each placement at its own settings)"
+            if analysis.own_settings is not None
+            else "dropout, optimizer and seed"
+        )
         title = (
             "Paired comparisons, every pair"
             if analysis.reference == "all"
@@ -468,8 +491,8 @@ def _tables(analysis: Analysis) -> list[_Table]:
                     )
                     for c in analysis.comparisons
                 ),
-                f"\u0394 = placement \u2212 reference in points of {label}, matched on dropout, "
-                f"optimizer and seed. The intervals hold together with 95% confidence (Bonferroni: "
+                f"\u0394 = placement \u2212 reference in points of {label}, matched on {matched}. "
+                f"The intervals hold together with 95% confidence (Bonferroni: "
                 f"each at 1 \u2212 0.05/k over the k testable comparisons), and every outcome is read "
                 f"off them: equivalent when the interval lies inside "
                 f"\u00b1{analysis.equivalence_margin:g}, worse or better when it lies wholly below "
@@ -477,21 +500,23 @@ def _tables(analysis: Analysis) -> list[_Table]:
                 f"for 80% power against a {analysis.equivalence_margin:g}-point difference.",
             )
         )
-    for interaction in analysis.interactions:
-        table = interaction.table
+    if analysis.interactions:
+        tables += _interaction_tables(analysis)
+    for means in analysis.cell_means:
+        table = means.table
         levels = list(table.columns)
-        winners = dict(interaction.winners)
+        winners = dict(means.winners)
         rows = [
-            (str(p), *(_cell_pct(table.loc[p, lvl], interaction.counts.loc[p, lvl]) for lvl in levels))
+            (str(p), *(_cell_pct(table.loc[p, lvl], means.counts.loc[p, lvl]) for lvl in levels))
             for p in table.index
         ]
         rows.append(("highest mean", *(winners.get(lvl, "n/a") for lvl in levels)))
         tables.append(
             _Table(
-                f"Mean {label} (%) by placement \u00d7 {interaction.factor}",
+                f"Mean {label} (%) by placement \u00d7 {means.factor}",
                 ("placement", *(_level_header(lvl) for lvl in levels)),
                 tuple(rows),
-                interaction.note or "The same placement has the highest mean at every level.",
+                means.note or "The same placement has the highest mean at every level.",
             )
         )
     if analysis.best_dropout:
@@ -535,6 +560,98 @@ def _tables(analysis: Analysis) -> list[_Table]:
         )
     )
     return tables
+
+
+def _own_settings_table(analysis: Analysis) -> _Table:
+    own = analysis.own_settings
+    assert own is not None
+    return _Table(
+        "Settings each placement chose (per-placement tuning)",
+        ("placement", "dropout", "optimizer", "tuning trials", "tuning mean %", "re-runs"),
+        tuple(
+            (
+                b.placement,
+                f"{b.dropout:g}",
+                b.optimizer,
+                str(b.tuning_trials),
+                format_number(b.tuning_value * 100),
+                str(b.confirmation_trials),
+            )
+            for b in own.blocks
+        ),
+        f"Each placement was tuned on its own (one seed per setting) and its best setting re-run on "
+        f"{own.n_seeds} fresh seeds; only the re-runs are compared, paired by seed. The tuning mean "
+        f"picked the winner, so it is optimistic.",
+    )
+
+
+def _adaptive_table(analysis: Analysis) -> _Table:
+    adaptive = analysis.adaptive
+    assert adaptive is not None
+    counts = []
+    if adaptive.trials_run is not None:
+        counts.append(f"{adaptive.trials_run} trials run")
+    if adaptive.trials_saved is not None:
+        counts.append(f"{adaptive.trials_saved} saved against running the maximum seeds everywhere")
+    ran = f"{', '.join(counts)}. " if counts else ""
+    return _Table(
+        "Adaptive seeds",
+        ("placement", "reference", "sequential call", "at the last look"),
+        tuple((c.placement, c.reference, c.outcome, c.text) for c in adaptive.calls),
+        f"{ran}Seeds were added only while a comparison was undecided, each look at its share of "
+        f"the error rate (alpha spending, sweep/adaptive.py): {_SEQUENTIAL_NOTE}",
+    )
+
+
+def _interaction_tables(analysis: Analysis) -> list[_Table]:
+    label = metric_label(analysis.metric)
+    tests = _Table(
+        "Does the placement effect depend on dropout and optimizer?",
+        ("placement", "reference", "cells", "pairs", "F (df)", "p", "p (Bonferroni)", "depends"),
+        tuple(
+            (
+                i.placement,
+                i.reference,
+                str(i.n_cells),
+                str(i.n_pairs),
+                f"{format_number(i.f_value, 2)} ({i.df_cells}, {i.df_resid})",
+                format_p(i.p_value),
+                format_p(i.p_adjusted),
+                "yes" if i.depends else ("not shown" if math.isfinite(i.p_adjusted) else "not testable"),
+            )
+            for i in analysis.interactions
+        ),
+        "Per comparison, an OLS F-test of the paired differences on their dropout \u00d7 optimizer "
+        "cell against one mean for all cells, Bonferroni-adjusted over the comparisons tested. "
+        "Where it depends, the verdict and the tables below give the outcome per cell instead of "
+        "one overall \u0394.",
+    )
+    out = [tests]
+    for i in analysis.interactions:
+        if not i.depends:
+            continue
+        out.append(
+            _Table(
+                f"{i.placement} \u2212 {i.reference} by dropout \u00d7 optimizer",
+                ("dropout", "optimizer", "\u0394 points", "simultaneous 95% CI", "pairs", "outcome"),
+                tuple(
+                    (
+                        f"{c.dropout:g}",
+                        c.optimizer,
+                        format_number(c.diff.mean, signed=True),
+                        format_interval(c.diff).replace("trials", "pairs"),
+                        str(c.diff.n),
+                        c.outcome,
+                    )
+                    for c in i.cells
+                ),
+                f"\u0394 in points of {label}. Each interval is a t-interval from the model's pooled "
+                f"residual SD, simultaneous over every cell of every tested comparison (Bonferroni), "
+                f"and read by the verdict's rule: equivalent inside "
+                f"\u00b1{analysis.equivalence_margin:g}, worse or better wholly below or above 0.",
+            )
+        )
+    return out
 
 
 def _predicted(expected: float | None, lower_bound: bool) -> str:

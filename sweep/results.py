@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from sweep.tracking import ERROR, SWEEP_ID, SWEEP_STATE, TRIAL_ID
+from sweep.tracking import ERROR, PHASE, SWEEP_ID, SWEEP_STATE, TRIAL_ID
 from sweep.trainable import METRICS
 
 # find_sweep downloads spec.yaml; MLflow would draw a progress bar for that one small file.
@@ -30,6 +30,7 @@ TRIAL_COLUMNS = [
     "optimizer",
     "optimizer_name",
     "seed",
+    "phase",  # per_placement tuning: tuning | confirmation; empty for other sweeps
     "final_val_accuracy",
     "best_val_accuracy",
     "final_val_loss",
@@ -177,6 +178,7 @@ def trial_table(client: MlflowClient, record: SweepRecord) -> pd.DataFrame:
             "optimizer": params.get("optimizer.label", params.get("optimizer")),
             "optimizer_name": params.get("optimizer"),
             "seed": int(_float(params.get("seed", 0))) if params.get("seed") else 0,
+            "phase": tags.get(PHASE, ""),
             "node_ip": tags.get("ray.node_ip"),
             "error": tags.get(ERROR),
         }

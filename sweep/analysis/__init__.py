@@ -11,24 +11,34 @@ from sweep.analysis.convergence import TimeDifference, TimeToTarget
 from sweep.analysis.equal_length import EqualLength
 from sweep.analysis.estimate import Estimate
 from sweep.analysis.expectations import Expectation
-from sweep.analysis.factors import BestDropout, Interaction
+from sweep.analysis.factors import BestDropout, CellMeans
 from sweep.analysis.formatting import format_interval, format_number, format_p, metric_label
+from sweep.analysis.interactions import CellEffect, Interaction
 from sweep.analysis.placements import PlacementSummary
+from sweep.analysis.sequential import AdaptiveSeeds, SequentialCall, adaptive_seeds
 from sweep.analysis.trials import has_bn, placement_order, usable_trials
+from sweep.analysis.tuning import ChosenBlock, OwnSettings
 from sweep.analysis.variance_shift import VarianceShift
 
 __all__ = [
+    "AdaptiveSeeds",
     "Analysis",
     "BestDropout",
+    "CellEffect",
+    "CellMeans",
+    "ChosenBlock",
     "Comparison",
     "EqualLength",
     "Estimate",
     "Expectation",
     "Interaction",
+    "OwnSettings",
     "PlacementSummary",
+    "SequentialCall",
     "TimeDifference",
     "TimeToTarget",
     "VarianceShift",
+    "adaptive_seeds",
     "analyse",
     "classify",
     "format_interval",

@@ -23,11 +23,14 @@ from sweep.analysis.expectations import (
     expect_faster_with_bn,
     expect_less_dropout_with_bn,
 )
-from sweep.analysis.factors import BestDropout, Interaction, best_dropout, interaction
+from sweep.analysis.factors import BestDropout, CellMeans, best_dropout, cell_means
 from sweep.analysis.formatting import metric_label
+from sweep.analysis.interactions import Interaction, interactions
 from sweep.analysis.placements import PlacementSummary, summarise
+from sweep.analysis.sequential import AdaptiveSeeds
 from sweep.analysis.serialisation import estimate_metrics, plain
-from sweep.analysis.trials import clean_curves, clean_trials, placement_order, usable_mask
+from sweep.analysis.trials import PAIR_KEYS, clean_curves, clean_trials, placement_order, usable_mask
+from sweep.analysis.tuning import SEED_ONLY, OwnSettings, confirmations, is_per_placement, own_settings
 from sweep.analysis.variance_shift import VarianceShift, variance_shifts
 from sweep.analysis.verdict import verdict_sentences
 
@@ -49,8 +52,11 @@ class Analysis:
     variance_shift: tuple[VarianceShift, ...]
     comparisons: tuple[Comparison, ...]
     time_difference: TimeDifference | None  # BN placements minus none, epochs to target
-    interactions: tuple[Interaction, ...]
+    interactions: tuple[Interaction, ...]  # does each comparison's effect depend on the cell?
+    cell_means: tuple[CellMeans, ...]  # descriptive: mean metric by placement and factor
     best_dropout: tuple[BestDropout, ...]
+    own_settings: OwnSettings | None  # per-placement tuning: the blocks the re-runs compared
+    adaptive: AdaptiveSeeds | None  # adaptive seeds: the sequential calls the sweep made
     verdict: tuple[str, ...]
     expectations: tuple[Expectation, ...]
 
@@ -92,6 +98,10 @@ class Analysis:
             out[pre + "diff_ci_high"] = c.diff.ci_high
             out[pre + "p_adjusted"] = c.p_adjusted
             out[pre + "n_pairs"] = float(c.n_pairs)
+        for i in self.interactions:
+            pre = f"interaction.{i.placement}_vs_{i.reference}."
+            out[pre + "f_value"] = i.f_value
+            out[pre + "p_adjusted"] = i.p_adjusted
         return {k: float(v) for k, v in out.items() if v is not None and math.isfinite(v)}
 
 
@@ -103,13 +113,16 @@ def analyse(
     *,
     reference: str | None = None,
     equivalence_margin: float = DEFAULT_MARGIN,
+    adaptive: AdaptiveSeeds | None = None,
 ) -> Analysis:
     """Summarise, compare and judge the placements of one sweep.
 
     `target_accuracy` (a fraction) defaults to 95% of the best placement's mean final
     validation accuracy, rounded down to a whole percent, so that most trials can reach it.
     `reference` is a placement, "all" (every pair), or None: `none` when it has usable trials,
-    else all. `equivalence_margin` is in accuracy points.
+    else all. `equivalence_margin` is in accuracy points. A table with a `phase` column of a
+    per-placement sweep is judged on its re-runs only (tuning.py); `adaptive` holds the sequential
+    calls an adaptive sweep recorded on its parent run (sequential.py).
     """
     if target_accuracy is not None and not 0 < target_accuracy <= 1:
         raise ValueError(f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})")
@@ -118,6 +131,11 @@ def analyse(
     trials = clean_trials(trials, metric)
     curves = clean_curves(curves)
     order = placement_order(trials["placement"].unique())
+    own: OwnSettings | None = None
+    keys: tuple[str, ...] = PAIR_KEYS
+    if is_per_placement(trials):
+        own, keys = own_settings(trials, metric, order), SEED_ONLY
+        trials = confirmations(trials)
     usable = trials[usable_mask(trials, metric)]
     compared, equal = at_equal_length(usable, curves, metric)
     reference = _resolve_reference(reference, order, set(compared["placement"]))
@@ -141,26 +159,23 @@ def analyse(
     )
     usable_means = {s.placement: s.metric.mean for s in summaries if s.metric.n}
     best = max(usable_means, key=lambda p: usable_means[p]) if usable_means else None
-    cells = max(1, len(trials[["dropout", "optimizer"]].drop_duplicates()))
+    cells = 1 if own is not None else max(1, len(trials[["dropout", "optimizer"]].drop_duplicates()))
     pairs = comparison_pairs([p for p in order if p in usable_means], reference)
-    comparisons = compare(
-        [(compared, p, ref) for p, ref in pairs],
-        metric,
-        equivalence_margin,
-        cells,
-        fallback_sd(compared, metric),
-    )
+    groups = [(compared, p, ref) for p, ref in pairs]
+    comparisons = compare(groups, metric, equivalence_margin, cells, fallback_sd(compared, metric), keys=keys)
     shifts = variance_shifts(compared, order)
-    factors = ("dropout", "optimizer")
-    interactions = tuple(i for f in factors if (i := interaction(compared, f, metric, order)))
-    best_dropouts = best_dropout(compared, metric)
-    speed = bn_vs_none(finished, times, horizon)
+    # With each placement at its own block there are no shared cells to break the effect down by.
+    tested = () if own is not None else interactions(groups, metric, equivalence_margin)
+    factors = () if own is not None else ("dropout", "optimizer")
+    by_factor = tuple(m for f in factors if (m := cell_means(compared, f, metric, order)))
+    best_dropouts = () if own is not None else best_dropout(compared, metric)
+    speed = bn_vs_none(finished, times, horizon, keys)
     n_seeds = int(trials["seed"].nunique())
 
     expectations = (
-        expect_before_vs_after(compared, metric, equivalence_margin, comparisons),
-        expect_after_dropout(compared, metric, equivalence_margin, shifts),
-        expect_less_dropout_with_bn(compared, metric, best_dropouts),
+        expect_before_vs_after(compared, metric, equivalence_margin, comparisons, keys),
+        expect_after_dropout(compared, metric, equivalence_margin, shifts, own is not None),
+        expect_less_dropout_with_bn(compared, metric, best_dropouts, own is not None),
         expect_faster_with_bn(speed, times, target_accuracy),
     )
     verdict = verdict_sentences(
@@ -172,7 +187,10 @@ def analyse(
         equal_length=equal,
         speed=speed,
         shifts=shifts,
-        interactions=interactions,
+        interactions=tested,
+        cell_means=by_factor,
+        own=own,
+        adaptive=adaptive,
         metric=metric,
         best=best,
         target=target_accuracy,
@@ -194,8 +212,11 @@ def analyse(
         variance_shift=shifts,
         comparisons=comparisons,
         time_difference=speed,
-        interactions=interactions,
+        interactions=tested,
+        cell_means=by_factor,
         best_dropout=best_dropouts,
+        own_settings=own,
+        adaptive=adaptive,
         verdict=tuple(verdict),
         expectations=expectations,
     )

@@ -132,13 +132,19 @@ def comparison_pairs(placements: Sequence[str], reference: str) -> list[tuple[st
 
 
 def paired(
-    data: pd.DataFrame, placement: str, reference: str, value: str, scale: float = 100.0
+    data: pd.DataFrame,
+    placement: str,
+    reference: str,
+    value: str,
+    scale: float = 100.0,
+    keys: Sequence[str] = PAIR_KEYS,
 ) -> tuple[pd.Series, int]:
-    """`placement - reference` per matched (dropout, optimizer, seed), and the seeds involved.
+    """`placement - reference` per matched `keys` (dropout, optimizer, seed), and the seeds involved.
 
-    Repeated trials of one grid point are averaged first so each key pairs once.
+    Repeated trials of one key are averaged first so each key pairs once. Per-placement tuning
+    pairs on the seed alone: each placement ran at its own block (see tuning.py).
     """
-    keys = list(PAIR_KEYS)
+    keys = list(keys)
     a = data[data["placement"] == placement].groupby(keys)[value].mean()
     b = data[data["placement"] == reference].groupby(keys)[value].mean()
     joined = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
@@ -153,12 +159,13 @@ def compare(
     margin: float,
     cells: int = 1,
     fallback_sd: float = math.nan,
+    keys: Sequence[str] = PAIR_KEYS,
 ) -> tuple[Comparison, ...]:
-    """Each (trials, placement, reference) as one family of paired comparisons.
+    """Each (trials, placement, reference) as one family of paired comparisons, matched on `keys`.
 
     `cells` (pairs a seed adds) and `fallback_sd` only size the sweep that would resolve them.
     """
-    matched = [paired(data, p, ref, metric) for data, p, ref in groups]
+    matched = [paired(data, p, ref, metric, keys=keys) for data, p, ref in groups]
     tested = simultaneous([diffs for diffs, _ in matched])
     out = []
     for (_, placement, reference), (_, seeds), t in zip(groups, matched, tested, strict=True):

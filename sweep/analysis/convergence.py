@@ -11,6 +11,7 @@ understates the true one, so it is reported as a bound ("at least N epochs soone
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,9 @@ def time_to_target(times: pd.DataFrame, horizon: float) -> TimeToTarget:
     return TimeToTarget(len(times), int(reached.sum()), horizon, median, restricted)
 
 
-def bn_vs_none(finished: pd.DataFrame, times: pd.DataFrame, horizon: float) -> TimeDifference | None:
+def bn_vs_none(
+    finished: pd.DataFrame, times: pd.DataFrame, horizon: float, keys: Sequence[str] = PAIR_KEYS
+) -> TimeDifference | None:
     """BN placements (their mean per key) minus none in restricted epochs, or None without both."""
     rows = finished[finished["run_id"].isin(set(times.index))].copy()
     if rows.empty or not math.isfinite(horizon):
@@ -97,7 +100,7 @@ def bn_vs_none(finished: pd.DataFrame, times: pd.DataFrame, horizon: float) -> T
     restricted = np.minimum(t["epochs"].to_numpy(dtype=float), horizon)
     rows["restricted"] = np.where(observed_to_horizon, restricted, math.nan)
     rows["censored"] = ~t["reached"].to_numpy()
-    keys = list(PAIR_KEYS)
+    keys = list(keys)
     per_key = rows.groupby([*keys, "bn"])["restricted"].mean().unstack("bn").dropna()
     if per_key.empty:
         return None

@@ -20,7 +20,7 @@ from sweep.analysis.comparisons import ALPHA, Comparison, compare
 from sweep.analysis.convergence import TimeDifference, describe_difference
 from sweep.analysis.factors import BestDropout
 from sweep.analysis.formatting import difference_text, format_interval, format_number, format_p
-from sweep.analysis.trials import has_bn
+from sweep.analysis.trials import PAIR_KEYS, has_bn
 from sweep.analysis.variance_shift import VarianceShift
 
 RATIO_TOLERANCE = 1.25  # "about" a predicted variance ratio: within this factor
@@ -29,6 +29,11 @@ HIGH_DROPOUT = 0.5
 EPOCH_RESOLUTION = 0.5  # a convergence gap smaller than this many epochs does not count
 # after_dropout is held against the first of these the sweep has: fixed here, not picked by the data.
 _AFTER_DROPOUT_REFERENCES = ("before_activation", "after_activation", "none")
+
+_OWN_SETTINGS = (
+    "each placement was re-run at its own tuned settings (per-placement tuning), so the placements "
+    "share no dropout rate to compare at; the report lists the settings each one chose"
+)
 
 Status = Literal["confirmed", "refuted", "cannot tell", "not tested"]
 
@@ -55,13 +60,17 @@ def _comparison_text(c: Comparison) -> str:
 
 
 def expect_before_vs_after(
-    usable: pd.DataFrame, metric: str, margin: float, made: Sequence[Comparison]
+    usable: pd.DataFrame,
+    metric: str,
+    margin: float,
+    made: Sequence[Comparison],
+    keys: Sequence[str] = PAIR_KEYS,
 ) -> Expectation:
     title = f"before_activation and after_activation differ by less than about {margin:g} point(s)"
     pair = {"after_activation", "before_activation"}
     c = next((c for c in made if {c.placement, c.reference} == pair), None)
     if c is None:
-        (c,) = compare([(usable, "after_activation", "before_activation")], metric, margin)
+        (c,) = compare([(usable, "after_activation", "before_activation")], metric, margin, keys=keys)
     if c.n_pairs == 0:
         missing = "The sweep has no matched pairs of before_activation and after_activation."
         return Expectation(1, title, "not tested", missing)
@@ -82,8 +91,13 @@ def expect_before_vs_after(
 
 
 def expect_after_dropout(
-    usable: pd.DataFrame, metric: str, margin: float, shifts: Sequence[VarianceShift]
+    usable: pd.DataFrame,
+    metric: str,
+    margin: float,
+    shifts: Sequence[VarianceShift],
+    own_settings: bool = False,
 ) -> Expectation:
+    """`own_settings`: each placement ran at its own tuned block, so no dropout rate is shared."""
     title = (
         "after_dropout is close to the others at dropout 0.1, clearly worse at dropout >= 0.5, "
         "and its BN variance ratio is what Li et al.'s formula predicts"
@@ -97,7 +111,9 @@ def expect_after_dropout(
     c_high, c_low = compare([(high, "after_dropout", ref), (low, "after_dropout", ref)], metric, margin)
     parts: dict[str, Status] = {}
     details = []
-    if c_high.n_pairs:
+    if own_settings:
+        details.append(f"accuracy not tested: {_OWN_SETTINGS}")
+    elif c_high.n_pairs:
         if c_high.outcome == "worse" and c_high.beyond_margin:
             parts["high"] = "confirmed"
         elif c_high.outcome in ("equivalent", "better"):
@@ -107,7 +123,7 @@ def expect_after_dropout(
         details.append(f"at dropout \u2265 {HIGH_DROPOUT:g}, {_comparison_text(c_high)}: {parts['high']}")
     else:
         details.append(f"no pairs at dropout \u2265 {HIGH_DROPOUT:g} (not tested)")
-    if c_low.n_pairs:
+    if c_low.n_pairs and not own_settings:
         parts["low"] = within_margin(c_low)
         details.append(f"at dropout in (0, {LOW_DROPOUT:g}], {_comparison_text(c_low)}: {parts['low']}")
 
@@ -173,9 +189,12 @@ def _ratio_text(s: VarianceShift, status: Status) -> str:
 
 
 def expect_less_dropout_with_bn(
-    usable: pd.DataFrame, metric: str, best: Sequence[BestDropout]
+    usable: pd.DataFrame, metric: str, best: Sequence[BestDropout], own_settings: bool = False
 ) -> Expectation:
+    """`own_settings`: each placement ran at its own tuned block, so no dropout rate is shared."""
     title = "With BN the best dropout rate is lower than without it"
+    if own_settings:
+        return Expectation(3, title, "not tested", _OWN_SETTINGS[:1].upper() + _OWN_SETTINGS[1:] + ".")
     groups = {b.group: b for b in best}
     if {"with BN", "without BN"} - set(groups) or usable["dropout"].nunique() < 2:
         return Expectation(

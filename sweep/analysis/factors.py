@@ -14,8 +14,9 @@ from sweep.analysis.trials import has_bn
 
 
 @dataclass(frozen=True, eq=False)
-class Interaction:
-    """Mean metric by placement and one other factor, and the winner at each level."""
+class CellMeans:
+    """Mean metric by placement and one other factor, and the winner at each level (descriptive;
+    interactions.py tests whether the placement effect depends on the factors)."""
 
     factor: str  # "dropout" or "optimizer"
     table: pd.DataFrame  # index placement, columns the factor's levels, mean metric (fraction)
@@ -34,7 +35,7 @@ class BestDropout:
     n: int
 
 
-def interaction(usable: pd.DataFrame, factor: str, metric: str, order: Sequence[str]) -> Interaction | None:
+def cell_means(usable: pd.DataFrame, factor: str, metric: str, order: Sequence[str]) -> CellMeans | None:
     if usable.empty:
         return None
     table = usable.pivot_table(index="placement", columns=factor, values=metric, aggfunc="mean")
@@ -53,9 +54,9 @@ def interaction(usable: pd.DataFrame, factor: str, metric: str, order: Sequence[
         where = ", ".join(f"{w} {_level_text(factor, lvl)}" for lvl, w in winners)
         note = (
             f"The placement with the highest mean {metric_label(metric)} changes with {factor}: "
-            f"{where} (cell means; only the paired comparisons test significance)."
+            f"{where} (cell means; the interaction tests say whether the differences are real)."
         )
-    return Interaction(factor, table, counts, winners, note)
+    return CellMeans(factor, table, counts, winners, note)
 
 
 def level_key(level: Any) -> Any:

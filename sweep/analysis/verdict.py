@@ -10,7 +10,7 @@ import pandas as pd
 from sweep.analysis.comparisons import ALPHA, MIN_PAIRS, Comparison
 from sweep.analysis.convergence import DEFAULT_TARGET_SHARE, TimeDifference, describe_difference
 from sweep.analysis.equal_length import EqualLength, describe
-from sweep.analysis.factors import Interaction
+from sweep.analysis.factors import CellMeans
 from sweep.analysis.formatting import (
     TOO_FEW,
     difference_text,
@@ -19,7 +19,11 @@ from sweep.analysis.formatting import (
     format_p,
     metric_label,
 )
+from sweep.analysis.interactions import Interaction
 from sweep.analysis.placements import PlacementSummary
+from sweep.analysis.sequential import AdaptiveSeeds
+from sweep.analysis.tuning import OwnSettings
+from sweep.analysis.tuning import describe as describe_own
 from sweep.analysis.variance_shift import VarianceShift
 
 
@@ -34,6 +38,9 @@ def verdict_sentences(
     speed: TimeDifference | None,
     shifts: Sequence[VarianceShift],
     interactions: Sequence[Interaction],
+    cell_means: Sequence[CellMeans],
+    own: OwnSettings | None,
+    adaptive: AdaptiveSeeds | None,
     metric: str,
     best: str | None,
     target: float,
@@ -43,14 +50,26 @@ def verdict_sentences(
 ) -> list[str]:
     """The verdict, most important first."""
     label = metric_label(metric)
+    out = [describe_own(own)] if own else []
     if best is None:
-        return [f"No trial finished with a finite {label}; there is nothing to compare."]
-    out = [describe(equal_length)] if equal_length else []
+        which = "re-run" if own else "trial"
+        return [*out, f"No {which} finished with a finite {label}; there is nothing to compare."]
+    out += [describe(equal_length)] if equal_length else []
     est = next(s for s in summaries if s.placement == best).metric
     ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} trials" if est.has_interval else ""
     ci = ci or f"n = {est.n}, {TOO_FEW}"
     out.append(f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, {ci}).")
-    out += _comparison_sentences(comparisons, reference, margin, label, cells, n_seeds)
+    if adaptive is not None:
+        out.append(
+            "Seeds were added adaptively while comparisons were undecided: the sequential calls "
+            "(section Adaptive seeds) are the ones that keep the error rate over the repeated "
+            "looks; the fixed-sample intervals below, computed once on the final data, are "
+            "descriptive."
+        )
+    out += _comparison_sentences(
+        comparisons, interactions, reference, margin, label, cells, n_seeds, own is not None
+    )
+    out += _interaction_summary(interactions)
 
     failed = [s for s in summaries if s.failed_share > 0]
     if failed:
@@ -79,12 +98,19 @@ def verdict_sentences(
             f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
             f"at least 1/(1\u2212rate)."
         )
-    out.extend(i.note for i in interactions if i.note)
+    out.extend(m.note for m in cell_means if m.note)
     return out
 
 
 def _comparison_sentences(
-    comparisons: Sequence[Comparison], reference: str, margin: float, label: str, cells: int, n_seeds: int
+    comparisons: Sequence[Comparison],
+    interactions: Sequence[Interaction],
+    reference: str,
+    margin: float,
+    label: str,
+    cells: int,
+    n_seeds: int,
+    own_settings: bool,
 ) -> list[str]:
     if not comparisons:
         if reference != "all":
@@ -103,14 +129,21 @@ def _comparison_sentences(
         if family
         else f"No comparison has the {MIN_PAIRS} pairs with some spread that an interval needs"
     )
+    matched = "seed (each placement at its own settings)" if own_settings else "dropout, optimizer and seed"
     out = [
-        f"\u0394 below is {what}, in percentage points of {label}, matched on dropout, optimizer and "
-        f"seed. {intervals}. A comparison is equivalent when its whole interval lies inside "
+        f"\u0394 below is {what}, in percentage points of {label}, matched on {matched}. "
+        f"{intervals}. A comparison is equivalent when its whole interval lies inside "
         f"\u00b1{margin:g} point(s), better or worse when it lies wholly above or below 0, and "
         f"otherwise this sweep cannot tell."
     ]
-    out += [comparison_sentence(c, cells, n_seeds) for c in comparisons]
-    if not any(c.outcome in ("better", "worse") for c in comparisons):
+    depends = {(i.placement, i.reference): i for i in interactions if i.depends}
+    for c in comparisons:
+        found = depends.get((c.placement, c.reference))
+        out.append(interaction_sentence(found, c) if found else comparison_sentence(c, cells, n_seeds))
+    directional = any(c.outcome in ("better", "worse") for c in comparisons) or any(
+        cell.outcome in ("better", "worse") for i in depends.values() for cell in i.cells
+    )
+    if not directional:
         whom = "any other" if reference == "all" else reference
         out.append(f"No placement is shown to be better or worse than {whom}.")
     return out
@@ -186,3 +219,30 @@ def _time_sentences(
 
 def _median(x: float) -> str:
     return format_number(x, 0) if math.isfinite(x) else "not reached"
+
+
+def interaction_sentence(i: Interaction, c: Comparison) -> str:
+    """A comparison whose effect depends on the cell: its outcome per cell instead of one Δ."""
+    return (
+        f"Against {c.reference}, {c.placement} is {i.how()}: its effect depends on the dropout "
+        f"\u00d7 optimizer cell (interaction F({i.df_cells}, {i.df_resid}) = "
+        f"{format_number(i.f_value, 1)}, Bonferroni-adjusted {format_p(i.p_adjusted, 'p')}), each cell "
+        f"read off its simultaneous interval by the rule above; the overall "
+        f"\u0394 = {format_number(c.diff.mean, signed=True)} points averages over the cells and is not "
+        f"the answer."
+    )
+
+
+def _interaction_summary(interactions: Sequence[Interaction]) -> list[str]:
+    """One sentence on the interaction tests that found nothing."""
+    quiet = [i for i in interactions if math.isfinite(i.p_adjusted) and not i.depends]
+    if not quiet:
+        return []
+    smallest = min(i.p_adjusted for i in quiet)
+    which = "No comparison's" if len(quiet) == len(interactions) else "No other comparison's"
+    return [
+        f"{which} effect is shown to depend on dropout or optimizer (OLS F-tests of the paired "
+        f"differences across the {max(i.n_cells for i in quiet)} dropout \u00d7 optimizer cells, "
+        f"Bonferroni over {quiet[0].family} comparison(s): smallest adjusted {format_p(smallest, 'p')}); "
+        f"the overall \u0394 stands, though a smaller dependence cannot be ruled out."
+    ]

@@ -244,7 +244,7 @@ def test_to_dict_is_json_serialisable():
     analysis = analyse(trials, make_curves(trials, dict.fromkeys(ALL, 2.0)))
     data = json.loads(json.dumps(analysis.to_dict(), allow_nan=False))
     assert data["best_placement"] == analysis.best_placement
-    assert data["interactions"][0]["factor"] == "dropout"
+    assert data["cell_means"][0]["factor"] == "dropout"
     assert len(data["expectations"]) == 4
 
 
@@ -259,10 +259,10 @@ def test_mean_variance_shift_is_reported_per_placement_and_dropout():
     assert any("Li et al. 2019" in s for s in analysis.verdict)
 
 
-def test_interaction_tables_name_each_levels_winner_and_note_a_flip():
+def test_cell_mean_tables_name_each_levels_winner_and_note_a_flip():
     effects = {("before_activation", 0.1): 0.02, ("after_activation", 0.5): 0.02}
     analysis = analyse(make_trials(effects))
-    by_dropout = next(i for i in analysis.interactions if i.factor == "dropout")
+    by_dropout = next(m for m in analysis.cell_means if m.factor == "dropout")
     assert list(by_dropout.table.index) == list(ALL)
     assert dict(by_dropout.winners) == {0.1: "before_activation", 0.5: "after_activation"}
     assert by_dropout.note is not None and "changes with dropout" in by_dropout.note

@@ -9,8 +9,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from sweep.analysis import analyse
+from sweep.publish import publish_report
 from sweep.report import (
     plot_final_accuracy,
     plot_heatmap,
@@ -19,6 +21,9 @@ from sweep.report import (
     render_markdown,
     write_report,
 )
+from sweep.space import CONFIRM_SEED
+from sweep.spec import parse_spec
+from sweep.tracking import SweepTracker, local_tracking_uri
 
 ALL = ("before_activation", "after_activation", "after_dropout", "none")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -168,3 +173,115 @@ def test_too_few_trials_print_no_interval_rather_than_one_past_100_percent():
     per_placement = markdown.split("## Per placement")[1].split("##")[0]
     assert per_placement.count("too few trials for an interval") == 4
     assert "too few pairs for an interval" in markdown
+
+
+# --- publish: a sweep read back from a real (SQLite) MLflow store -----------------------------
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return local_tracking_uri(tmp_path), tmp_path
+
+
+def record_trials(tracker: SweepTracker, configs: list[dict], accuracy) -> None:
+    for i, config in enumerate(configs):
+        tracker.start_trial(f"t{i}", config)
+        acc = accuracy(config)
+        history = [
+            {"epoch": e, "loss": 0.5, "accuracy": acc, "val_loss": 1.2 - acc, "val_accuracy": acc * e / 2}
+            for e in (1, 2)
+        ]
+        tracker.end_trial(f"t{i}", history)
+
+
+def test_publish_compares_a_per_placement_sweeps_re_runs_by_their_phase(store):
+    uri, runs = store
+    spec = parse_spec(
+        {
+            "name": "publish-pp",
+            "search": {
+                "placement": ["before_activation", "none"],
+                "dropout": [0.1, 0.5],
+                "optimizer": [{"name": "adam"}],
+                "seeds": 3,
+            },
+            "strategy": {"algorithm": "random", "tuning": "per_placement", "num_samples": 2},
+            "training": {"epochs": 2},
+            "tracking": {"experiment": "publish-pp"},
+        }
+    )
+    tracker = SweepTracker(uri, spec, "publish-pp-1", runs)
+    tracker.start_sweep()
+    chosen = {"before_activation": 0.1, "none": 0.5}
+    tuning = [
+        {"placement": p, "dropout": d, "optimizer": "adam", "seed": 0} for p in chosen for d in (0.1, 0.5)
+    ]
+    reruns = [
+        {"placement": p, "dropout": d, "optimizer": "adam", "seed": CONFIRM_SEED + s}
+        for s in range(3)
+        for p, d in chosen.items()
+    ]
+    record_trials(
+        tracker,
+        tuning + reruns,
+        lambda c: (
+            0.8
+            + 0.05 * (c["dropout"] == chosen[c["placement"]])
+            + 0.01 * (c["seed"] % 1000)
+            - 0.03 * (c["placement"] == "none" and c["seed"] >= CONFIRM_SEED)
+        ),
+    )
+    published = publish_report(MlflowClient(uri), "publish-pp-1", runs / "report", log=False)
+    phases = published.trials.set_index("seed")["phase"]
+    assert set(phases[phases.index < CONFIRM_SEED]) == {"tuning"}
+    assert set(phases[phases.index >= CONFIRM_SEED]) == {"confirmation"}
+    analysis = published.analysis
+    own = analysis.own_settings
+    assert own is not None and own.n_tuning == 4 and own.n_seeds == 3
+    assert {b.placement: b.dropout for b in own.blocks} == chosen
+    (c,) = analysis.comparisons
+    assert (c.placement, c.reference, c.n_pairs, c.outcome) == ("before_activation", "none", 3, "better")
+    markdown = published.files.markdown.read_text()
+    assert "compared at each placement's own best settings (re-run on 3 fresh seeds" in markdown
+    assert "| before_activation | 0.1 | adam | 2 |" in markdown
+
+
+def test_publish_reads_an_adaptive_sweeps_calls_from_its_parent_run(store):
+    uri, runs = store
+    spec = parse_spec(
+        {
+            "name": "publish-adaptive",
+            "search": {
+                "placement": ["after_dropout", "none"],
+                "dropout": [0.5],
+                "optimizer": [{"name": "adam"}],
+                "seeds": {"min": 3, "max": 6},
+            },
+            "training": {"epochs": 2},
+            "tracking": {"experiment": "publish-adaptive"},
+        }
+    )
+    tracker = SweepTracker(uri, spec, "publish-adaptive-1", runs)
+    tracker.start_sweep()
+    configs = [
+        {"placement": p, "dropout": 0.5, "optimizer": "adam", "seed": s}
+        for s in range(3)
+        for p in ("after_dropout", "none")
+    ]
+    record_trials(
+        tracker, configs, lambda c: 0.9 - 0.05 * (c["placement"] == "after_dropout") + 0.01 * c["seed"]
+    )
+    call = "after_dropout vs none: worse at look 1 (3 seeds, 3 pairs): -5.00 points, interval -5.10 to -4.90"
+    tracker.record_adaptive(
+        {"adaptive.after_dropout.vs.none": call}, {"adaptive.trials_run": 6, "adaptive.trials_saved": 6}
+    )
+    published = publish_report(MlflowClient(uri), "publish-adaptive-1", runs / "report", log=False)
+    assert set(published.trials["phase"]) == {""}
+    adaptive = published.analysis.adaptive
+    assert adaptive is not None and adaptive.trials_saved == 6
+    assert [(c.placement, c.outcome, c.text) for c in adaptive.calls] == [("after_dropout", "worse", call)]
+    markdown = published.files.markdown.read_text()
+    assert "## Adaptive seeds" in markdown and "6 trials run, 6 saved" in markdown
+    assert published.analysis.own_settings is None
