@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # How often /events reads MLflow.
     events_poll_s: float = Field(default=2.0, gt=0)
+    # How long GET /v1/sweeps/{id} may answer from the last read of that sweep (0: read each time).
+    status_cache_s: float = Field(default=1.0, ge=0, le=60)
 
     @property
     def tracking(self) -> str | None:

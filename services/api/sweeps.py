@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
 from sweep import jobs
@@ -128,12 +129,16 @@ def sweep_id_for_key(spec: SweepSpec, key: str) -> str:
 class Sweeps:
     """Submit, read, cancel and follow sweeps on one Ray cluster and one MLflow tracking server."""
 
-    def __init__(self, ray_address: str, tracking_uri: str, runs_dir: str | None = None):
+    def __init__(
+        self, ray_address: str, tracking_uri: str, runs_dir: str | None = None, status_cache_s: float = 0.0
+    ):
         self.ray_address = ray_address
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
         self._client: Any = None
+        # A status read costs four round trips: clients polling one sweep share one a second.
+        self._status: ReadCache[SweepState] = ReadCache(status_cache_s)
 
     # --- the two sources -------------------------------------------------------------------
     def _ray(self) -> Any:
@@ -207,7 +212,18 @@ class Sweeps:
 
     # --- reads ------------------------------------------------------------------------------
     def get(self, sweep_id: str, progress: bool = True) -> SweepState:
+        """The sweep with its trial counts (at most `status_cache_s` old), or without them (fresh)."""
         _check(sweep_id)
+        if progress:
+            return self._status.get(sweep_id, lambda: self._read(sweep_id, progress=True))
+        return self._read(sweep_id, progress=False)
+
+    def recent(self, sweep_id: str) -> SweepState | None:
+        """`get(sweep_id)` if it can answer without waiting for Ray or MLflow, else None."""
+        _check(sweep_id)
+        return self._status.peek(sweep_id, lambda: self._read(sweep_id, progress=True))
+
+    def _read(self, sweep_id: str, progress: bool) -> SweepState:
         job = self._job(sweep_id)
         parent = self._parents(sweep_id).get(sweep_id)
         if job is None and parent is None:
@@ -307,7 +323,7 @@ class Sweeps:
                 sent = len(ended)
             if state.status in TERMINAL:
                 if after <= len(ended):  # else the client has had the end already
-                    yield Event(len(ended) + 1, "end", {"state": self.get(sweep_id)})
+                    yield Event(len(ended) + 1, "end", {"state": self._read(sweep_id, progress=True)})
                 return
             yield None
             time.sleep(every_s)
@@ -357,6 +373,7 @@ class Sweeps:
             from services.api.problems import Invalid, located
 
             raise Invalid("the spec cannot be staged", located(err.errors)) from None
+        self._status.forget(done.sweep_id)
         if done.already_submitted:  # a concurrent retry won the race
             return self._replay(done.sweep_id, self._job(done.sweep_id), spec_hash), False
         return self.get(done.sweep_id), True
@@ -379,6 +396,7 @@ class Sweeps:
             jobs.cancel(sweep_id, address=self.ray_address, wait_s=0)
         except JobError as err:
             raise Unavailable(f"Ray Jobs API: {err}") from None
+        self._status.forget(sweep_id)
         return self.get(sweep_id)
 
     def reconcile(self) -> int:

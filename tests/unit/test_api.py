@@ -53,6 +53,9 @@ class FakeSweeps:
             raise NotFound(f"no sweep {sweep_id!r}")
         return self.states[sweep_id]
 
+    def recent(self, sweep_id: str) -> SweepState | None:
+        return None  # as a service that has not read the sweep yet
+
     def list(self, status: str | None = None) -> list[SweepState]:
         states = sorted(self.states.values(), key=lambda s: s.created or 0, reverse=True)
         return [s for s in states if status is None or s.status == status]

@@ -1,7 +1,7 @@
-"""A sweep's Server-Sent Events read from a real MLflow store (SQLite): ids in the order trials
-ended, and a reconnect with Last-Event-ID that gets exactly the rest. Ray is left out: the sweep
-here has no job (`_job` answers None), so its parent run decides its status, as after a restart
-of the head."""
+"""`Sweeps` over a real MLflow store (SQLite): the events' ids in the order trials ended, a
+reconnect with Last-Event-ID that gets exactly the rest, and the status cache. Ray is left out:
+the sweep here has no job (`_job` answers None), so its parent run decides its status, as after a
+restart of the head."""
 
 from __future__ import annotations
 
@@ -141,3 +141,15 @@ def test_last_event_id_over_http_against_the_store(store: Store, sweeps: Sweeps)
         assert blocks == [["id: 3", "event: trial"], ["id: 4", "event: end"]]
         assert '"placement": "after_activation"' in text
         assert api.get("/v1/sweeps/ev-1/events", headers={"Last-Event-ID": "4"}).status_code == 204
+
+
+def test_status_reads_are_shared_for_a_moment_but_the_end_event_is_fresh(store: Store) -> None:
+    sweeps = NoRay("http://127.0.0.1:1", store.client.tracking_uri, status_cache_s=60)
+    assert sweeps.get("ev-1").status == "RUNNING"
+    for placement, at in (("none", 1_000), ("before_activation", 2_000), ("after_activation", 3_000)):
+        store.end(placement, at)
+    store.finish()
+    assert sweeps.get("ev-1").status == "RUNNING"  # the read of a moment ago
+    assert sweeps.get("ev-1", progress=False).status == "SUCCEEDED"  # uncached
+    end = list(sweeps.events("ev-1", every_s=0.01, after=3))
+    assert [(e.id, e.kind, e.data["state"].status) for e in end] == [(4, "end", "SUCCEEDED")]  # type: ignore[union-attr]
