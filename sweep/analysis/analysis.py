@@ -188,7 +188,6 @@ def analyse(
         speed=speed,
         shifts=shifts,
         interactions=tested,
-        cell_means=by_factor,
         own=own,
         adaptive=adaptive,
         metric=metric,

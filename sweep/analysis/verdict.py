@@ -10,7 +10,6 @@ import pandas as pd
 from sweep.analysis.comparisons import ALPHA, MIN_PAIRS, Comparison
 from sweep.analysis.convergence import DEFAULT_TARGET_SHARE, TimeDifference, describe_difference
 from sweep.analysis.equal_length import EqualLength, describe
-from sweep.analysis.factors import CellMeans
 from sweep.analysis.formatting import (
     TOO_FEW,
     difference_text,
@@ -38,7 +37,6 @@ def verdict_sentences(
     speed: TimeDifference | None,
     shifts: Sequence[VarianceShift],
     interactions: Sequence[Interaction],
-    cell_means: Sequence[CellMeans],
     own: OwnSettings | None,
     adaptive: AdaptiveSeeds | None,
     metric: str,
@@ -48,7 +46,10 @@ def verdict_sentences(
     cells: int,
     n_seeds: int,
 ) -> list[str]:
-    """The verdict, most important first."""
+    """The verdict, most important first.
+
+    Only what a test or an interval carries: the cell-mean tables' notes stay with their tables.
+    """
     label = metric_label(metric)
     out = [describe_own(own)] if own else []
     if best is None:
@@ -98,7 +99,6 @@ def verdict_sentences(
             f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
             f"at least 1/(1\u2212rate)."
         )
-    out.extend(m.note for m in cell_means if m.note)
     return out
 
 
