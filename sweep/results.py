@@ -43,6 +43,11 @@ TRIAL_COLUMNS = [
     "train_time_s",
     "peak_rss_mb",
     "bn_variance_shift",
+    "bn_variance_shift_expected",
+    "final_test_accuracy",
+    "final_test_loss",
+    "final_val_accuracy_bn_recalibrated",
+    "final_test_accuracy_bn_recalibrated",
     "node_ip",
     "error",
 ]

@@ -18,7 +18,7 @@ from sweep.retrying import RetryingClient
 from sweep.space import config_key, is_confirmation, trial_seed
 from sweep.spec import SweepSpec
 from sweep.store_template import seed_local_store
-from sweep.trainable import METRICS
+from sweep.trainable import LAST_RESULTS, METRICS
 
 # On a server URI MLflow prints "View run ... / View experiment ..." for every run it ends (and
 # reads the run back to do it): one pair of lines per trial in the middle of the progress display.
@@ -385,9 +385,10 @@ class SweepTracker:
             if accs:
                 summary["best_epoch"] = float(history[accs.index(max(accs))].get("epoch", 0))
             summary["epochs_completed"] = float(last.get("epoch", len(history)))
-            for key in ("time_total_s", "train_time_s", "peak_rss_mb", "bn_variance_shift"):
+            kept = {"time_total_s": "duration_s"} | {k: k for k in ("train_time_s", "peak_rss_mb")}
+            for key, name in (kept | LAST_RESULTS).items():
                 if key in last:
-                    summary["duration_s" if key == "time_total_s" else key] = float(last[key])
+                    summary[name] = float(last[key])
             tags["trial.stopped_early"] = str(
                 error is None and last.get("epoch", 0) < self.spec.training.epochs
             ).lower()
