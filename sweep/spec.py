@@ -65,54 +65,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def split_sizes(rows: int, validation_split: float, test_split: float = 0.0) -> tuple[int, int, int]:
-    """(training, validation, test) rows, each split counted as scikit-learn's train_test_split does."""
-    test = math.ceil(rows * test_split)
+def split_sizes(rows: int, validation_split: float) -> tuple[int, int]:
+    """(training rows, validation rows), counted as scikit-learn's train_test_split counts them."""
     val = math.ceil(rows * validation_split)
-    return rows - val - test, val, test
+    return rows - val, val
 
 
-def row_problems(
-    rows: int,
-    dataset: DatasetSpec,
-    batch_size: int,
-    what: str,
-    classes: int | None = None,
-    smallest_class: int | None = None,
-) -> list[str]:
-    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each.
-
-    With a test split, `classes` and `smallest_class` (rows of the rarest class), where known, are
-    checked too: the stratified splits need a row of every class in each part.
-    """
-    v, t = dataset.validation_split, dataset.test_split
-    train, val, test = split_sizes(rows, v, t)
-    splits = f"validation_split {v:g}" + (f", test_split {t:g}" if t else "")
+def row_problems(rows: int, validation_split: float, batch_size: int, what: str) -> list[str]:
+    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each."""
+    train, _ = split_sizes(rows, validation_split)
     if train < 2:
-        given = f"{v:g}" + (f" and test_split {t:g}" if t else "")
         return [
-            f"dataset.validation_split: {given} of the {rows} rows of {what} "
-            f"leave{'' if t else 's'} {max(train, 0)} for training (at least 2 are needed)"
+            f"dataset.validation_split: {validation_split:g} of the {rows} rows of {what} leaves "
+            f"{max(train, 0)} for training (at least 2 are needed)"
         ]
     if train < batch_size:
         return [
             f"training.batch_size: {batch_size} is more than the {train} training rows of {what} "
-            f"({rows} rows, {splits}); use at most {train}"
+            f"({rows} rows, validation_split {validation_split:g}); use at most {train}"
         ]
-    problems = []
-    if t and classes is not None:
-        for field, size, fraction in (("test_split", test, t), ("validation_split", val, v)):
-            if size < classes:
-                problems.append(
-                    f"dataset.{field}: {fraction:g} of the {rows} rows of {what} is {size} rows, fewer "
-                    f"than its {classes} classes (a stratified split needs a row of each class)"
-                )
-    if t and smallest_class is not None and smallest_class < 3:
-        problems.append(
-            f"dataset.test_split: the smallest class of {what} has {smallest_class} rows; a test split "
-            "needs at least 3 a class (one each for training, validation and test)"
-        )
-    return problems
+    return []
 
 
 class DatasetSpec(_Model):
@@ -125,11 +97,6 @@ class DatasetSpec(_Model):
     path: str | None = None
     target: str | None = None
     validation_split: float = Field(default=0.2, gt=0, lt=1)
-    # Rows held out for the final evaluation only, carved off before the validation split.
-    test_split: float = Field(default=0.0, ge=0, lt=1)
-    # Draw the validation and test rows again for each trial seed (so intervals include split
-    # variance); else dataset.seed fixes them for the whole sweep.
-    split_per_seed: bool = False
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
@@ -152,12 +119,6 @@ class DatasetSpec(_Model):
             errors.append(f"target: only used with source csv (source is {self.source})")
         if self.source == "synthetic":
             errors += self._synthetic_problems()
-        held_out = self.validation_split + self.test_split
-        if self.test_split and held_out >= 0.9:
-            errors.append(
-                f"test_split: {self.test_split:g} with validation_split {self.validation_split:g} "
-                f"holds out {held_out:g} of the rows; the two must total less than 0.9"
-            )
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -311,8 +272,12 @@ class SearchSpec(_Model):
 
     placement: list[Placement] = Field(default_factory=lambda: list(PLACEMENTS), min_length=1)
     dropout: DropoutAxis = Field(default_factory=lambda: [0.0, 0.25, 0.5])
+    # validate_default: the default is labelled too, so the spec.yaml a sweep saves reads back equal
     optimizer: list[OptimizerSpec] = Field(
-        default_factory=lambda: [OptimizerSpec(name="adam")], min_length=1, max_length=100
+        default_factory=lambda: [OptimizerSpec(name="adam")],
+        min_length=1,
+        max_length=100,
+        validate_default=True,
     )
     seeds: int = Field(default=3, ge=1, le=1000)
     adaptive: AdaptiveSeeds | None = None
@@ -536,7 +501,7 @@ class SweepSpec(_Model):
         rows = self.dataset.known_rows
         if rows is not None:
             what = f"dataset {self.dataset.source}"
-            errors += row_problems(rows, self.dataset, self.training.batch_size, what, classes)
+            errors += row_problems(rows, self.dataset.validation_split, self.training.batch_size, what)
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -913,8 +878,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     out = json.loads(json.dumps(data))  # a deep copy of plain data
     for item in overrides:
         key, sep, raw = item.partition("=")
+        shown = item if item.isprintable() else repr(item)  # a newline would split the error line
         if not sep or not key.strip():
-            errors.append(f"--set {item}: expected key.path=value")
+            errors.append(f"--set {shown}: expected key.path=value")
             continue
         try:  # the spec file's rules: `--set name=2024-06-01` is text, not a date
             value = yaml.load(raw, Loader=_SpecLoader)
@@ -927,7 +893,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                errors.append(f"--set {item}: {part} is not a mapping")
+                errors.append(f"--set {shown}: {part!r} is not a mapping")
                 break
             node = child
         else:

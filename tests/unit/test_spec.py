@@ -1,4 +1,5 @@
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -301,4 +302,107 @@ def test_non_utf8_bytes_are_refused_with_their_position(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(SpecError, match="byte 9: not UTF-8 text"):
+        load_spec(path)
+
+
+# --- found by fuzzing (tests/unit/test_spec_fuzz.py) and by hand: each a located SpecError ---
+
+
+def _errors(data: dict) -> list[str]:
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    return err.value.errors
+
+
+REFUSED = {
+    "inf": (
+        {"search": {"optimizer": [{"name": "sgd", "decay": float("inf")}]}},
+        "search.optimizer[0].decay: input should be a finite number (got inf)",
+    ),
+    "nan": (
+        {"search": {"dropout": [float("nan")]}},
+        "search.dropout[0]: input should be a finite number (got nan)",
+    ),
+    "seed": ({"dataset": {"seed": 2**40}}, "dataset.seed: must be <= 4294967295 (got 1099511627776)"),
+    "units": (
+        {"model": {"hidden_units": [10**12]}},
+        "model.hidden_units[0]: must be >= 1 and <= 4096 (got 1000000000000)",
+    ),
+    "features": (
+        {"dataset": {"n_features": 1}},
+        "dataset.n_features: 1 features cannot separate 2 classes (at least 2 are needed)",
+    ),
+    "samples": (
+        {"dataset": {"n_samples": 20, "n_classes": 11, "n_features": 8}},
+        "dataset.n_samples: 20 rows cannot hold 11 classes (at least 22)",
+    ),
+    "values": (
+        {"dataset": {"n_samples": 10_000_000, "n_features": 100}},
+        "dataset.n_samples: 10000000 rows of 100 features are 1,000,000,000 values "
+        "(at most 100,000,000 are generated)",
+    ),
+    "batch": (
+        {"dataset": {"source": "iris"}, "training": {"batch_size": 128}},
+        "training.batch_size: 128 is more than the 120 training rows of dataset iris "
+        "(150 rows, validation_split 0.2); use at most 120",
+    ),
+    "split": (
+        {"dataset": {"n_samples": 20, "validation_split": 0.95}},
+        "dataset.validation_split: 0.95 of the 20 rows of dataset synthetic leaves 1 for training",
+    ),
+    "union branch": (
+        {"training": {"steps_per_execution": "x"}},
+        "training.steps_per_execution: input should be a valid integer",
+    ),
+    "odd key": ({"search": {"a b\n": 1}}, "search['a b\\n']: unknown field (allowed: "),
+    "rates": (
+        {"search": {"dropout": [i / 1000 for i in range(101)]}},
+        "search.dropout: at most 100 rates (got 101)",
+    ),
+    "optimizers": (
+        {"search": {"optimizer": [{"name": "sgd"}] * 101}},
+        "search.optimizer: list should have at most 100 items after validation, not 101",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_values_no_setting_can_have_are_refused_where_they_are(case: str) -> None:
+    data, message = REFUSED[case]
+    errors = _errors({"name": "x", **data})
+    assert any(e.startswith(message) for e in errors), errors
+
+
+def test_at_most_100_error_lines_then_a_count() -> None:
+    errors = _errors({"name": "x", "model": {"hidden_units": [0] * 32}, "search": {"dropout": [2.0] * 100}})
+    assert len(errors) == 101
+    assert errors[-1] == "... and 32 more errors"
+
+
+def test_duplicate_checks_stay_fast_on_huge_lists() -> None:
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="each placement at most once"):
+        parse_spec({"name": "x", "search": {"placement": ["none"] * 100_000}})
+    assert time.monotonic() - started < 5  # was quadratic: 20,000 optimizers took 54 s
+
+
+def test_the_default_optimizer_is_labelled_so_the_saved_spec_reads_back_equal() -> None:
+    spec = parse_spec({"name": "x"})
+    assert spec.search.optimizer[0].label == "adam"
+    assert parse_spec(yaml.safe_load(spec.to_yaml())) == spec
+
+
+def test_override_values_follow_the_spec_files_rules() -> None:
+    data = apply_overrides({"name": "x"}, ["name=2024-06-01", "search.seeds=[&a 1, *a]"])
+    assert data["name"] == "2024-06-01"  # text, as quoted; not a date
+    assert data["search"]["seeds"] == "[&a 1, *a]"  # an alias is not expanded: the text stays
+    with pytest.raises(SpecError) as err:
+        apply_overrides({"name": "x"}, ["a\nb"])
+    assert err.value.errors == ["--set 'a\\nb': expected key.path=value"]
+
+
+def test_text_that_is_not_unicode_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"name": "x", "tracking": {"experiment": "a\\ud800"}}')
+    with pytest.raises(SpecError, match=r"tracking.experiment: not unicode text \(an unpaired surrogate"):
         load_spec(path)
