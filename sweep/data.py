@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,11 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Standardised train and validation arrays, with one-hot labels."""
+    """Standardised train, validation and (with `dataset.test_split`) test arrays, one-hot labels.
+
+    With `dataset.split_per_seed`, `rows` and `labels` keep every row as loaded (flat, before the
+    split and standardisation; labels as class indices) for `trial_data` to split by a trial's seed.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -27,6 +32,11 @@ class Dataset:
     y_val: np.ndarray
     n_classes: int
     name: str
+    # None, not empty, when absent: the data fingerprint hashes every array field.
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -198,16 +208,57 @@ def _describe(spec: DatasetSpec) -> str:
     return str(spec.path) if spec.path else f"dataset {spec.source}"
 
 
-def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, part): sorted indices into `y`, `size` rows in the part."""
     from sklearn.model_selection import train_test_split
 
-    index = np.arange(len(y))
-    counts = np.bincount(y)
-    train, val = split_sizes(len(y), fraction)
+    counts = np.unique(y, return_counts=True)[1]
     # scikit-learn stratifies only with two rows a class and a class a row on each side
-    stratify = y if counts.min() >= 2 and min(train, val) >= len(counts) else None
-    train_index, val_index = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
-    return np.sort(train_index), np.sort(val_index)
+    stratify = y if counts.min() >= 2 and min(len(y) - size, size) >= len(counts) else None
+    rest, part = train_test_split(np.arange(len(y)), test_size=size, random_state=seed, stratify=stratify)
+    return np.sort(rest), np.sort(part)
+
+
+def _split(y: np.ndarray, spec: DatasetSpec, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) row indices: the test rows first, then validation from the rest."""
+    _, val_size, test_size = split_sizes(len(y), spec.validation_split, spec.test_split)
+    rest, test = _stratified_split(y, test_size, seed) if test_size else (np.arange(len(y)), None)
+    train, val = _stratified_split(y[rest], val_size, seed)
+    return rest[train], rest[val], test if test is not None else np.arange(0)
+
+
+def _standardised(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    spec: DatasetSpec,
+    seed: int,
+    image_shape: tuple[int, ...] | None,
+) -> Dataset:
+    """Split by `seed` and standardise with the training rows' statistics; rows shaped `image_shape`."""
+    train, val, test = _split(y, spec, seed)
+    # float64 statistics: squares of large float32 values overflow
+    mean = x[train].mean(axis=0, dtype=np.float64)
+    std = x[train].std(axis=0, dtype=np.float64)
+    std[std == 0] = 1.0  # constant columns (blank pixels) stay at zero
+    x = ((x - mean) / std).astype(np.float32)
+    if image_shape is not None:
+        x = x.reshape(len(x), *image_shape)
+    onehot = np.eye(n_classes, dtype=np.float32)[y]
+
+    def rows(index: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x[index], dtype=np.float32)
+
+    return Dataset(
+        x_train=rows(train),
+        y_train=onehot[train],
+        x_val=rows(val),
+        y_val=onehot[val],
+        n_classes=n_classes,
+        name=spec.source,
+        x_test=rows(test) if len(test) else None,
+        y_test=onehot[test] if len(test) else None,
+    )
 
 
 def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
@@ -228,28 +279,28 @@ def load_dataset(spec: DatasetSpec, image: bool = False) -> Dataset:
             f"{field}: {where} has {n_classes:,} distinct labels (at most {MAX_CLASSES:,} classes; "
             "is the label column continuous?)"
         )
-    problems = row_problems(len(y), spec.validation_split, 1, where)
+    smallest = int(np.bincount(y).min())
+    problems = row_problems(len(y), spec, 1, where, n_classes, smallest)
     if problems:
         raise DataError(problems[0])
-    train, val = _stratified_split(y, spec.validation_split, spec.seed)
-    # float64 statistics: squares of large float32 values overflow
-    mean = x[train].mean(axis=0, dtype=np.float64)
-    std = x[train].std(axis=0, dtype=np.float64)
-    std[std == 0] = 1.0  # constant columns (blank pixels) stay at zero
-    x = ((x - mean) / std).astype(np.float32)
-    if image:
-        if image_shape is None:
-            raise DataError(f"model.kind: cnn needs image-shaped data; {spec.source} rows are flat vectors")
-        x = x.reshape(len(x), *image_shape)
-    onehot = np.eye(n_classes, dtype=np.float32)[y]
-    return Dataset(
-        x_train=np.ascontiguousarray(x[train], dtype=np.float32),
-        y_train=onehot[train],
-        x_val=np.ascontiguousarray(x[val], dtype=np.float32),
-        y_val=onehot[val],
-        n_classes=n_classes,
-        name=spec.source,
-    )
+    if image and image_shape is None:
+        raise DataError(f"model.kind: cnn needs image-shaped data; {spec.source} rows are flat vectors")
+    data = _standardised(x, y, n_classes, spec, spec.seed, image_shape if image else None)
+    if spec.split_per_seed:
+        data = dataclasses.replace(data, rows=x, labels=y)
+    return data
+
+
+def trial_data(data: Dataset, spec: DatasetSpec, seed: int) -> Dataset:
+    """The data of the trial with `seed`: `data`, or with split_per_seed its rows split by that seed.
+
+    Every placement with the same seed gets the same split, so paired comparisons stay paired.
+    """
+    if not spec.split_per_seed or data.rows is None or data.labels is None:
+        return data
+    split_seed = int(np.random.SeedSequence([spec.seed, seed]).generate_state(1)[0])
+    image_shape = data.input_shape if len(data.input_shape) > 1 else None
+    return _standardised(data.rows, data.labels, data.n_classes, spec, split_seed, image_shape)
 
 
 def load_sweep_data(spec: SweepSpec) -> Dataset:
@@ -258,8 +309,8 @@ def load_sweep_data(spec: SweepSpec) -> Dataset:
     where = _describe(spec.dataset)
     if spec.training.loss == "binary_crossentropy" and data.n_classes != 2:
         raise DataError(f"training.loss: binary_crossentropy needs 2 classes ({where} has {data.n_classes})")
-    rows = len(data.x_train) + len(data.x_val)
-    problems = row_problems(rows, spec.dataset.validation_split, spec.training.batch_size, where)
+    rows = len(data.x_train) + len(data.x_val) + (0 if data.x_test is None else len(data.x_test))
+    problems = row_problems(rows, spec.dataset, spec.training.batch_size, where)
     if problems:
         raise DataError(problems[0])
     return data

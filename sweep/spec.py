@@ -65,26 +65,54 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def split_sizes(rows: int, validation_split: float) -> tuple[int, int]:
-    """(training rows, validation rows), counted as scikit-learn's train_test_split counts them."""
+def split_sizes(rows: int, validation_split: float, test_split: float = 0.0) -> tuple[int, int, int]:
+    """(training, validation, test) rows, each split counted as scikit-learn's train_test_split does."""
+    test = math.ceil(rows * test_split)
     val = math.ceil(rows * validation_split)
-    return rows - val, val
+    return rows - val - test, val, test
 
 
-def row_problems(rows: int, validation_split: float, batch_size: int, what: str) -> list[str]:
-    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each."""
-    train, _ = split_sizes(rows, validation_split)
+def row_problems(
+    rows: int,
+    dataset: DatasetSpec,
+    batch_size: int,
+    what: str,
+    classes: int | None = None,
+    smallest_class: int | None = None,
+) -> list[str]:
+    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each.
+
+    With a test split, `classes` and `smallest_class` (rows of the rarest class), where known, are
+    checked too: the stratified splits need a row of every class in each part.
+    """
+    v, t = dataset.validation_split, dataset.test_split
+    train, val, test = split_sizes(rows, v, t)
+    splits = f"validation_split {v:g}" + (f", test_split {t:g}" if t else "")
     if train < 2:
+        given = f"{v:g}" + (f" and test_split {t:g}" if t else "")
         return [
-            f"dataset.validation_split: {validation_split:g} of the {rows} rows of {what} leaves "
-            f"{max(train, 0)} for training (at least 2 are needed)"
+            f"dataset.validation_split: {given} of the {rows} rows of {what} "
+            f"leave{'' if t else 's'} {max(train, 0)} for training (at least 2 are needed)"
         ]
     if train < batch_size:
         return [
             f"training.batch_size: {batch_size} is more than the {train} training rows of {what} "
-            f"({rows} rows, validation_split {validation_split:g}); use at most {train}"
+            f"({rows} rows, {splits}); use at most {train}"
         ]
-    return []
+    problems = []
+    if t and classes is not None:
+        for field, size, fraction in (("test_split", test, t), ("validation_split", val, v)):
+            if size < classes:
+                problems.append(
+                    f"dataset.{field}: {fraction:g} of the {rows} rows of {what} is {size} rows, fewer "
+                    f"than its {classes} classes (a stratified split needs a row of each class)"
+                )
+    if t and smallest_class is not None and smallest_class < 3:
+        problems.append(
+            f"dataset.test_split: the smallest class of {what} has {smallest_class} rows; a test split "
+            "needs at least 3 a class (one each for training, validation and test)"
+        )
+    return problems
 
 
 class DatasetSpec(_Model):
@@ -97,6 +125,11 @@ class DatasetSpec(_Model):
     path: str | None = None
     target: str | None = None
     validation_split: float = Field(default=0.2, gt=0, lt=1)
+    # Rows held out for the final evaluation only, carved off before the validation split.
+    test_split: float = Field(default=0.0, ge=0, lt=1)
+    # Draw the validation and test rows again for each trial seed (so intervals include split
+    # variance); else dataset.seed fixes them for the whole sweep.
+    split_per_seed: bool = False
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
@@ -119,6 +152,12 @@ class DatasetSpec(_Model):
             errors.append(f"target: only used with source csv (source is {self.source})")
         if self.source == "synthetic":
             errors += self._synthetic_problems()
+        held_out = self.validation_split + self.test_split
+        if self.test_split and held_out >= 0.9:
+            errors.append(
+                f"test_split: {self.test_split:g} with validation_split {self.validation_split:g} "
+                f"holds out {held_out:g} of the rows; the two must total less than 0.9"
+            )
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -501,7 +540,7 @@ class SweepSpec(_Model):
         rows = self.dataset.known_rows
         if rows is not None:
             what = f"dataset {self.dataset.source}"
-            errors += row_problems(rows, self.dataset.validation_split, self.training.batch_size, what)
+            errors += row_problems(rows, self.dataset, self.training.batch_size, what, classes)
         if errors:
             raise ValueError("\n".join(errors))
         return self
