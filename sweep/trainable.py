@@ -363,14 +363,30 @@ def fit_trial(
             report(metrics)
 
     model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=spec.training.batch_size,
+        training_batches(data, spec.training.batch_size, trial_seed(config)),
         epochs=epochs,
         validation_data=(data.x_val, data.y_val),
-        shuffle=True,
+        shuffle=False,  # the batches above are already shuffled, every epoch anew
         verbose=0,
         callbacks=[ReportEachEpoch()],
+    )
+
+
+def training_batches(data: Dataset, batch_size: int, seed: int) -> Any:
+    """The training set, reshuffled every epoch in an order the seed fixes.
+
+    Keras' own `fit(x, y, shuffle=True)` under a global seed repeats one batch order in every
+    epoch (seen with Keras 3.x on TensorFlow; TensorFlow issue 35682): an explicit shuffle seed
+    with `reshuffle_each_iteration` gives each epoch its own order, the same in every process and
+    for every placement of a seed.
+    """
+    import tensorflow as tf
+
+    return (
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(2)
     )
 
 

@@ -283,6 +283,8 @@ def test_one_seed_gives_every_placement_the_same_batch_order(batches_seen: list[
     first_epoch = orders["before_activation", 1][: len(data.x_train)]
     assert sorted(map(tuple, first_epoch)) == sorted(map(tuple, data.x_train))
     assert not np.array_equal(first_epoch, data.x_train)  # shuffled
+    second_epoch = orders["before_activation", 1][len(data.x_train) : 2 * len(data.x_train)]
+    assert not np.array_equal(first_epoch, second_epoch)  # reshuffled every epoch, not one order
 
 
 def test_a_trial_trained_twice_in_one_process_gives_identical_metrics() -> None:
