@@ -887,9 +887,9 @@ def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None)
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else type(data).__name__
         raise SpecError([f"the top level must be a mapping of fields (got {kind})"], source)
-    where = _unpaired_surrogate(data)
-    if where:
-        raise SpecError([f"{where}: not unicode text (an unpaired surrogate such as \\ud800)"], source)
+    surrogate = _unpaired_surrogate(data)
+    if surrogate:
+        raise SpecError([f"{surrogate}: not unicode text (an unpaired surrogate such as \\ud800)"], source)
     return dict(data)
 
 
