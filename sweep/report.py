@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from sweep.analysis import (
     Analysis,
     Estimate,
+    Recalibration,
     format_interval,
     format_number,
     format_p,
@@ -552,6 +553,8 @@ def _tables(analysis: Analysis) -> list[_Table]:
                 "dropout feeds BN directly.",
             )
         )
+    if analysis.recalibration is not None:
+        tables.append(_recalibration_table(analysis.recalibration))
     tables.append(
         _Table(
             "Expectations (EVIDENCE.md)",
@@ -560,6 +563,28 @@ def _tables(analysis: Analysis) -> list[_Table]:
         )
     )
     return tables
+
+
+def _recalibration_table(r: Recalibration) -> _Table:
+    """after_dropout's BN statistics re-estimated without dropout: the gain; the deficit before, after."""
+    rows = [("after_dropout recalibrated \u2212 as trained", *_diff_cells(r.gain, "trials"), "")]
+    for name, c in (("as trained", r.deficit), ("recalibrated", r.recalibrated)):
+        if c is not None:
+            rows.append(
+                (f"after_dropout ({name}) \u2212 {r.reference}", *_diff_cells(c.diff, "pairs"), c.outcome)
+            )
+    return _Table(
+        "BN statistics re-estimated without dropout "
+        f"(after_dropout, dropout > 0, {metric_label(r.accuracy)})",
+        ("difference", "\u0394 points", "interval", "n", "outcome"),
+        tuple(rows),
+        "The first row is a plain 95% t-interval over after_dropout's trials; the two rows against "
+        "the reference share one Bonferroni-simultaneous family and the verdict's three-outcome rule.",
+    )
+
+
+def _diff_cells(est: Estimate, unit: str) -> tuple[str, str, str]:
+    return (format_number(est.mean, signed=True), format_interval(est), f"{est.n} {unit}")
 
 
 def _own_settings_table(analysis: Analysis) -> _Table:

@@ -27,6 +27,8 @@ from sweep.analysis.factors import BestDropout, CellMeans, best_dropout, cell_me
 from sweep.analysis.formatting import metric_label
 from sweep.analysis.interactions import Interaction, interactions
 from sweep.analysis.placements import PlacementSummary, summarise
+from sweep.analysis.recalibration import Recalibration, all_finite, recalibration
+from sweep.analysis.recalibration import describe as describe_recalibration
 from sweep.analysis.sequential import AdaptiveSeeds
 from sweep.analysis.serialisation import estimate_metrics, plain
 from sweep.analysis.trials import PAIR_KEYS, clean_curves, clean_trials, placement_order, usable_mask
@@ -57,6 +59,7 @@ class Analysis:
     best_dropout: tuple[BestDropout, ...]
     own_settings: OwnSettings | None  # per-placement tuning: the blocks the re-runs compared
     adaptive: AdaptiveSeeds | None  # adaptive seeds: the sequential calls the sweep made
+    recalibration: Recalibration | None  # after_dropout with BN statistics re-estimated without dropout
     verdict: tuple[str, ...]
     expectations: tuple[Expectation, ...]
 
@@ -109,7 +112,7 @@ def analyse(
     trials: pd.DataFrame,
     curves: pd.DataFrame | None = None,
     target_accuracy: float | None = None,
-    metric: str = "final_val_accuracy",
+    metric: str | None = None,
     *,
     reference: str | None = None,
     equivalence_margin: float = DEFAULT_MARGIN,
@@ -123,19 +126,25 @@ def analyse(
     else all. `equivalence_margin` is in accuracy points. A table with a `phase` column of a
     per-placement sweep is judged on its re-runs only (tuning.py); `adaptive` holds the sequential
     calls an adaptive sweep recorded on its parent run (sequential.py).
+
+    `metric` None: final test accuracy when every usable trial has one and all trained equally
+    long (the held-out split decides the comparisons), else final validation accuracy. Best
+    settings of per-placement tuning and the default target are read on validation either way.
     """
     if target_accuracy is not None and not 0 < target_accuracy <= 1:
         raise ValueError(f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})")
     if not 0 < equivalence_margin <= 100:
         raise ValueError(f"equivalence_margin: must be > 0 and <= 100 points (got {equivalence_margin})")
-    trials = clean_trials(trials, metric)
+    validation = "final_val_accuracy"
+    trials = clean_trials(trials, metric or validation)
     curves = clean_curves(curves)
     order = placement_order(trials["placement"].unique())
     own: OwnSettings | None = None
     keys: tuple[str, ...] = PAIR_KEYS
     if is_per_placement(trials):
-        own, keys = own_settings(trials, metric, order), SEED_ONLY
+        own, keys = own_settings(trials, metric or validation, order), SEED_ONLY
         trials = confirmations(trials)
+    metric = metric or _verdict_accuracy(trials)
     usable = trials[usable_mask(trials, metric)]
     compared, equal = at_equal_length(usable, curves, metric)
     reference = _resolve_reference(reference, order, set(compared["placement"]))
@@ -170,6 +179,7 @@ def analyse(
     by_factor = tuple(m for f in factors if (m := cell_means(compared, f, metric, order)))
     best_dropouts = () if own is not None else best_dropout(compared, metric)
     speed = bn_vs_none(finished, times, horizon, keys)
+    recal = None if own is not None or equal is not None else recalibration(compared, equivalence_margin)
     n_seeds = int(trials["seed"].nunique())
 
     expectations = (
@@ -197,6 +207,8 @@ def analyse(
         cells=cells,
         n_seeds=n_seeds,
     )
+    if recal is not None:
+        verdict.append(describe_recalibration(recal))
     return Analysis(
         metric=metric,
         target_accuracy=float(target_accuracy),
@@ -216,6 +228,7 @@ def analyse(
         best_dropout=best_dropouts,
         own_settings=own,
         adaptive=adaptive,
+        recalibration=recal,
         verdict=tuple(verdict),
         expectations=expectations,
     )
@@ -231,3 +244,19 @@ def _resolve_reference(reference: str | None, placements: list[str], with_data: 
             f"(got {reference!r})"
         )
     return reference
+
+
+def _verdict_accuracy(trials: pd.DataFrame) -> str:
+    """Test accuracy when every usable trial has one and all trained equally long, else validation.
+
+    A stopped trial's test accuracy is from its last epoch, not from the rung all trials reached,
+    so sweeps of unequal length stay on validation (read off the curves at that rung).
+    """
+    usable = trials[usable_mask(trials, "final_val_accuracy")]
+    if "final_test_accuracy" not in usable.columns or not all_finite(usable["final_test_accuracy"]):
+        return "final_val_accuracy"
+    if "epochs_completed" in usable.columns:
+        lengths = pd.to_numeric(usable["epochs_completed"], errors="coerce").dropna()
+        if lengths.nunique() > 1:
+            return "final_val_accuracy"
+    return "final_test_accuracy"

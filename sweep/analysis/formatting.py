@@ -10,6 +10,7 @@ TOO_FEW = "too few trials for an interval"
 
 _METRIC_LABELS = {
     "final_val_accuracy": "final validation accuracy",
+    "final_test_accuracy": "final test accuracy",
     "best_val_accuracy": "best validation accuracy",
     "final_accuracy": "final training accuracy",
 }

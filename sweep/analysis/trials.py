@@ -12,7 +12,7 @@ import pandas as pd
 from sweep.models import BLOCK_ORDER
 from sweep.spec import PLACEMENTS
 
-ACCURACY_METRICS = ("final_val_accuracy", "best_val_accuracy", "final_accuracy")
+ACCURACY_METRICS = ("final_val_accuracy", "final_test_accuracy", "best_val_accuracy", "final_accuracy")
 PAIR_KEYS = ("dropout", "optimizer", "seed")
 REQUIRED_COLUMNS = (
     "run_id",
@@ -54,6 +54,9 @@ def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = trials.copy()
     numeric = [
         "final_val_accuracy",
+        "final_test_accuracy",
+        "final_val_accuracy_bn_recalibrated",
+        "final_test_accuracy_bn_recalibrated",
         "best_val_accuracy",
         "final_val_loss",
         "final_accuracy",

@@ -56,6 +56,7 @@ def verdict_sentences(
         which = "re-run" if own else "trial"
         return [*out, f"No {which} finished with a finite {label}; there is nothing to compare."]
     out += [describe(equal_length)] if equal_length else []
+    out.append(_accuracy_sentence(metric))
     est = next(s for s in summaries if s.placement == best).metric
     ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} trials" if est.has_interval else ""
     ci = ci or f"n = {est.n}, {TOO_FEW}"
@@ -100,6 +101,23 @@ def verdict_sentences(
             f"at least 1/(1\u2212rate)."
         )
     return out
+
+
+def _accuracy_sentence(metric: str) -> str:
+    """Which accuracy the verdict is on, and what validation is still used for."""
+    if metric == "final_test_accuracy":
+        return (
+            "The comparisons below are on final test accuracy, the held-out split "
+            "(dataset.test_split) no trial trained or was selected on; best settings and the "
+            "convergence target are read on validation."
+        )
+    why = (
+        ""
+        if metric != "final_val_accuracy"
+        else " (not every usable trial has a test accuracy: no dataset.test_split, or trials of "
+        "unequal length)"
+    )
+    return f"The comparisons below are on {metric_label(metric)}{why}."
 
 
 def _comparison_sentences(

@@ -1,0 +1,107 @@
+"""Does re-estimating BN's statistics without dropout remove after_dropout's deficit?
+
+EVIDENCE.md's mechanism for after_dropout (Li et al. 2019): dropout in front of BN makes BN's
+moving variance, gathered with dropout on, wrong for inference with dropout off. Trials record
+the accuracy again after BN's statistics are re-estimated with dropout off
+(`final_*_accuracy_bn_recalibrated`). Read here, paired per trial and against a reference
+placement: after_dropout's deficit with its own statistics and with the recalibrated ones, both
+in one Bonferroni family with the verdict's three-outcome rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sweep.analysis.comparisons import Comparison, compare
+from sweep.analysis.estimate import Estimate
+from sweep.analysis.formatting import difference_text, format_interval, format_number, metric_label
+from sweep.analysis.trials import PAIR_KEYS
+
+# after_dropout is held against the first of these the sweep has: fixed here, not picked by the data.
+REFERENCES = ("before_activation", "after_activation", "none")
+PLAIN = "final_val_accuracy"
+RECALIBRATED = "final_val_accuracy_bn_recalibrated"
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """after_dropout (dropout > 0) with BN statistics re-estimated without dropout."""
+
+    accuracy: str  # the plain accuracy column the recalibrated one is read against
+    gain: Estimate  # recalibrated - plain, per after_dropout trial, points, 95% t-interval
+    reference: str | None  # the placement the deficit is measured against
+    deficit: Comparison | None  # after_dropout - reference, BN statistics as trained
+    recalibrated: Comparison | None  # after_dropout (recalibrated) - reference
+
+
+def recalibration(compared: pd.DataFrame, margin: float) -> Recalibration | None:
+    """None when the trials recorded no recalibrated accuracy for after_dropout at dropout > 0.
+
+    On validation accuracy whatever the verdict is on: the recalibrated accuracy trials record
+    for every sweep is the validation one (the test one only where there is a test split).
+    """
+    plain, column = PLAIN, RECALIBRATED
+    rows = compared[compared["dropout"] > 0]
+    mine = rows["placement"] == "after_dropout"
+    if column not in rows.columns or not mine.any():
+        return None
+    recal = pd.to_numeric(rows[column], errors="coerce").astype(float)
+    if not np.isfinite(recal[mine].to_numpy()).any():
+        return None
+    gain = Estimate.of((recal[mine] - rows.loc[mine, plain]) * 100)
+    present = set(rows["placement"])
+    reference = next((p for p in REFERENCES if p in present), None)
+    if reference is None:
+        return Recalibration(plain, gain, None, None, None)
+    swapped = rows.copy()
+    swapped.loc[mine, plain] = recal[mine]
+    swapped = swapped[~mine | np.isfinite(recal)]
+    deficit, fixed = compare(
+        [(rows, "after_dropout", reference), (swapped, "after_dropout", reference)],
+        plain,
+        margin,
+        keys=PAIR_KEYS,
+    )
+    return Recalibration(plain, gain, reference, deficit, fixed)
+
+
+def describe(r: Recalibration) -> str:
+    """One sentence: whether recalibrated BN statistics remove after_dropout's deficit."""
+    label = metric_label(r.accuracy)
+    head = (
+        f"Re-estimating after_dropout's BN statistics without dropout changes its {label} by "
+        f"{gain_text(r.gain)}"
+    )
+    if r.deficit is None or r.recalibrated is None or r.reference is None:
+        return f"{head}; no other placement to measure a deficit against."
+    d, f = r.deficit, r.recalibrated
+    against = (
+        f"against {r.reference}, after_dropout is {d.outcome} as trained ({difference_text(d.diff)}) "
+        f"and {f.outcome} recalibrated ({difference_text(f.diff)})"
+    )
+    if d.outcome != "worse":
+        answer = "there is no established deficit for recalibration to remove"
+    elif f.outcome in ("equivalent", "better"):
+        answer = "recalibration removes the deficit"
+    elif f.outcome == "worse":
+        answer = "recalibration does not remove the deficit"
+    else:
+        answer = "whether recalibration removes the deficit cannot be told"
+    return f"{head}; {against}: {answer}."
+
+
+def gain_text(gain: Estimate) -> str:
+    """ "Δ = +0.4 points, 95% CI 0.1 to 0.7, n = 12 trials", or without the interval when too few."""
+    mean = f"\u0394 = {format_number(gain.mean, signed=True)} points"
+    if not gain.has_interval:
+        return f"{mean}, n = {gain.n} trial(s), too few for an interval"
+    return f"{mean}, 95% CI {format_interval(gain)}, n = {gain.n} trials"
+
+
+def all_finite(values: pd.Series) -> bool:
+    """Whether there are values and every one is a finite number."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return len(x) > 0 and bool(np.isfinite(x).all())
