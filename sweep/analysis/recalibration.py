@@ -79,8 +79,8 @@ def describe(r: Recalibration) -> str:
         return f"{head}; no other placement to measure a deficit against."
     d, f = r.deficit, r.recalibrated
     against = (
-        f"against {r.reference}, after_dropout is {d.outcome} as trained ({difference_text(d.diff)}) "
-        f"and {f.outcome} recalibrated ({difference_text(f.diff)})"
+        f"after_dropout against {r.reference}: as trained {d.outcome} ({difference_text(d.diff)}), "
+        f"recalibrated {f.outcome} ({difference_text(f.diff)})"
     )
     if d.outcome != "worse":
         answer = "there is no established deficit for recalibration to remove"
