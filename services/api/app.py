@@ -44,6 +44,7 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sweeps = sweeps
+    app.state.bodies = {}  # GET /v1/sweeps/{id}: the JSON of each sweep's last read
     problems.install(app)
     app.include_router(v1)
     app.include_router(probes)

@@ -147,12 +147,22 @@ def list_sweeps(
 
 
 @v1.get("/sweeps/{sweep_id}", response_model=Sweep, responses=_problems(404), summary="A sweep's status")
-async def get_sweep(sweep_id: SweepId, request: Request, sweeps: Service) -> Sweep:
-    # What clients poll: a recent read answers on the event loop, no thread hop (docs/performance.md).
+async def get_sweep(sweep_id: SweepId, request: Request, sweeps: Service) -> Response:
+    # What clients poll: a recent read answers on the event loop, no thread hop, and its JSON is
+    # made once per read, not per request (docs/performance.md).
     state = sweeps.recent(sweep_id)
     if state is None:
         state = await run_in_threadpool(sweeps.get, sweep_id)
-    return render(state, request)
+    bodies: dict[str, tuple[SweepState, bytes]] = request.app.state.bodies
+    kept = bodies.get(state.sweep_id)
+    if kept is None or kept[0] is not state:
+        if len(bodies) >= _BODIES:
+            bodies.clear()
+        kept = bodies[state.sweep_id] = (state, render(state, request).model_dump_json().encode())
+    return Response(kept[1], media_type="application/json")
+
+
+_BODIES = 1000  # sweeps whose last answer is kept
 
 
 @v1.get(

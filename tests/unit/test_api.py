@@ -170,6 +170,14 @@ def test_get_sweep_shows_counts_best_and_an_mlflow_link_on_the_runs_view(api: Te
     )
 
 
+def test_get_sweep_answers_each_new_read_not_the_last_answer(api: TestClient, fake: FakeSweeps) -> None:
+    first = api.get("/v1/sweeps/live")
+    assert first.headers["content-type"] == "application/json"
+    assert api.get("/v1/sweeps/live").content == first.content
+    fake.states["live"] = SweepState("live", "SUCCEEDED", None, job("live", "SUCCEEDED"), parent("live"))
+    assert api.get("/v1/sweeps/live").json()["status"] == "SUCCEEDED"
+
+
 def test_mlflow_ui_url_setting_replaces_the_tracking_uri_in_links(fake: FakeSweeps) -> None:
     api = client_for(fake, mlflow_ui_url="http://localhost:5000/")
     assert (
