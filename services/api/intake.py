@@ -4,12 +4,13 @@ server's rules (data files only under the data root, no tracking URI of its own,
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
-from services.api.problems import BadRequest, Invalid, TooLarge, UnsupportedMediaType, located
+from services.api.problems import BadRequest, Invalid, TooLarge, TooSlow, UnsupportedMediaType, located
 from services.api.settings import Settings
 from sweep.spec import SpecError, SweepSpec, parse_spec, parse_spec_text
 
@@ -17,16 +18,21 @@ JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or TooLarge as soon as it passes `limit` bytes (declared or streamed)."""
+async def read_body(request: Request, limit: int, timeout: float = 10.0) -> bytes:
+    """The whole body, or TooLarge as soon as it passes `limit` bytes (declared or streamed), or
+    TooSlow when it is not all in within `timeout` seconds."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the body is {declared} bytes; the limit is {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge(f"the body is over the limit of {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise TooLarge(f"the body is over the limit of {limit} bytes")
+    except TimeoutError:
+        raise TooSlow(f"the body was not sent within {timeout:g} s") from None
     return bytes(body)
 
 

@@ -48,6 +48,10 @@ class Conflict(ApiError):
     status, title = 409, "Conflict"
 
 
+class TooSlow(ApiError):
+    status, title = 408, "Request Timeout"
+
+
 class TooLarge(ApiError):
     status, title = 413, "Content Too Large"
 

@@ -105,7 +105,7 @@ _SPEC_BODY = {
             "description": "Submitted as a Ray job",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        **_problems(400, 409, 413, 415, 422),
+        **_problems(400, 408, 409, 413, 415, 422),
     },
 )
 async def submit(
@@ -120,7 +120,7 @@ async def submit(
 ) -> JSONResponse:
     """Validate the spec (JSON or YAML) and run it as a Ray job; poll the `Location` for its status."""
     settings = settings_of(request)
-    body = await intake.read_body(request, settings.max_body_bytes)
+    body = await intake.read_body(request, settings.max_body_bytes, settings.body_timeout_s)
     spec = intake.admit(intake.decode(body, request.headers.get("content-type")), settings)
     state, created = await run_in_threadpool(sweeps.submit, spec, idempotency_key)
     view = render(state, request)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     data_root: Path | None = None
     max_trials: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A body not in after this long is refused (408): a client trickling bytes holds no worker.
+    body_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # How often /events reads MLflow.
     events_poll_s: float = Field(default=2.0, gt=0)
     # How long GET /v1/sweeps/{id} may answer from the last read of that sweep (0: read each time).

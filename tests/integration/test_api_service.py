@@ -217,6 +217,7 @@ def service_env(
         "SWEEP_DATA_ROOT": str(root),
         "SWEEP_EVENTS_POLL_S": "0.5",
         "SWEEP_MAX_TRIALS": "50",
+        "SWEEP_BODY_TIMEOUT_S": "2",
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     }
 
@@ -364,3 +365,23 @@ def test_hostile_bodies_are_refused_with_a_4xx(
         response = api.post("/v1/sweeps", content=content, headers={"Content-Type": content_type})
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_body_trickling_in_is_cut_off_with_408(service: ApiServer) -> None:
+    """A client that declares a body and never finishes it holds the connection for
+    SWEEP_BODY_TIMEOUT_S (2 s here), then gets a 408 problem, not a hung worker."""
+    import socket
+
+    head = (
+        "POST /v1/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as conn:
+        conn.sendall(head.encode() + b'{"name": ')
+        started = time.monotonic()
+        answer = ""
+        while "not sent within" not in answer and (chunk := conn.recv(4096)):
+            answer += chunk.decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "application/problem+json" in answer and "not sent within 2 s" in answer
+    assert time.monotonic() - started < 25

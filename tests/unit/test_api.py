@@ -515,3 +515,20 @@ def test_a_wrong_method_is_405_naming_every_method_of_the_path(api: TestClient) 
     response = api.delete("/v1/sweeps")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
+
+
+def test_a_body_not_in_before_the_timeout_is_refused_408() -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    from services.api import intake
+    from services.api.problems import TooSlow
+
+    async def trickle() -> dict[str, object]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"x", "more_body": True}  # never the last chunk
+
+    request = Request({"type": "http", "method": "POST", "headers": [], "path": "/v1/sweeps"}, trickle)
+    with pytest.raises(TooSlow, match=r"not sent within 0\.3 s"):
+        asyncio.run(intake.read_body(request, limit=1_000_000, timeout=0.3))
