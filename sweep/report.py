@@ -405,6 +405,10 @@ def _median(x: float) -> str:
 def _tables(analysis: Analysis) -> list[_Table]:
     label = metric_label(analysis.metric)
     horizon = next((s.time_to_target.horizon for s in analysis.placements if s.time_to_target.n), math.nan)
+    # The verdict's accuracy beside the validation one when they differ (test accuracy).
+    extra_headers: tuple[str, ...] = ()
+    if analysis.metric != "final_val_accuracy":
+        extra_headers = (f"{label} % (mean \u00b1 sd)", "95% CI ")
     tables = [
         _Table(
             "Per placement",
@@ -415,6 +419,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
                 "failed or diverged",
                 "final val acc % (mean \u00b1 sd)",
                 "95% CI",
+                *extra_headers,
                 "best val acc % (mean)",
                 "final val loss (mean)",
                 "epochs to target (median)",
@@ -430,6 +435,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
                     f"{format_number(s.failed_share * 100, 0)}%",
                     _pct(s.final_val_accuracy),
                     format_interval(s.final_val_accuracy, 100),
+                    *((_pct(s.metric), format_interval(s.metric, 100)) if extra_headers else ()),
                     format_number(s.best_val_accuracy.mean * 100),
                     format_number(s.final_val_loss.mean, 3),
                     _median(s.time_to_target.median) if s.time_to_target.n else "n/a",
