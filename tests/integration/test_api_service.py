@@ -385,3 +385,30 @@ def test_a_body_trickling_in_is_cut_off_with_408(service: ApiServer) -> None:
     assert answer.startswith("HTTP/1.1 408"), answer
     assert "application/problem+json" in answer and "not sent within 2 s" in answer
     assert time.monotonic() - started < 25
+
+
+def test_a_bounded_load_gets_no_error_and_one_sweep_per_idempotency_key(service: ApiServer) -> None:
+    """120 requests from 10 concurrent clients: submits (4 keys, each sent 5 times, racing each
+    other), status polls, lists, trials and reports. No 5xx, no transport error, no traceback; the
+    sweeps launched are exactly the distinct keys sent."""
+    from api_load import plan, run_load
+
+    one_trial = spec("load", epochs=1) | {
+        "search": {"placement": ["none"], "dropout": [0.0], "optimizer": [{"name": "adam"}], "seeds": 1}
+    }
+    keys = [f"load-{i}" for i in range(4)]
+    requests = plan(keys, resends=5, polls=60, lists=10)
+    result = run_load(service.url, TOKEN, one_trial, requests, clients=10)
+    assert result.errors == [], result.errors[:5]
+    summary = result.summary()
+    assert sum(e["requests"] for e in summary["endpoints"].values()) == len(requests) == 120
+    submits = summary["endpoints"]["submit"]["statuses"]
+    assert submits == {202: 4, 200: 16}, summary  # one launch per key; the resends find it
+    assert all(len(ids) == 1 for ids in result.sweeps.values()) and len(result.sweeps) == 4
+    for kind in ("status", "list", "trials", "report"):  # 404 before a submit lands, 409 report while running
+        assert set(summary["endpoints"][kind]["statuses"]) <= {200, 404, 409}, summary
+    with service.client() as api:  # leave the cluster free for the next test
+        for (sweep_id,) in result.sweeps.values():
+            assert api.post(f"/v1/sweeps/{sweep_id}/cancel").status_code in (202, 409)
+        for (sweep_id,) in result.sweeps.values():
+            assert until_ended(api, sweep_id)["status"] in ("CANCELLED", "SUCCEEDED")
