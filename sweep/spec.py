@@ -326,11 +326,11 @@ class SearchSpec(_Model):
     def _seed_range(cls, data: Any) -> Any:
         seeds = data.get("seeds") if isinstance(data, dict) else None
         if isinstance(seeds, dict) and "adaptive" not in data:
-            extra = sorted(set(seeds) - {"min", "max", "step", "alpha"})
+            extra = sorted(map(str, set(seeds) - {"min", "max", "step", "alpha"}))
             if extra or "min" not in seeds or "max" not in seeds:
                 raise ValueError(
                     "seeds: a number, or {min, max} with optional step and alpha for adaptive seeds"
-                    + (f" (unknown: {', '.join(map(str, extra))})" if extra else "")
+                    + (f" (unknown: {', '.join(extra)})" if extra else "")
                 )
             rest = {k: v for k, v in seeds.items() if k != "min"}
             return {**data, "seeds": seeds["min"], "adaptive": rest}
