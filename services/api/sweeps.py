@@ -137,8 +137,11 @@ class Sweeps:
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
         self._client: Any = None
-        # A status read costs four round trips: clients polling one sweep share one a second.
+        # A status read costs three round trips: clients polling one sweep share one a second.
         self._status: ReadCache[SweepState] = ReadCache(status_cache_s)
+        # A parent run, once found, stays the sweep's (a duplicate the tracker deletes is not kept):
+        # a read gets it by id instead of listing experiments and searching them.
+        self._parent_ids: dict[str, str] = {}
 
     # --- the two sources -------------------------------------------------------------------
     def _ray(self) -> Any:
@@ -223,9 +226,26 @@ class Sweeps:
         _check(sweep_id)
         return self._status.peek(sweep_id, lambda: self._read(sweep_id, progress=True))
 
+    def _parent_of(self, sweep_id: str) -> Parent | None:
+        """The sweep's parent run: one request once it has been found, a search until then."""
+        known = self._parent_ids.get(sweep_id)
+        if known is not None:
+            try:
+                run = self.mlflow.get_run(known)
+            except (MlflowException, requests.RequestException, OSError):
+                run = None  # gone, or MLflow is down: the search below tells which
+            if run is not None and run.info.lifecycle_stage == "active":
+                return _parent(sweep_id, run)
+        parent = self._parents(sweep_id).get(sweep_id)
+        if parent is None:
+            self._parent_ids.pop(sweep_id, None)
+        else:
+            self._parent_ids[sweep_id] = parent.record.parent_run_id
+        return parent
+
     def _read(self, sweep_id: str, progress: bool) -> SweepState:
         job = self._job(sweep_id)
-        parent = self._parents(sweep_id).get(sweep_id)
+        parent = self._parent_of(sweep_id)
         if job is None and parent is None:
             raise NotFound(f"no sweep {sweep_id!r}: neither the Ray cluster nor MLflow knows it")
         state = self._reconciled(sweep_id, job, parent)

@@ -153,3 +153,21 @@ def test_status_reads_are_shared_for_a_moment_but_the_end_event_is_fresh(store: 
     assert sweeps.get("ev-1", progress=False).status == "SUCCEEDED"  # uncached
     end = list(sweeps.events("ev-1", every_s=0.01, after=3))
     assert [(e.id, e.kind, e.data["state"].status) for e in end] == [(4, "end", "SUCCEEDED")]  # type: ignore[union-attr]
+
+
+def test_a_found_parent_is_read_by_id_and_searched_again_once_deleted(
+    store: Store, sweeps: Sweeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed = []
+    search_experiments = sweeps.mlflow.search_experiments
+    monkeypatch.setattr(
+        sweeps.mlflow, "search_experiments", lambda *a, **k: listed.append(1) or search_experiments(*a, **k)
+    )
+    assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == store.parent  # type: ignore[union-attr]
+    assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == store.parent  # type: ignore[union-attr]
+    assert len(listed) == 1  # the second read asked for the run by its id
+    # Two drivers raced on one sweep id: the tracker deletes the newer parent, keeps the older.
+    tags = {"sweep.id": "ev-1", "sweep.name": "ev", "sweep.state": "running"}
+    older = store.client.create_run(store.experiment, tags=tags, start_time=1).info.run_id
+    store.client.delete_run(store.parent)
+    assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == older  # type: ignore[union-attr]
