@@ -104,10 +104,12 @@ class SweepState:
 def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | None]:
     """The sweep's status and why, from its Ray job (if Ray knows it) and its parent run.
 
-    A parent run that finished is the last word: a sweep whose job died and that `sweep resume`
-    then completed is SUCCEEDED, whatever its old job says.
+    A finished parent run outlives its job's failure: a sweep whose job died and that `sweep resume`
+    then completed is SUCCEEDED, whatever its old job says. While the job runs it speaks (the
+    report is attached after the parent run ends, before the job does).
     """
-    if parent is not None and parent.record.status == "FINISHED":
+    job_over = job is not None and job.status not in ("PENDING", "RUNNING")
+    if parent is not None and parent.record.status == "FINISHED" and (job is None or job_over):
         return "SUCCEEDED", None
     if job is not None:
         status = _FROM_JOB.get(job.status, "FAILED")

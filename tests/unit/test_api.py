@@ -445,6 +445,7 @@ def test_the_token_is_not_in_any_answer_or_the_openapi_document(fake: FakeSweeps
         (None, "FAILED", "sweep-x", "FAILED"),
         (None, "RUNNING", None, "RUNNING"),  # `sweep run` on some machine: no job to lose
         ("FAILED", "FINISHED", None, "SUCCEEDED"),  # its driver was killed, `sweep resume` finished it
+        ("RUNNING", "FINISHED", None, "RUNNING"),  # the job still attaches the report
     ],
 )
 def test_status_from_the_job_else_the_parent_run(
