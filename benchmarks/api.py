@@ -14,6 +14,9 @@ Real parts only: PostgreSQL and `mlflow server` on it (1 worker), a token-auth R
            a sweep trains: a fixed number of requests, latency percentiles and errors; one client
            alone first (the cost of one request), then N clients polling every --every-s, then N
            clients back to back (as many requests as the service answers).
+  floor    The polling of `load` against the same app with an in-memory sweep (nothing to read),
+           alone and beside 2 busy-looping processes (standing in for 2 training trials): what
+           the machine allows any Python service here.
 
 Usage:
   .venv/bin/python benchmarks/api.py                      # both (~6 min on 2 cores)
@@ -141,6 +144,8 @@ def one_sweep(
     api: httpx.Client, mlflow: Any, jobs: Any, procs: Processes, name: str, epochs: int, samples: int
 ) -> dict[str, Any]:
     """POST a sweep, time it to its first trial's run, then wait for its end."""
+    other = OtherWork()  # did other work share the CPU until the first trial ran?
+    other.start()
     t0 = time.time()
     posted = api.post("/v1/sweeps", json=spec(name, epochs, samples))
     t_answer = time.time()
@@ -153,6 +158,7 @@ def one_sweep(
         if found and found[1].info.status in ("RUNNING", "FINISHED", "FAILED"):
             parent, trial = found
             seen_running = time.time()
+            other.stop()
         elif time.monotonic() > deadline:
             raise TimeoutError(f"sweep {sweep_id}: no trial run within 300 s")
         else:
@@ -180,6 +186,7 @@ def one_sweep(
         "stamps": stamps,
         "phases": phases(stamps),
         "post_to_first_trial_s": stamps["first_trial_run"] - t0,
+        "other_work_frac": other.other_s / ((seen_running - t0) * len(os.sched_getaffinity(0))),
     }
 
 
@@ -211,7 +218,8 @@ def run_latency(args: argparse.Namespace, api: httpx.Client, mlflow: Any, jobs: 
             run = one_sweep(api, mlflow, jobs, procs, f"bench-{label}", args.epochs, args.samples)
             run["label"] = label
             steps = ", ".join(f"{k} {v:.2f}" for k, v in run["phases"].items() if v is not None)
-            print(f"  {label}: {run['post_to_first_trial_s']:.2f} s ({steps})", file=sys.stderr)
+            other = f"other work {100 * run['other_work_frac']:.0f}% of the cores"
+            print(f"  {label}: {run['post_to_first_trial_s']:.2f} s ({steps}; {other})", file=sys.stderr)
             runs.append(run)
     finally:
         procs.stop()
@@ -298,6 +306,12 @@ def latency_stats(times: list[float]) -> dict[str, float]:
         "p99_ms": pct(0.99),
         "max_ms": ordered[-1] * 1000,
     }
+
+
+def renice(pid: int, nice: int) -> None:
+    """Set the niceness of every thread of a process (Linux: each thread has its own)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -390,6 +404,9 @@ def run_load(
             raise TimeoutError(f"sweep {sweep_id}: no trial running within 300 s")
         time.sleep(1)
     time.sleep(args.settle_s)  # past the trials' first epochs: steady training, not start-up
+    if args.nice is not None:  # the service and this client ahead of (or behind) the trials
+        renice(server_pid, args.nice)
+        renice(os.getpid(), args.nice)
     before = api.get(path).json()
     alone = measured_burst(url, headers, path, 1, args.requests_alone, server_pid)
     polling = measured_burst(url, headers, path, args.clients, args.requests, server_pid, args.every_s)
@@ -398,8 +415,12 @@ def run_load(
     api.post(f"{path}/cancel").raise_for_status()
     while api.get(path).json()["status"] not in TERMINAL:
         time.sleep(1)
+    if args.nice is not None:
+        renice(server_pid, 0)
+        renice(os.getpid(), 0)
     return {
         "sweep_id": sweep_id,
+        "nice": args.nice,
         "trials_running_before_and_after": [before["trials"]["running"], after["trials"]["running"]],
         "status_before_and_after": [before["status"], after["status"]],
         "one_client": alone,
@@ -411,6 +432,78 @@ def run_load(
     }
 
 
+# --- floor: the same polling against the app with nothing to read, beside busy cores -----------
+
+_STILL_APP = """
+import sys
+sys.path.insert(0, {tests!r})
+import uvicorn
+from pydantic import SecretStr
+from test_api import FakeSweeps, SweepState, job, parent
+from services.api.app import create_app
+from services.api.settings import Settings
+from sweep.results import SweepProgress
+
+
+class Still(FakeSweeps):  # a sweep whose status is always at hand: no Ray, no MLflow
+    def recent(self, sweep_id):
+        return self.get(sweep_id)
+
+
+sweeps = Still()
+progress = SweepProgress(parent("live").record, 2, 0, 2, 0.9, ())
+sweeps.states["live"] = SweepState("live", "RUNNING", None, job("live"), parent("live"), progress)
+settings = Settings(ray_address="http://ray", tracking_uri="http://mlflow", api_token=SecretStr({token!r}))
+uvicorn.run(create_app(settings, sweeps=sweeps), host="127.0.0.1", port={port}, log_level="info")
+"""
+
+
+def run_floor(args: argparse.Namespace, token: str) -> list[dict[str, Any]]:
+    """Polling GETs against the app with an in-memory sweep (`sweep serve`'s uvicorn and FastAPI
+    app, nothing to read) with 0, then 2 busy-looping processes standing in for 2 training trials:
+    what this machine allows any Python service, whatever it reads."""
+    import subprocess
+
+    from cluster import free_port
+
+    port = free_port()
+    code = _STILL_APP.format(tests=str(ROOT / "tests" / "unit"), token=token, port=port)
+    server = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    results = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the floor's app did not start")
+            time.sleep(0.3)
+        for burners in (0, 2):
+            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(burners)]
+            try:
+                found = measured_burst(
+                    url, headers, "/v1/sweeps/live", args.clients, args.requests, server.pid, args.every_s
+                )
+            finally:
+                for proc in busy:
+                    proc.kill()
+                    proc.wait()
+            results.append({"busy_loops": burners, **found})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
 # --- the parent: servers, runs, report ------------------------------------------------------
 
 
@@ -419,9 +512,10 @@ def render(report: dict[str, Any]) -> None:
     if latency:
         print("\nPOST /v1/sweeps -> first trial's MLflow run RUNNING (s)")
         labels = [label for label, _, _ in PHASES]
-        print("  " + " | ".join(["run", "total", *labels]))
+        print("  " + " | ".join(["run", "total", *labels, "other work"]))
         for run in latency["runs"]:
             cells = [f"{v:.2f}" if v is not None else "-" for v in run["phases"].values()]
+            cells.append(f"{100 * run['other_work_frac']:.0f}%")
             print(f"  {run['label']} | {run['post_to_first_trial_s']:.2f} | " + " | ".join(cells))
         print(
             f"  warm: median {latency['warm_median_s']:.2f} s, max {latency['warm_max_s']:.2f} s "
@@ -433,10 +527,18 @@ def render(report: dict[str, Any]) -> None:
                 f"  a fresh {kind} process, each step alone (median of 3, s): "
                 + ", ".join(f"{name} {v:.2f}" for name, v in steps.items())
             )
+    for floor in report.get("floor") or []:
+        print(
+            f"\nfloor: the app with an in-memory sweep, {floor['clients']} clients each every "
+            f"{floor['every_s']:g} s, {floor['busy_loops']} busy loops beside it: p50 {floor['p50_ms']:.1f}, "
+            f"p95 {floor['p95_ms']:.1f}, p99 {floor['p99_ms']:.1f}, max {floor['max_ms']:.1f} ms; "
+            f"other work {100 * floor['other_work_frac']:.0f}% of the cores"
+        )
     for load in report["load"]:
         print(
             f"\nGET /v1/sweeps/{{id}} while {load['sweep_id']} trains (ms), "
             f"SWEEP_STATUS_CACHE_S={load['status_cache_s']}"
+            + (f", service and clients at nice {load['nice']}" if load["nice"] is not None else "")
         )
         for key in ("one_client", "polling", "concurrent"):
             s = load[key]
@@ -507,6 +609,8 @@ def parent(args: argparse.Namespace) -> int:
                         pid = service._proc.pid  # type: ignore[union-attr]
                         load = run_load(args, api, service.url, headers, pid)
                         report["load"].append({"status_cache_s": cache_s, **load})
+    if "floor" in args.measure:
+        report["floor"] = run_floor(args, TOKEN)
     wall = time.perf_counter() - started
     other.stop()
     busy, total = (a - b for a, b in zip(machine_ticks(), ticks, strict=True))
@@ -531,7 +635,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--measure", default="latency,load", help="comma-separated: latency, load")
+    parser.add_argument(
+        "--measure", default="latency,load,floor", help="comma-separated: latency, load, floor"
+    )
     parser.add_argument("--reps", type=int, default=5, help="latency: warm sweeps after the cold one")
     parser.add_argument("--epochs", type=int, default=2, help="latency: epochs of each sweep's 2 trials")
     parser.add_argument("--samples", type=int, default=300, help="latency: synthetic rows")
@@ -542,6 +648,12 @@ def main() -> int:
         "--every-s", type=float, default=0.5, help="load: each polling client's interval (then back to back)"
     )
     parser.add_argument("--settle-s", type=float, default=5.0, help="load: wait after trials start")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        help="load: run the service and the clients at this niceness during the GETs (-10: ahead of the "
+        "trials and of other processes; needs root)",
+    )
     parser.add_argument("--nodes", type=int, default=1, help="Ray nodes")
     parser.add_argument("--cpus-per-node", type=int, default=2)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for sweep serve")
@@ -553,9 +665,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.measure = [m.strip() for m in args.measure.split(",") if m.strip()]
-    unknown = [m for m in args.measure if m not in ("latency", "load")]
+    unknown = [m for m in args.measure if m not in ("latency", "load", "floor")]
     if unknown:
-        parser.error(f"--measure: unknown {', '.join(unknown)} (allowed: latency, load)")
+        parser.error(f"--measure: unknown {', '.join(unknown)} (allowed: latency, load, floor)")
     for name in (
         "reps",
         "epochs",
