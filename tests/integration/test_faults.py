@@ -104,4 +104,4 @@ def test_a_worker_killed_mid_trial_is_retried_or_failed_with_the_reason(
         assert killed.data.tags["error"]
         assert re.search(r"state\s+finished: 3 finished, 1 failed", output)
         report = (tmp_path / sweep_id / "report" / "report.md").read_text()
-        assert "1 failed" in report  # the report says what it left out
+        assert "1 of 4 trials failed or diverged and are left out" in report  # it says what it left out
