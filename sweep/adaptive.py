@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sweep.analysis.comparisons import comparison_pairs
 from sweep.space import SEED_KEY, blocks, config_key
 from sweep.spec import SweepSpec
 
@@ -105,9 +106,7 @@ def comparisons(spec: SweepSpec) -> list[tuple[str, str]]:
     reference = spec.analysis.reference
     if reference is None:
         reference = "none" if "none" in placements else "all"
-    if reference == "all":
-        return [(a, b) for i, b in enumerate(placements) for a in placements[i + 1 :]]
-    return [(p, reference) for p in placements if p != reference]
+    return comparison_pairs(placements, reference)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -146,13 +145,18 @@ def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tup
     return seeds, ((left.loc[both] - right.loc[both]) * 100).to_numpy(dtype=float)
 
 
-def _missing(trials: pd.DataFrame, spec: SweepSpec, placements: Iterable[str], seeds: range) -> bool:
-    """Whether a trial of these placements and seeds, on any block, has not run yet."""
+def ran_keys(trials: pd.DataFrame) -> set[tuple[str, float, str, int]]:
+    """The config keys (sweep.space.config_key) of the trials that ran: FINISHED or FAILED."""
     ran = trials[trials["status"].isin(ENDED)]
-    have = {
+    return {
         config_key({"placement": p, "dropout": d, "optimizer": o, SEED_KEY: int(s)})
         for p, d, o, s in zip(ran["placement"], ran["dropout"], ran["optimizer"], ran["seed"], strict=True)
     }
+
+
+def _missing(trials: pd.DataFrame, spec: SweepSpec, placements: Iterable[str], seeds: range) -> bool:
+    """Whether a trial of these placements and seeds, on any block, has not run yet."""
+    have = ran_keys(trials)
     return any(
         config_key({"placement": p, **block, SEED_KEY: s}) not in have
         for p in placements

@@ -150,13 +150,7 @@ def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable
         confirmations -= sum(1 for key in done if key[3] >= CONFIRM_SEED)
 
         def confirm(recorder: TrialRecorder) -> TunePlan:
-            from sweep.results import SweepRecord, trial_table
-
-            recorder.settle()  # every tuning result is in MLflow before the best are chosen
-            record = SweepRecord(
-                tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None
-            )
-            best = best_blocks(trial_table(tracker.client, record), spec)
+            best = best_blocks(_trials_so_far(tracker, recorder), spec)
             return confirmation_plan(spec, best, done)
 
         return [*map(_ready, tuning), confirm], sum(p.num_samples for p in tuning) + confirmations
@@ -170,14 +164,10 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
     Each round is decided from the trials MLflow holds, so a resumed sweep replays the same
     looks and runs the round the interrupted one had not finished.
     """
-    from sweep.adaptive import ENDED, replay, trials_saved
-    from sweep.results import SweepRecord, trial_table
-
-    record = SweepRecord(tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None)
+    from sweep.adaptive import ENDED, ran_keys, replay, trials_saved
 
     def next_round(recorder: TrialRecorder) -> TunePlan | None:
-        recorder.settle()  # every trial of the last round is in MLflow before the look
-        trials = trial_table(tracker.client, record)
+        trials = _trials_so_far(tracker, recorder)
         progress = replay(trials, spec)
         ran = int(trials["status"].isin(ENDED).sum())
         tracker.record_adaptive(
@@ -186,14 +176,7 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
         )
         if progress.next_round is None:
             return None
-        ran_rows = trials[trials["status"].isin(ENDED)]
-        ended = {
-            config_key({"placement": p, "dropout": d, "optimizer": o, "seed": int(s)})
-            for p, d, o, s in zip(
-                ran_rows.placement, ran_rows.dropout, ran_rows.optimizer, ran_rows.seed, strict=True
-            )
-        }
-        round_ = progress.next_round
+        round_, ended = progress.next_round, ran_keys(trials)
         points = [p for p in seed_round(spec, round_.placements, round_.seeds) if config_key(p) not in ended]
         if not points:
             return None
@@ -201,6 +184,15 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
         return explicit_plan(spec, points)
 
     return itertools.repeat(next_round)
+
+
+def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> Any:
+    """The sweep's trial table once every write queued so far is in MLflow (between Tune runs)."""
+    from sweep.results import SweepRecord, trial_table
+
+    recorder.settle()
+    record = SweepRecord(tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None)
+    return trial_table(tracker.client, record)
 
 
 def _ready(plan: TunePlan) -> PlanStep:

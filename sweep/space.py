@@ -170,7 +170,7 @@ def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = fr
     else:
         points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec)
         points = [p for p in points if config_key(p) not in done]
-        space, search_alg, num_samples = _explicit_space(spec), _points(points), len(points)
+        return explicit_plan(spec, points)
     return _with_scheduler(spec, space, search_alg, num_samples)
 
 
@@ -213,7 +213,7 @@ def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]
     ]
     if not points:
         return None
-    return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
+    return explicit_plan(spec, points)
 
 
 CONFIRM_SEED = 1000  # per_placement re-runs use seeds from here: fresh, never seen in tuning
@@ -236,7 +236,7 @@ def tuning_plans(
     if strategy.algorithm == "random":
         points = [{"placement": p, **block, SEED_KEY: 0} for block in random_blocks(spec) for p in placements]
         points = [p for p in points if config_key(p) not in done]
-        return [_with_scheduler(spec, _explicit_space(spec), _points(points), len(points))]
+        return [explicit_plan(spec, points)]
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -281,7 +281,7 @@ def confirmation_plan(
         if p in best
     ]
     points = [p for p in points if config_key(p) not in done]
-    return _with_scheduler(spec, _explicit_space(spec), _points(points), len(points))
+    return explicit_plan(spec, points)
 
 
 def _with_scheduler(spec: SweepSpec, space: dict[str, Any], search_alg: Any, num_samples: int) -> TunePlan:
