@@ -154,24 +154,21 @@ def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = fr
     Optuna sweep draws only the blocks it has not begun (`completion_plan` finishes the others).
     """
     strategy = spec.strategy
-    if strategy.algorithm == "optuna":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        searcher = OptunaSearch(
-            metric=strategy.metric,
-            mode=strategy.mode,
-            sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + len(done)),
-        )
-        space = _domains(spec)
-        search_alg: Any = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
-        begun = len({(k[1], k[2]) for k in done})
-        num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
-    else:
+    if strategy.algorithm != "optuna":
         points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec)
-        points = [p for p in points if config_key(p) not in done]
-        return explicit_plan(spec, points)
-    return _with_scheduler(spec, space, search_alg, num_samples)
+        return explicit_plan(spec, [p for p in points if config_key(p) not in done])
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(
+        metric=strategy.metric,
+        mode=strategy.mode,
+        sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + len(done)),
+    )
+    search_alg = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
+    begun = len({(k[1], k[2]) for k in done})
+    num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
+    return _with_scheduler(spec, _domains(spec), search_alg, num_samples)
 
 
 def explicit_plan(spec: SweepSpec, points: list[dict[str, Any]]) -> TunePlan:
