@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from api_load import plan, run_load  # noqa: E402
 from cluster import MlflowServer, RayCluster  # noqa: E402
-from test_api_service import TOKEN, ApiServer, until_ended, write_data  # noqa: E402
+from test_api_service import TOKEN, ApiServer, serve_env, until_ended, write_data  # noqa: E402
 
 
 def main() -> None:
@@ -57,15 +57,7 @@ def main() -> None:
             MlflowServer(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts") as tracking,
             RayCluster(root / "cluster", nodes=1, cpus_per_node=2) as cluster,
         ):
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_ADDRESS"))},
-                **cluster.env,
-                "SWEEP_RAY_ADDRESS": cluster.dashboard_url,
-                "SWEEP_TRACKING_URI": tracking.url,
-                "SWEEP_API_TOKEN": TOKEN,
-                "SWEEP_DATA_ROOT": str(root / "data"),
-                "SWEEP_RUNS_DIR": str(root / "runs"),
-            }
+            env = serve_env(cluster, tracking.url, root / "data", SWEEP_RUNS_DIR=str(root / "runs"))
             with ApiServer(root / "serve", env) as service:
                 keys = [f"load-{i}" for i in range(args.keys)]
                 requests = plan(keys, args.resends, args.polls, args.lists)

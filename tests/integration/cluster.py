@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import requests
 
@@ -545,3 +545,61 @@ def python_without_sweep(tmpdir: Path) -> Path:
 
 
 __all__ = ["MlflowServer", "PostgresServer", "RayCluster", "free_port", "python_without_sweep"]
+
+
+def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
+    """`condition()`'s first truthy value, polled every `every` s; TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with_value = condition()
+        if with_value:
+            return with_value
+        time.sleep(every)
+    raise TimeoutError(f"{what} within {timeout} s")
+
+
+class Driver:
+    """`sweep run` in its own process group, its output in a file (a pipe nobody reads while the
+    test waits fills up and blocks the driver, which then stops Tune's loop: a flaky test)."""
+
+    def __init__(self, args: list[str], *, env: Mapping[str, str], cwd: Path) -> None:
+        self.log = cwd / "driver.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sweep", "run", *args],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
+        """`wait_for` that fails at once, with the driver's output, if the driver has exited."""
+
+        def alive_and(condition_: Any = condition) -> Any:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"driver exited {self.process.returncode} before {what}:\n{self.output[-3000:]}"
+                )
+            return condition_()
+
+        try:
+            return wait_for(alive_and, timeout, what, every)
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}; driver output:\n{self.output[-3000:]}") from None
+
+    def finish(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from cluster import MlflowServer, PostgresServer, RayCluster, free_port
+from cluster import MlflowServer, PostgresServer, RayCluster, free_port, wait_for
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -133,14 +133,20 @@ def spec(name: str, epochs: int = 2, **extra: Any) -> dict[str, Any]:
     }
 
 
-def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"{what} within {timeout} s")
+def serve_env(cluster: RayCluster, tracking_url: str, data_root: Path, **extra: str) -> dict[str, str]:
+    """`sweep serve`'s environment for a test cluster: this process's, less any SWEEP_* or
+    RAY_ADDRESS of its own, with the cluster's token, its Jobs API, the tracking server and
+    the data root; `extra` adds or overrides settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_ADDRESS"))}
+    return {
+        **inherited,
+        **cluster.env,
+        "SWEEP_RAY_ADDRESS": cluster.dashboard_url,
+        "SWEEP_TRACKING_URI": tracking_url,
+        "SWEEP_API_TOKEN": TOKEN,
+        "SWEEP_DATA_ROOT": str(data_root),
+        **extra,
+    }
 
 
 def status(api: httpx.Client, sweep_id: str) -> dict[str, Any]:
@@ -207,19 +213,15 @@ def service_env(
     root = tmp_path_factory.mktemp("api-data")
     write_data(root / "sets")
     (root / "escape.csv").symlink_to(write_data(tmp_path_factory.mktemp("outside")))
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_ADDRESS"))}
-    return {
-        **inherited,
-        **cluster.env,
-        "SWEEP_RAY_ADDRESS": cluster.dashboard_url,
-        "SWEEP_TRACKING_URI": tracking.url,
-        "SWEEP_API_TOKEN": TOKEN,
-        "SWEEP_DATA_ROOT": str(root),
-        "SWEEP_EVENTS_POLL_S": "0.5",
-        "SWEEP_MAX_TRIALS": "50",
-        "SWEEP_BODY_TIMEOUT_S": "2",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    }
+    return serve_env(
+        cluster,
+        tracking.url,
+        root,
+        SWEEP_EVENTS_POLL_S="0.5",
+        SWEEP_MAX_TRIALS="50",
+        SWEEP_BODY_TIMEOUT_S="2",
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="2",
+    )
 
 
 @pytest.fixture(scope="module")

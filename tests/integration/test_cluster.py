@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from cluster import MlflowServer, PostgresServer, RayCluster, python_without_sweep
+from cluster import Driver, MlflowServer, PostgresServer, RayCluster, python_without_sweep, wait_for
 from mlflow.tracking import MlflowClient
 
 from sweep.results import find_sweep
@@ -121,63 +120,6 @@ def parents(client: MlflowClient, sweep_id: str) -> list[Any]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, f"tags.`sweep.id` = '{sweep_id}'", max_results=5000)
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-
-
-def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with_value = condition()
-        if with_value:
-            return with_value
-        time.sleep(every)
-    raise TimeoutError(f"{what} within {timeout} s")
-
-
-class Driver:
-    """`sweep run` in its own process group, its output in a file (a pipe nobody reads while the
-    test waits fills up and blocks the driver, which then stops Tune's loop: a flaky test)."""
-
-    def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
-        self.log = cwd / "driver.log"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [*SWEEP, "run", *args],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, condition: Any, timeout: float, what: str) -> Any:
-        """`wait_for` that fails at once, with the driver's output, if the driver has exited."""
-
-        def alive_and(condition_: Any = condition) -> Any:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"driver exited {self.process.returncode} before {what}:\n{self.output[-3000:]}"
-                )
-            return condition_()
-
-        try:
-            return wait_for(alive_and, timeout, what)
-        except TimeoutError as err:
-            raise TimeoutError(f"{err}; driver output:\n{self.output[-3000:]}") from None
-
-    def finish(self, timeout: float) -> int:
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
 
 
 def running_children(client: MlflowClient, sweep_name: str, reported: bool = False) -> list[Any]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster import Driver
 from mlflow.tracking import MlflowClient
 
 from sweep.results import find_sweep
@@ -25,7 +23,6 @@ from sweep.results import find_sweep
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SWEEP = [sys.executable, "-m", "sweep"]
 EPOCHS = 30
 
 
@@ -45,42 +42,17 @@ def running_with_pid(client: MlflowClient) -> Any:
 def test_a_worker_killed_mid_trial_is_retried_or_failed_with_the_reason(
     tmp_path: Path, max_failures: int
 ) -> None:
-    log = tmp_path / "driver.log"
-    with log.open("w") as out:
-        driver = subprocess.Popen(
-            [
-                *SWEEP,
-                "run",
-                str(ROOT / "examples" / "quick.yaml"),
-                "--runs-dir",
-                str(tmp_path),
-                "--cpus",
-                "1",
-                "--set",
-                f"training.epochs={EPOCHS}",
-                "--set",
-                f"resources.max_failures={max_failures}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-            env={**os.environ, "COLUMNS": "200"},
-            start_new_session=True,
-        )
+    args = [str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path), "--cpus", "1"]
+    args += ["--set", f"training.epochs={EPOCHS}", "--set", f"resources.max_failures={max_failures}"]
+    driver = Driver(args, env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        deadline = time.monotonic() + 300
-        victim = None
-        while victim is None and time.monotonic() < deadline and driver.poll() is None:
-            time.sleep(0.5)
-            victim = running_with_pid(client)
-        assert victim is not None, f"no trial seen training:\n{log.read_text()[-3000:]}"
+        victim = driver.wait_for(lambda: running_with_pid(client), 300, "a trial training", every=0.5)
         os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
-        returncode = driver.wait(timeout=600)
+        returncode = driver.finish(timeout=600)
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-    output = log.read_text()
+        driver.kill()
+    output = driver.output
     assert returncode == 0, output[-3000:]
     assert "Traceback" not in output
     sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)

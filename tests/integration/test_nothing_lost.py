@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import MlflowServer, RayCluster
+from cluster import MlflowServer, RayCluster, wait_for
 from mlflow.tracking import MlflowClient
-from test_api_service import TOKEN, ApiServer, until_ended, wait_for, write_data
+from test_api_service import ApiServer, serve_env, until_ended, write_data
 
 from sweep.results import find_sweep
 
@@ -102,16 +102,9 @@ def test_a_sweep_through_every_fault_loses_nothing(tmp_path: Path, monkeypatch: 
         MlflowServer(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts") as tracking,
         RayCluster(tmp_path / "cluster", nodes=1, cpus_per_node=2) as cluster,
     ):
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_ADDRESS"))},
-            **cluster.env,
-            "SWEEP_RAY_ADDRESS": cluster.dashboard_url,
-            "SWEEP_TRACKING_URI": tracking.url,
-            "SWEEP_API_TOKEN": TOKEN,
-            "SWEEP_DATA_ROOT": str(data_root),
-            "SWEEP_RUNS_DIR": str(runs_dir),
-            "SWEEP_TRACKING_PATIENCE_S": "120",
-        }
+        env = serve_env(
+            cluster, tracking.url, data_root, SWEEP_RUNS_DIR=str(runs_dir), SWEEP_TRACKING_PATIENCE_S="120"
+        )
         service = ApiServer(tmp_path / "serve", env).start()
         try:
             with service.client() as api:
