@@ -100,3 +100,29 @@ def node_from_trace(trace: str | None) -> dict[str, str]:
         except ValueError:
             continue
     return {k: str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def actor_in_trace(trace: str | None) -> str | None:
+    """The id of the Ray actor a lost-worker error names ("The actor <id> is unavailable",
+    "actor_id: <id>")."""
+    found = re.search(r"(?:The actor |actor_id: )([0-9a-f]{32})\b", trace or "")
+    return found.group(1) if found else None
+
+
+def node_of_actor(actor_id: str | None) -> dict[str, str]:
+    """Where Ray placed an actor, dead ones included, from the GCS's actor table (driver side).
+
+    A trial lost before its first epoch reported nothing, and an "actor unavailable" error names
+    no node: the actor table still does. Best effort: {} when Ray cannot say.
+    """
+    if not actor_id:
+        return {}
+    try:
+        from ray._private.state import actors  # the GCS actor table; no dashboard needed
+
+        info = actors(actor_id)
+    except Exception:  # a missing fact, not a reason to lose the retry
+        return {}
+    address = info.get("Address") or {}
+    found = {"node_id": address.get("NodeID"), "node_ip": address.get("IPAddress"), "pid": info.get("Pid")}
+    return {k: str(v) for k, v in found.items() if v}

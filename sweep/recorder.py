@@ -11,7 +11,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from sweep.failures import ERROR, last_failure, node_from_trace
+from sweep.failures import ERROR, actor_in_trace, last_failure, node_from_trace, node_of_actor
 from sweep.tracking import SweepTracker, one_line_error, trial_run_name
 
 
@@ -116,7 +116,8 @@ class TrialRecorder(Callback):
         error = one_line_error(trace)
         self.retried += 1
         self.history[trial.trial_id] = []  # the next attempt starts from the first epoch
-        self._write(self.tracker.retry_trial, trial.trial_id, error, node_from_trace(trace))
+        node = node_from_trace(trace) or node_of_actor(actor_in_trace(trace))
+        self._write(self.tracker.retry_trial, trial.trial_id, error, node)
         self._emit(trial, "RETRYING", None, error)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -12,10 +12,12 @@ from sweep.failures import (
     ERROR,
     INFRASTRUCTURE,
     NODE_NOTE,
+    actor_in_trace,
     failure_kind,
     install_retry_policy,
     last_failure,
     node_from_trace,
+    node_of_actor,
 )
 from sweep.trainable import TrialDiverged
 
@@ -82,3 +84,16 @@ def test_node_from_trace_reads_the_note_a_failing_trial_adds() -> None:
     assert node_from_trace(trace) == node
     assert node_from_trace("no note here") == {}
     assert node_from_trace(f"{NODE_NOTE}{{not json}}") == {}
+
+
+def test_actor_in_trace_finds_the_lost_worker_in_both_of_rays_wordings() -> None:
+    unavailable = "The actor 7609b71e0efc99ea9d8c38fd01000000 is unavailable: RpcError: Socket closed"
+    died = (
+        "ActorDiedError: The actor died unexpectedly\n"
+        "\tclass_name: ImplicitFunc\n\tactor_id: 5f0c99ea9d8c38fd0100000000000000\n"
+    )
+    assert actor_in_trace(unavailable) == "7609b71e0efc99ea9d8c38fd01000000"
+    assert actor_in_trace(died) == "5f0c99ea9d8c38fd0100000000000000"
+    assert actor_in_trace("ValueError: bad shape") is None
+    assert actor_in_trace(None) is None
+    assert node_of_actor(None) == {}
