@@ -314,3 +314,30 @@ def test_adaptive_seeds_add_rounds_only_while_undecided(ray_local: None, tmp_pat
         assert "cannot tell" not in call, call
     else:
         assert "look" in call or "too few" in call
+
+
+def test_the_actor_table_names_the_node_of_a_dead_trial_worker(ray_local: None) -> None:
+    # What a retry records for an attempt lost before its first epoch: the error names the actor
+    # ("The actor <id> is unavailable"), Ray's actor table names where it ran, dead or alive.
+    import ray
+
+    from sweep.failures import actor_in_trace, node_of_actor
+
+    @ray.remote(num_cpus=0)
+    class Worker:
+        def pid(self) -> int:
+            import os
+
+            return os.getpid()
+
+    worker = Worker.remote()  # type: ignore[attr-defined]
+    pid = ray.get(worker.pid.remote())
+    actor_id = worker._actor_id.hex()
+    ray.kill(worker)
+    node = node_of_actor(actor_in_trace(f"The actor {actor_id} is unavailable: RpcError: Socket closed"))
+    assert node == {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "pid": str(pid),
+    }
+    assert node_of_actor("f" * 32) == {}  # an actor Ray never had
