@@ -39,6 +39,8 @@ from sweep.trainable import train_trial
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sweep.prefetch import DataPrefetch
+
 # Ray Tune's own CSV/JSON/TensorBoard loggers duplicate what MLflow records.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
@@ -241,6 +243,7 @@ def _run(
     ray_address: str | None,
     report: bool = True,
     ray_cpus: int | None = None,
+    prefetched: DataPrefetch | None = None,
 ) -> SweepResult:
 
     started = time.monotonic()
@@ -251,7 +254,8 @@ def _run(
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
-    data = load_sweep_data(spec)  # data errors surface before any run exists
+    # data errors surface before any run exists
+    data = prefetched.result() if prefetched is not None else load_sweep_data(spec)
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
     trainable = _trainable(spec, data)
     spec = _keep_data_with_sweep(spec, sweep_dir)
@@ -366,11 +370,13 @@ def run_sweep(
     sweep_id: str | None = None,
     report: bool = True,
     ray_cpus: int | None = None,
+    prefetched: DataPrefetch | None = None,
 ) -> SweepResult:
     """Run every trial of `spec` on Ray Tune, record it in MLflow, and attach the report.
 
     Without `ray_address` (or RAY_ADDRESS, which a Ray job sets) a local Ray starts with
     `ray_cpus` CPUs (default: every core); a Ray this process already initialised is used as it is.
+    `prefetched`: the data of this very spec, already loading (`sweep.prefetch`).
     """
     return _run(
         spec,
@@ -381,6 +387,7 @@ def run_sweep(
         ray_address=ray_address,
         report=report,
         ray_cpus=ray_cpus,
+        prefetched=prefetched,
     )
 
 

@@ -1,0 +1,59 @@
+"""Load a sweep's data in a forked process while the driver imports Ray Tune and MLflow.
+
+A fresh driver spends ~3 s importing Ray Tune and MLflow on one core and then ~1-1.5 s loading
+its data (scikit-learn's import alone is most of it) before it can start a trial; the other core
+idles meanwhile. `sweep run` forks one child before those imports to load the data beside them,
+so a REST-submitted sweep, a new driver each time, reaches its first trial ~1 s sooner
+(docs/performance.md, "REST service").
+
+Forking is safe only before Ray, TensorFlow or any thread exists in this process; `prefetch`
+declines (returns None) otherwise, and the driver loads the data itself as before.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from sweep.data import DataError, Dataset, load_sweep_data
+from sweep.spec import SweepSpec
+
+# Modules that start threads or hold state a forked child must not inherit.
+_UNSAFE_TO_FORK = ("ray", "tensorflow", "mlflow", "torch", "jax")
+
+
+class DataPrefetch:
+    """`load_sweep_data(spec)`, running in a forked child from construction; `result()` waits."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        self._future = self._pool.submit(load_sweep_data, spec)
+
+    def result(self) -> Dataset:
+        """The data, or the DataError `load_sweep_data` raised; the child is gone afterwards."""
+        try:
+            return self._future.result()
+        except DataError:
+            raise
+        except (BrokenProcessPool, OSError, RuntimeError, ValueError):
+            # The child died or its answer did not come back whole: load here, which also raises
+            # the true error, if any, with its own traceback.
+            return load_sweep_data(self.spec)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def prefetch(spec: SweepSpec) -> DataPrefetch | None:
+    """Start loading `spec`'s data beside this process, or None where forking is not safe."""
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return None
+    if any(name in sys.modules for name in _UNSAFE_TO_FORK):
+        return None
+    try:
+        return DataPrefetch(spec)
+    except OSError:  # no process to spare: the driver loads the data itself
+        return None
