@@ -249,13 +249,13 @@ def _run(
     started = time.monotonic()
     timings: dict[str, float] = {}
     address = cluster_address(ray_address)  # before anything is created: a bad address changes nothing
+    # Data errors surface before anything exists: no run, no store, no sweep folder.
+    data = prefetched.result() if prefetched is not None else load_sweep_data(spec)
     runs_dir = runs_dir.resolve()
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
-    # data errors surface before any run exists
-    data = prefetched.result() if prefetched is not None else load_sweep_data(spec)
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
     trainable = _trainable(spec, data)
     spec = _keep_data_with_sweep(spec, sweep_dir)

@@ -867,6 +867,22 @@ def _unpaired_surrogate(data: Any, where: str = "") -> str | None:
     return None
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json.loads keeps the last, silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None) -> dict[str, Any]:
     """YAML or JSON text into a mapping, or SpecError naming the line and the problem."""
     if len(text.encode("utf-8", errors="replace")) > MAX_SPEC_BYTES:
@@ -875,7 +891,12 @@ def parse_spec_text(text: str, suffix: str = ".yaml", source: str | None = None)
         raise SpecError([f"{_line_column(text, offset)}: nested deeper than {MAX_SPEC_DEPTH} levels"], source)
     try:
         # _SpecLoader is a SafeLoader, restricted further
-        data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
+        if suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_json_object)
+        else:
+            data = yaml.load(text, Loader=_SpecLoader)
+    except _DuplicateKey as err:
+        raise SpecError([f"invalid JSON: the key {err.key!r} appears twice in one object"], source) from None
     except json.JSONDecodeError as err:
         raise SpecError([f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"], source) from None
     except yaml.YAMLError as err:

@@ -340,6 +340,7 @@ def test_every_error_in_a_spec_is_located(api: TestClient) -> None:
         (b'{"name": "tiny", "model": {"hidden_units": [' + b"8," * 5000 + b"8]}}", "application/json", 422),
         (b'{"name": "tiny", "search": {"dropout": [' + b"0.1," * 3000 + b"0.1]}}", "application/json", 422),
         (b'{"name": "tiny", "tracking": {"uri": "http://elsewhere"}}', "application/json", 422),
+        (b'{"name": "tiny", "search": {"seeds": 1}, "search": {"seeds": 50}}', "application/json", 400),
     ],
 )
 def test_hostile_bodies_are_4xx_problems(

@@ -83,6 +83,7 @@ def test_sweep_run_with_bad_data_fails_cleanly_through_the_prefetch(tmp_path: Pa
     out = done.stdout + done.stderr
     assert done.returncode == 2, out[-3000:]
     assert "binary_crossentropy needs 2 classes" in out and "Traceback" not in out
+    assert not (tmp_path / "runs").exists()  # nothing made: no sweep folder, no store
 
 
 def test_no_fork_where_threads_or_ray_already_run() -> None:

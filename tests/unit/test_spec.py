@@ -274,6 +274,14 @@ HAZARDS = {
         "name: x\nsearch: {}\nsearch: {seeds: 1}\n",
         "line 3, column 1: invalid YAML: the key 'search' appears twice",
     ),
+    "duplicate.json": (
+        '{"name": "x", "search": {"seeds": 2}, "search": {"seeds": 1}}',
+        "invalid JSON: the key 'search' appears twice in one object",
+    ),
+    "nested-duplicate.json": (
+        '{"name": "x", "training": {"epochs": 3, "epochs": 5}}',
+        "invalid JSON: the key 'epochs' appears twice in one object",
+    ),
     "merge.yaml": ("name: x\nsearch: {<<: {seeds: 1}}\n", "line 2, column 10: invalid YAML: merge keys (<<)"),
     "intkey.yaml": ("name: x\n1: 2\n", "line 2, column 1: invalid YAML: the key 1 is not text"),
     "nul.yaml": (
