@@ -24,10 +24,11 @@ from sweep.reproducibility import (
 from sweep.runner import load_sweep_spec
 from sweep.space import SEED_KEY
 from sweep.tracking import SWEEP_ID, resolve_tracking_uri
-from sweep.trainable import METRICS, fit_trial, worker_env
+from sweep.trainable import LAST_RESULTS, METRICS, fit_trial, worker_env
 
 # The recorded metric each re-trained value is held against (tracking.SweepTracker.end_trial).
-COMPARED = {**{f"final_{m}": m for m in METRICS}, "bn_variance_shift": "bn_variance_shift"}
+# recorded name -> the key of the re-run's last result: every final figure a trial's run keeps
+COMPARED = {**{f"final_{m}": m for m in METRICS}, **{name: key for key, name in LAST_RESULTS.items()}}
 
 
 class ReproduceError(ValueError):

@@ -75,7 +75,11 @@ def test_a_trial_reproduces_exactly_and_changed_data_is_refused(tmp_path: Path) 
     for child in children:
         again = _sweep("reproduce", child.info.run_id, "--runs-dir", str(runs))
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
-        assert "identical: all 5 metrics match exactly" in again.stdout
+        # every final figure the run kept is compared: the four curves' last values, the BN
+        # variance shift and the recalibrated accuracy (both placements have BN)
+        compared = {m for m in child.data.metrics if m.startswith("final_") or m.startswith("bn_variance")}
+        assert f"identical: all {len(compared)} metrics match exactly" in again.stdout
+        assert "final_val_accuracy_bn_recalibrated" in again.stdout
         assert str(child.data.metrics["final_val_loss"]) in again.stdout  # the recorded value, in full
 
     not_a_trial = _sweep("reproduce", record.parent_run_id, "--runs-dir", str(runs))
