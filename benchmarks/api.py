@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import h11  # the protocol library under httpx: LightClient
 import httpx
 from bench import RESULTS_DIR, ROOT, machine_info
 from scaling import OtherWork, machine_ticks  # also puts tests/integration on sys.path
@@ -363,8 +364,6 @@ class LightClient:
         self.headers = [("Host", f"{self.host}:{self.port}"), *headers.items()]
 
     async def __aenter__(self) -> LightClient:
-        import h11
-
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.conn = h11.Connection(our_role=h11.CLIENT)
         return self
@@ -373,8 +372,6 @@ class LightClient:
         self.writer.close()
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        import h11
-
         conn = self.conn
         if conn.our_state is h11.DONE:
             conn.start_next_cycle()
@@ -427,9 +424,11 @@ async def burst(
             errors.append(f"{type(err).__name__}: {err}")
 
     async def client(i: int, n: int) -> None:
-        connection: Any = LightClient(url, headers)
-        if not light:
-            connection = httpx.AsyncClient(base_url=url, headers=headers, timeout=30)
+        connection: Any = (
+            LightClient(url, headers)
+            if light
+            else httpx.AsyncClient(base_url=url, headers=headers, timeout=30)
+        )
         async with connection as http:
             due = time.perf_counter() + every_s * i / clients
             for _ in range(n):

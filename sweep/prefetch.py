@@ -16,7 +16,6 @@ import multiprocessing
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from sweep.data import DataError, Dataset, load_sweep_data
 from sweep.spec import SweepSpec
@@ -39,9 +38,9 @@ class DataPrefetch:
             return self._future.result()
         except DataError:
             raise
-        except (BrokenProcessPool, OSError, RuntimeError, ValueError):
-            # The child died or its answer did not come back whole: load here, which also raises
-            # the true error, if any, with its own traceback.
+        except (OSError, RuntimeError, ValueError):
+            # The child died (BrokenProcessPool is a RuntimeError) or its answer did not come back
+            # whole: load here, which also raises the true error, if any, with its own traceback.
             return load_sweep_data(self.spec)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -116,8 +116,13 @@ class TrialRecorder(Callback):
         error = one_line_error(trace)
         self.retried += 1
         self.history[trial.trial_id] = []  # the next attempt starts from the first epoch
-        node = node_from_trace(trace) or node_of_actor(actor_in_trace(trace))
-        self._write(self.tracker.retry_trial, trial.trial_id, error, node)
+        trial_id = trial.trial_id
+
+        def retry() -> None:  # on the writer thread: the actor lookup is a round trip to the GCS
+            node = node_from_trace(trace) or node_of_actor(actor_in_trace(trace))
+            self.tracker.retry_trial(trial_id, error, node)
+
+        self._write(retry)
         self._emit(trial, "RETRYING", None, error)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -157,18 +157,21 @@ def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = fr
     if strategy.algorithm != "optuna":
         points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec)
         return explicit_plan(spec, [p for p in points if config_key(p) not in done])
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
-    searcher = OptunaSearch(
-        metric=strategy.metric,
-        mode=strategy.mode,
-        sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + len(done)),
-    )
+    searcher = _tpe_search(spec, strategy.search_seed + len(done))
     search_alg = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
     begun = len({(k[1], k[2]) for k in done})
     num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
     return _with_scheduler(spec, _domains(spec), search_alg, num_samples)
+
+
+def _tpe_search(spec: SweepSpec, seed: int) -> Any:
+    """Ray Tune's OptunaSearch with a TPE sampler seeded `seed`, on the sweep's metric."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    strategy = spec.strategy
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    return OptunaSearch(metric=strategy.metric, mode=strategy.mode, sampler=sampler)
 
 
 def explicit_plan(spec: SweepSpec, points: list[dict[str, Any]]) -> TunePlan:
@@ -234,17 +237,10 @@ def tuning_plans(
         points = [{"placement": p, **block, SEED_KEY: 0} for block in random_blocks(spec) for p in placements]
         points = [p for p in points if config_key(p) not in done]
         return [explicit_plan(spec, points)]
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
     plans = []
     for i, placement in enumerate(placements):
         begun = sum(1 for k in done if k[0] == placement and k[3] < CONFIRM_SEED)
-        searcher = OptunaSearch(
-            metric=strategy.metric,
-            mode=strategy.mode,
-            sampler=optuna.samplers.TPESampler(seed=strategy.search_seed + i + len(done)),
-        )
+        searcher = _tpe_search(spec, strategy.search_seed + i + len(done))
         space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
         plans.append(_with_scheduler(spec, space, searcher, max(0, strategy.num_samples - begun)))
     return plans

@@ -544,9 +544,6 @@ def python_without_sweep(tmpdir: Path) -> Path:
     return venv / "bin" / "python"
 
 
-__all__ = ["MlflowServer", "PostgresServer", "RayCluster", "free_port", "python_without_sweep"]
-
-
 def wait_for(condition: Any, timeout: float, what: str, every: float = 1.0) -> Any:
     """`condition()`'s first truthy value, polled every `every` s; TimeoutError after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -603,3 +600,14 @@ class Driver:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
+
+
+__all__ = [
+    "Driver",
+    "MlflowServer",
+    "PostgresServer",
+    "RayCluster",
+    "free_port",
+    "python_without_sweep",
+    "wait_for",
+]

@@ -23,6 +23,7 @@ import pytest
 from cluster import MlflowServer, RayCluster, wait_for
 from mlflow.tracking import MlflowClient
 from test_api_service import ApiServer, serve_env, until_ended, write_data
+from test_cluster import trial_runs
 
 from sweep.results import find_sweep
 
@@ -45,15 +46,6 @@ SPEC = {
     "training": {"epochs": EPOCHS, "batch_size": 8},
     "tracking": {"experiment": "nothing-lost"},
 }
-
-
-def trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
-    record = find_sweep(client, sweep_id, with_spec=False)
-    return list(
-        client.search_runs(
-            [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'", max_results=1000
-        )
-    )
 
 
 def training(client: MlflowClient, sweep_id: str) -> Any:
