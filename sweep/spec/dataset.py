@@ -1,0 +1,156 @@
+"""The `dataset` section: where the data comes from, how it is split, and the limits checked
+before anything is loaded."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sweep.spec.base import SpecModel
+
+# Classes and rows of the data sets scikit-learn ships, to check a spec before anything is loaded.
+BUILTIN_CLASSES = {"digits": 10, "breast_cancer": 2, "wine": 3, "iris": 3}
+BUILTIN_ROWS = {"digits": 1797, "breast_cancer": 569, "wine": 178, "iris": 150}
+
+MAX_FEATURES = 100_000  # per row, generated or read from a file
+MAX_CLASSES = 1000
+MAX_GENERATED_VALUES = 100_000_000  # n_samples x n_features of synthetic data (800 MB as float64)
+MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as a random state
+
+
+def split_sizes(rows: int, validation_split: float, test_split: float = 0.0) -> tuple[int, int, int]:
+    """(training, validation, test) rows, each split counted as scikit-learn's train_test_split does."""
+    test = math.ceil(rows * test_split)
+    val = math.ceil(rows * validation_split)
+    return rows - val - test, val, test
+
+
+def row_problems(
+    rows: int,
+    dataset: DatasetSpec,
+    batch_size: int,
+    what: str,
+    classes: int | None = None,
+    smallest_class: int | None = None,
+) -> list[str]:
+    """Why `rows` rows cannot be split and trained in batches of `batch_size`, one line each.
+
+    With a test split, `classes` and `smallest_class` (rows of the rarest class), where known, are
+    checked too: the stratified splits need a row of every class in each part.
+    """
+    v, t = dataset.validation_split, dataset.test_split
+    train, val, test = split_sizes(rows, v, t)
+    splits = f"validation_split {v:g}" + (f", test_split {t:g}" if t else "")
+    if train < 2:
+        given = f"{v:g}" + (f" and test_split {t:g}" if t else "")
+        return [
+            f"dataset.validation_split: {given} of the {rows} rows of {what} "
+            f"leave{'' if t else 's'} {max(train, 0)} for training (at least 2 are needed)"
+        ]
+    if train < batch_size:
+        return [
+            f"training.batch_size: {batch_size} is more than the {train} training rows of {what} "
+            f"({rows} rows, {splits}); use at most {train}"
+        ]
+    problems = []
+    if t and classes is not None:
+        for field, size, fraction in (("test_split", test, t), ("validation_split", val, v)):
+            if size < classes:
+                problems.append(
+                    f"dataset.{field}: {fraction:g} of the {rows} rows of {what} is {size} rows, fewer "
+                    f"than its {classes} classes (a stratified split needs a row of each class)"
+                )
+    if t and smallest_class is not None and smallest_class < 3:
+        problems.append(
+            f"dataset.test_split: the smallest class of {what} has {smallest_class} rows; a test split "
+            "needs at least 3 a class (one each for training, validation and test)"
+        )
+    return problems
+
+
+class DatasetSpec(SpecModel):
+    """Where the data comes from and how it is split."""
+
+    source: Literal["synthetic", "digits", "breast_cancer", "wine", "iris", "csv", "npz"] = "synthetic"
+    n_samples: int | None = Field(default=None, ge=20, le=10_000_000)
+    n_features: int | None = Field(default=None, ge=1, le=MAX_FEATURES)
+    n_classes: int | None = Field(default=None, ge=2, le=MAX_CLASSES)
+    path: str | None = None
+    target: str | None = None
+    validation_split: float = Field(default=0.2, gt=0, lt=1)
+    # Rows held out for the final evaluation only, carved off before the validation split.
+    test_split: float = Field(default=0.0, ge=0, lt=1)
+    # Draw the validation and test rows again for each trial seed (so intervals include split
+    # variance); else dataset.seed fixes them for the whole sweep.
+    split_per_seed: bool = False
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+
+    @model_validator(mode="after")
+    def _fields_fit_source(self) -> DatasetSpec:
+        synthetic_only = ("n_samples", "n_features", "n_classes")
+        errors = []
+        if self.source != "synthetic":
+            errors += [
+                f"{f}: only used with source synthetic (source is {self.source})"
+                for f in synthetic_only
+                if getattr(self, f) is not None
+            ]
+        if self.source in ("csv", "npz") and not self.path:
+            errors.append(f"path: required when source is {self.source}")
+        if self.source not in ("csv", "npz") and self.path is not None:
+            errors.append(f"path: only used with source csv or npz (source is {self.source})")
+        if self.source == "csv" and not self.target:
+            errors.append("target: required when source is csv (the label column)")
+        if self.source != "csv" and self.target is not None:
+            errors.append(f"target: only used with source csv (source is {self.source})")
+        if self.source == "synthetic":
+            errors += self._synthetic_problems()
+        held_out = self.validation_split + self.test_split
+        if self.test_split and held_out >= 0.9:
+            errors.append(
+                f"test_split: {self.test_split:g} with validation_split {self.validation_split:g} "
+                f"holds out {held_out:g} of the rows; the two must total less than 0.9"
+            )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def _synthetic_problems(self) -> list[str]:
+        samples, features, classes = self.known_rows or 0, self.n_features or 14, self.known_classes or 2
+        errors = []
+        if self.informative_features > features:
+            errors.append(
+                f"n_features: {features} features cannot separate {classes} classes "
+                f"(at least {self.informative_features} are needed)"
+            )
+        if samples < 2 * classes:
+            errors.append(f"n_samples: {samples} rows cannot hold {classes} classes (at least {2 * classes})")
+        if samples * features > MAX_GENERATED_VALUES:
+            errors.append(
+                f"n_samples: {samples} rows of {features} features are {samples * features:,} values "
+                f"(at most {MAX_GENERATED_VALUES:,} are generated)"
+            )
+        return errors
+
+    @property
+    def known_classes(self) -> int | None:
+        """The class count when it is known before loading the data."""
+        if self.source == "synthetic":
+            return self.n_classes or 2
+        return BUILTIN_CLASSES.get(self.source)
+
+    @property
+    def known_rows(self) -> int | None:
+        """The row count when it is known before loading the data."""
+        if self.source == "synthetic":
+            return self.n_samples or 1000
+        return BUILTIN_ROWS.get(self.source)
+
+    @property
+    def informative_features(self) -> int:
+        """Informative features of synthetic data: about half, and room for two clusters a class."""
+        features, classes = self.n_features or 14, self.n_classes or 2
+        informative = max(2, min(features, features // 2 + 1))
+        return max(informative, math.ceil(math.log2(2 * classes)))
