@@ -33,7 +33,7 @@ def failure_kind(exc: BaseException | None) -> str:
         WorkerCrashedError,
     )
 
-    from sweep.trainable import TrialDiverged
+    from sweep.training.fit import TrialDiverged
 
     lost = (
         RayActorError,
