@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sweep.data import Dataset, trial_data
+from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.space import trial_seed
 from sweep.spec import SweepSpec
 
@@ -33,10 +34,6 @@ LAST_RESULTS = {
     "test_accuracy_bn_recalibrated": "final_test_accuracy_bn_recalibrated",
 }
 _CHUNK = 1024  # rows per eager call in evaluations below: bounded memory on large splits
-
-
-class TrialDiverged(RuntimeError):
-    """The loss stopped being a finite number."""
 
 
 _configured_threads: int | None = None
@@ -284,8 +281,6 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
     Every epoch's result names the node; an exception carries the node as a note, so the driver
     records where a trial failed even before its first epoch.
     """
-    from sweep.failures import NODE_NOTE
-
     node = node_facts()
     try:
         _train(config, spec, data, node["node_id"])
@@ -388,12 +383,3 @@ def training_batches(data: Dataset, batch_size: int, seed: int) -> Any:
         .batch(batch_size)
         .prefetch(2)
     )
-
-
-def worker_env() -> dict[str, str]:
-    """Environment for Ray workers: Keras on TensorFlow, quiet logs."""
-    return {
-        "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        "PYTHONWARNINGS": "ignore",
-    }
