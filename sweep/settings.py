@@ -104,5 +104,6 @@ def setting_errors(err: ValidationError) -> list[str]:
     for e in err.errors():
         name = str(e["loc"][0]) if e["loc"] else "settings"
         var = name if name.isupper() else f"SWEEP_{name.upper()}"
-        lines.append(f"{var}: {e['msg']} (got {e['input']!r})")
+        given = "" if "TOKEN" in var else f" (got {e['input']!r})"  # a secret is not echoed
+        lines.append(f"{var}: {e['msg']}{given}")
     return lines

@@ -1,4 +1,4 @@
-"""The service's settings: the library's, and the service's own, read from SWEEP_* variables once at start."""
+"""The service's settings: the library's and its own, read from SWEEP_* variables once at start."""
 
 from __future__ import annotations
 
