@@ -23,7 +23,8 @@ ENVIRONMENT = Settings().environment()
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without what the settings set: as a fresh shell has it."""
-    drop = {*ENVIRONMENT, "MLFLOW_TRACKING_URI"}
+    # RAY_CLIENT_MODE: Ray sets it at its import, here too once a test imported Ray.
+    drop = {*ENVIRONMENT, *Settings().worker_env(), "MLFLOW_TRACKING_URI", "RAY_CLIENT_MODE"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("SWEEP_")}
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
