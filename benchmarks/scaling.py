@@ -101,6 +101,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def main() -> int:
+    from sweep.settings import apply_environment
+
+    apply_environment()  # the contenders below build Tune and the tracker as the runner does
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "trial_table": "sweep.results",
     "SweepResult": "sweep.runner",
     "TrialEvent": "sweep.recorder",
-    "new_sweep_id": "sweep.runner",
+    "new_sweep_id": "sweep.sweep_dir",
     "resume_sweep": "sweep.runner",
     "run_sweep": "sweep.runner",
     "SpecError": "sweep.spec",
@@ -94,5 +94,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from sweep.recorder import TrialEvent
     from sweep.report import render_markdown, write_report
     from sweep.results import SweepNotFound, find_sweep, learning_curves, list_sweeps, trial_table
-    from sweep.runner import SweepResult, new_sweep_id, resume_sweep, run_sweep
+    from sweep.runner import SweepResult, resume_sweep, run_sweep
     from sweep.spec import SpecError, SweepSpec, load_spec, parse_spec
+    from sweep.sweep_dir import new_sweep_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sweep.settings import Settings, apply_environment, setting_errors
 from sweep.spec import PLACEMENTS, SpecError, SweepSpec, load_spec
 
 if TYPE_CHECKING:
@@ -81,9 +83,21 @@ def _load(file: Path, overrides: list[str] | None = None) -> SweepSpec:
 
 
 def _uri(runs_dir: Path, tracking_uri: str | None) -> str:
-    from sweep.tracking import resolve_tracking_uri
+    return Settings().resolve_tracking_uri(runs_dir, tracking_uri, None)
 
-    return resolve_tracking_uri(runs_dir, tracking_uri, None)
+
+@app.callback()
+def _entry(ctx: typer.Context) -> None:
+    # Every command starts here: the settings checked (a bad SWEEP_* value is a located error),
+    # then the environment MLflow, Ray and Tune read. `serve` applies the service's own instead.
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        _fail(setting_errors(err))
+    if ctx.invoked_subcommand != "serve":
+        apply_environment(settings)
 
 
 @app.command()
@@ -222,7 +236,7 @@ def resume(
 
     The spec comes from RUNS_DIR/SWEEP_ID/spec.yaml, else from the sweep's parent run in MLflow.
     """
-    from sweep.runner import load_sweep_spec
+    from sweep.sweep_dir import load_sweep_spec
 
     _check_id(sweep_id)
     try:
@@ -307,7 +321,7 @@ def _run_and_render(
     except KeyboardInterrupt:
         _interrupted()
     except Exception as err:  # the sweep's runs are closed; show the cause, not a traceback
-        if os.environ.get("SWEEP_DEBUG"):
+        if Settings().debug:
             raise
         _fail([f"sweep failed: {type(err).__name__}: {err}", "set SWEEP_DEBUG=1 for the traceback"], code=1)
     console.print(f"sweep id        {result.sweep_id}")
@@ -664,7 +678,7 @@ def submit(
         f"ray job         {done.submission_id}" + (" (already submitted)" if done.already_submitted else "")
     )
     console.print(f"jobs api        {done.address}")
-    link = _experiment_link(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"), spec.tracking.experiment)
+    link = _experiment_link(Settings().named_tracking_uri(tracking_uri), spec.tracking.experiment)
     if link:
         console.print(f"mlflow          {link}", soft_wrap=True)
     console.print(f"next            sweep status {done.sweep_id} --address {done.address}", soft_wrap=True)
@@ -694,7 +708,7 @@ def _follow(sweep_id: str, address: str, tracking_uri: str | None) -> None:
     from sweep import jobs
     from sweep.results import SweepNotFound, mlflow_run_url, sweep_progress
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    uri = Settings().named_tracking_uri(tracking_uri)
     client = MlflowClient(uri) if uri else None
     progress = _progress_display()
     task = progress.add_task("trials", total=None, failed=0, best="-")
@@ -755,7 +769,7 @@ def status(
     for label, stamp in (("started", job.start_time), ("ended", job.end_time)):
         if stamp:
             console.print(f"{label:<15} {datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M:%S} UTC")
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    uri = Settings().named_tracking_uri(tracking_uri)
     if not uri:
         return
     from mlflow.tracking import MlflowClient
@@ -816,16 +830,13 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
 ) -> None:
     """Serve the REST API (docs/api.md); without SWEEP_RAY_ADDRESS it runs a Ray head of its own."""
-    from pydantic import ValidationError
-
-    from services.api import serve as service
-
+    # The service stands on the library (services.api imports sweep), so it is loaded by name:
+    # the library never imports it.
+    service = importlib.import_module("services.api.serve")
     try:
         service.serve(host, port)
     except service.ServeError as err:
-        _fail([str(err)])
-    except ValidationError as err:
-        _fail([f"SWEEP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors()])
+        _fail(list(err.args))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sweep.trainable import worker_env
+from sweep.settings import Settings
 
 
 class ClusterError(RuntimeError):
@@ -51,7 +51,7 @@ def cluster_runtime_env() -> dict[str, Any]:
     job_env = _job_config().get("runtime_env") or {}
     env: dict[str, Any] = {}
     job_vars = job_env.get("env_vars") or {}
-    extra_vars = {k: v for k, v in worker_env().items() if k not in job_vars}
+    extra_vars = {k: v for k, v in Settings().worker_env().items() if k not in job_vars}
     if extra_vars:
         env["env_vars"] = extra_vars
     if "py_modules" not in job_env:
@@ -84,7 +84,8 @@ def init_ray(address: str | None, cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
-    for key, value in worker_env().items():
+    # A local Ray's workers inherit the driver's environment.
+    for key, value in Settings().worker_env().items():
         os.environ.setdefault(key, value)
     if address:
         # A cluster's size is its own: no num_cpus or memory arguments here.

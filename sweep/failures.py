@@ -21,6 +21,10 @@ KINDS = (INFRASTRUCTURE, DIVERGED, ERROR)
 NODE_NOTE = "sweep.node: "  # the prefix of the note a failing trial adds to its exception
 
 
+class TrialDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
 def failure_kind(exc: BaseException | None) -> str:
     """Classify an exception Tune got from a trial."""
     from ray.exceptions import (
@@ -32,8 +36,6 @@ def failure_kind(exc: BaseException | None) -> str:
         RayTaskError,
         WorkerCrashedError,
     )
-
-    from sweep.training.fit import TrialDiverged
 
     lost = (
         RayActorError,

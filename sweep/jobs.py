@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.spec import SpecError, SweepSpec, load_spec
+from sweep.sweep_dir import new_sweep_id
 
 SUBMISSION_PREFIX = "sweep-"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
@@ -158,7 +159,6 @@ def submit_spec(
     import shlex
 
     import sweep
-    from sweep.runner import new_sweep_id
 
     sweep_id = check_sweep_id(sweep_id or new_sweep_id(spec))
     client = job_client(address)

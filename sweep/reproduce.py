@@ -21,10 +21,11 @@ from sweep.reproducibility import (
     library_versions,
     trial_hash,
 )
-from sweep.runner import load_sweep_spec
+from sweep.settings import apply_environment
 from sweep.space import SEED_KEY
-from sweep.tracking import SWEEP_ID, resolve_tracking_uri
-from sweep.trainable import LAST_RESULTS, METRICS, fit_trial, worker_env
+from sweep.sweep_dir import load_sweep_spec
+from sweep.tracking import SWEEP_ID
+from sweep.trainable import LAST_RESULTS, METRICS, fit_trial
 
 # The recorded metric each re-trained value is held against (tracking.SweepTracker.end_trial).
 # recorded name -> the key of the re-run's last result: every final figure a trial's run keeps
@@ -106,7 +107,8 @@ def reproduce_trial(
     Refuses (DataChanged) when the data loaded now has another fingerprint than the run's, and
     (ReproduceError) when the spec no longer gives the trial's recorded identity.
     """
-    uri = resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
+    settings = apply_environment()
+    uri = settings.resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
     run = _trial_run(MlflowClient(uri), run_id)
     tags, params = run.data.tags, run.data.params
     sweep_id = tags[SWEEP_ID]
@@ -135,7 +137,7 @@ def reproduce_trial(
     if tags.get("trial.stopped_early") == "true" and "epochs_completed" in recorded:
         epochs = int(recorded["epochs_completed"])
 
-    os.environ.update(worker_env())  # Keras on TensorFlow, as on a Ray worker
+    os.environ.update(settings.worker_env())  # Keras on TensorFlow, as on a Ray worker
     history: list[dict[str, Any]] = []
     with warnings.catch_warnings():  # workers run with PYTHONWARNINGS=ignore
         warnings.simplefilter("ignore")

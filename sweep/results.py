@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +13,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.tracking import ERROR, PHASE, SWEEP_ID, SWEEP_STATE, TRIAL_ID
 from sweep.trainable import METRICS
-
-# find_sweep downloads spec.yaml; MLflow would draw a progress bar for that one small file.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 CURVE_COLUMNS = ["run_id", "epoch", *METRICS]  # learning curves, long format: one row per run and epoch
 

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
+from sweep.settings import PATIENCE_ENV, Settings
+
 log = logging.getLogger("sweep.tracking")
 
-# How long one write may keep retrying before the sweep gives up on the tracking server.
-PATIENCE_ENV = "SWEEP_TRACKING_PATIENCE_S"
-DEFAULT_PATIENCE_S = 600.0
 _MAX_BACKOFF_S = 15.0
 _SERVER_ERROR_PATIENCE_S = 30.0
-
-# MLflow's client retries each request for minutes by default (7 tries, backoff factor 2) before
-# this module sees the error; a short inner loop lets the patience above set the pace instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 
 # MLflow's REST errors that say "try again" rather than "this request is wrong".
 _TRANSIENT_CODES = {
@@ -36,14 +28,6 @@ _TRANSIENT_CODES = {
 
 class TrackingUnavailable(RuntimeError):
     """The tracking store stayed unreachable for longer than the patience allows."""
-
-
-def patience_s() -> float:
-    raw = os.environ.get(PATIENCE_ENV)
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_PATIENCE_S
-    except ValueError:
-        return DEFAULT_PATIENCE_S
 
 
 def is_transient(err: BaseException) -> bool:
@@ -110,7 +94,7 @@ class RetryingClient:
 
     def __init__(self, client: Any, patience: float | None = None) -> None:
         self._client = client
-        self.patience = patience_s() if patience is None else patience
+        self.patience = Settings().tracking_patience_s if patience is None else patience
 
     @property
     def tracking_uri(self) -> str:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +17,7 @@ from sweep.data import Dataset, load_sweep_data
 from sweep.failures import install_retry_policy
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.reproducibility import data_fingerprint
+from sweep.settings import Settings, apply_environment
 from sweep.space import (
     CONFIRM_SEED,
     TunePlan,
@@ -32,23 +30,15 @@ from sweep.space import (
     tune_plan,
     tuning_plans,
 )
-from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
-from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
+from sweep.spec import SweepSpec, parse_spec
+from sweep.sweep_dir import load_sweep_spec, new_sweep_id
+from sweep.tracking import SweepTracker, trial_run_name
 from sweep.trainable import train_trial
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sweep.prefetch import DataPrefetch
-
-# Ray Tune's own CSV/JSON/TensorBoard loggers duplicate what MLflow records.
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
-os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-# Resume reads MLflow, not Tune's experiment snapshots: take them rarely, they cost driver CPU.
-os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "300")
-# The CLI draws its own progress; with the legacy reporter, verbose=0 keeps Tune silent.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 class _TrialErrorsInMLflowOnly(logging.Filter):
@@ -83,12 +73,6 @@ class SweepResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     trials: pd.DataFrame | None = None  # the trial table as MLflow holds it, when the report read it
     experiment_id: str = ""
-
-
-def new_sweep_id(spec: SweepSpec) -> str:
-    """`name-YYYYmmdd-HHMMSS-xxxx`: sortable, readable and unique."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def _trainable(spec: SweepSpec, data: Dataset) -> Any:
@@ -254,7 +238,7 @@ def _run(
     runs_dir = runs_dir.resolve()
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    uri = resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
+    uri = Settings().resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
     trainable = _trainable(spec, data)
@@ -378,6 +362,7 @@ def run_sweep(
     `ray_cpus` CPUs (default: every core); a Ray this process already initialised is used as it is.
     `prefetched`: the data of this very spec, already loading (`sweep.prefetch`).
     """
+    apply_environment()
     return _run(
         spec,
         sweep_id=sweep_id or new_sweep_id(spec),
@@ -389,30 +374,6 @@ def run_sweep(
         ray_cpus=ray_cpus,
         prefetched=prefetched,
     )
-
-
-def load_sweep_spec(
-    sweep_id: str, runs_dir: str | Path = "runs", tracking_uri: str | None = None
-) -> SweepSpec:
-    """A sweep's spec: from its folder under `runs_dir`, else from its parent run in MLflow."""
-    from sweep.spec import SpecError
-
-    path = Path(runs_dir) / sweep_id / "spec.yaml"
-    if path.is_file():
-        return load_spec(path)
-    from mlflow.tracking import MlflowClient
-
-    from sweep.results import SweepNotFound, find_sweep
-
-    uri = resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
-    try:
-        record = find_sweep(MlflowClient(uri), sweep_id)
-    except SweepNotFound as err:
-        raise SpecError([f"no sweep of that id under {runs_dir} or in {uri}"], sweep_id) from err
-    if not record.spec_yaml:
-        raise SpecError([f"its parent run in {uri} has no spec.yaml"], sweep_id)
-    source = f"{sweep_id} (spec.yaml in MLflow)"
-    return parse_spec(parse_spec_text(record.spec_yaml, source=source), source)
 
 
 def resume_sweep(
@@ -430,8 +391,9 @@ def resume_sweep(
     lost, run again from their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
     sweep's own tracking store, recorded in its folder, is used.
     """
+    settings = apply_environment()
     recorded = Path(runs_dir) / sweep_id / TRACKING_URI_FILE
-    if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")) and recorded.is_file():
+    if not settings.named_tracking_uri(tracking_uri) and recorded.is_file():
         tracking_uri = recorded.read_text().strip() or None
     return _run(
         load_sweep_spec(sweep_id, runs_dir, tracking_uri),

@@ -17,17 +17,11 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from sweep.settings import Settings
+
 log = logging.getLogger(__name__)
 
 _SQLITE = "sqlite:///"
-
-
-def cache_dir() -> Path:
-    """`$SWEEP_CACHE_DIR`, else `$XDG_CACHE_HOME/sweep`, else `~/.cache/sweep`."""
-    if os.environ.get("SWEEP_CACHE_DIR"):
-        return Path(os.environ["SWEEP_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sweep"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -41,7 +35,7 @@ def sqlite_path(uri: str) -> Path | None:
 def template_path() -> Path:
     import mlflow
 
-    return cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
+    return Settings().cache_folder() / f"mlflow-{mlflow.__version__}-empty.db"
 
 
 def _build_template(target: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -15,14 +14,11 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sweep.failures import INFRASTRUCTURE
 from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
+from sweep.settings import local_tracking_uri as local_tracking_uri
 from sweep.space import config_key, is_confirmation, trial_seed
 from sweep.spec import SweepSpec
 from sweep.store_template import seed_local_store
 from sweep.trainable import LAST_RESULTS, METRICS
-
-# On a server URI MLflow prints "View run ... / View experiment ..." for every run it ends (and
-# reads the run back to do it): one pair of lines per trial in the middle of the progress display.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 SWEEP_ID = "sweep.id"
 SWEEP_STATE = "sweep.state"
@@ -35,17 +31,6 @@ PHASE = "trial.phase"  # per_placement tuning: `tuning` or `confirmation` (the r
 NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
-
-
-def local_tracking_uri(runs_dir: Path) -> str:
-    return f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
-
-
-def resolve_tracking_uri(runs_dir: Path, override: str | None, spec_uri: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the spec's, else the local store."""
-    import os
-
-    return override or os.environ.get("MLFLOW_TRACKING_URI") or spec_uri or local_tracking_uri(runs_dir)
 
 
 def experiment_id(client: Any, name: str, runs_dir: Path | None) -> str:

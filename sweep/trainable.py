@@ -9,10 +9,10 @@ import socket
 from typing import Any
 
 from sweep.data import Dataset
+from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
 from sweep.training.evaluation import bn_variance_shift, evaluate, final_evaluation, recalibrated_bn
 from sweep.training.fit import (
-    TrialDiverged,
     compile_for_training,
     fit_trial,
     peak_rss_mb,
@@ -41,7 +41,6 @@ __all__ = [
     "recalibrated_bn",
     "train_trial",
     "training_batches",
-    "worker_env",
 ]
 
 
@@ -63,8 +62,6 @@ def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
     Every epoch's result names the node; an exception carries the node as a note, so the driver
     records where a trial failed even before its first epoch.
     """
-    from sweep.failures import NODE_NOTE
-
     node = node_facts()
     try:
         _train(config, spec, data, node["node_id"])
@@ -78,12 +75,3 @@ def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str)
 
     # Tune adds node_ip, hostname and pid itself; the node id it does not.
     fit_trial(config, spec, data, lambda metrics: tune.report({**metrics, "node_id": node_id}))
-
-
-def worker_env() -> dict[str, str]:
-    """Environment for Ray workers: Keras on TensorFlow, quiet logs."""
-    return {
-        "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        "PYTHONWARNINGS": "ignore",
-    }

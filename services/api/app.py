@@ -27,7 +27,9 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
             raise ValueError(
                 "the service needs SWEEP_RAY_ADDRESS and SWEEP_TRACKING_URI (or MLFLOW_TRACKING_URI)"
             )
-        sweeps = Sweeps(settings.ray_address, settings.tracking, settings.runs_dir, settings.status_cache_s)
+        sweeps = Sweeps(
+            settings.ray_address, settings.tracking, settings.job_runs_dir, settings.status_cache_s
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

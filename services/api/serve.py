@@ -8,11 +8,14 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from services.api.settings import Settings, is_loopback
+from sweep.settings import apply_environment, local_tracking_uri, setting_errors
 
 
 class ServeError(RuntimeError):
-    """The service cannot start as configured; the message says why and what to set."""
+    """The service cannot start as configured; each argument is one line saying why and what to set."""
 
 
 def check(settings: Settings, host: str) -> None:
@@ -42,30 +45,38 @@ def cluster(settings: Settings) -> Iterator[Settings]:
         return
     from services.api.ray_head import LocalRayHead
     from sweep.store_template import seed_local_store
-    from sweep.tracking import local_tracking_uri
 
-    runs_dir = Path(settings.runs_dir or "runs").resolve()
+    runs_dir = (settings.runs_dir or Path("runs")).resolve()
     tracking = settings.tracking or local_tracking_uri(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     seed_local_store(tracking)  # a new local store from the migrated template, as `sweep run` makes it
     with LocalRayHead(cpus=settings.ray_cpus) as head:
         os.environ.update(head.client_env)
         yield settings.model_copy(
-            update={"ray_address": head.address, "tracking_uri": tracking, "runs_dir": str(runs_dir)}
+            update={"ray_address": head.address, "tracking_uri": tracking, "runs_dir": runs_dir}
         )
+
+
+def start(host: str, settings: Settings | None = None) -> Settings:
+    """The service's settings, read and checked, and its environment applied (the library's, with
+    the service's shorter MLflow timeout): what `serve` does before MLflow or Ray load."""
+    if settings is None:
+        try:
+            settings = Settings()
+        except ValidationError as err:
+            raise ServeError(*setting_errors(err)) from None
+    check(settings, host)
+    apply_environment(settings)
+    return settings
 
 
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
     """Serve until SIGINT/SIGTERM; a local head started here stops with the service."""
+    settings = start(host, settings)
     import uvicorn
 
     from services.api.app import create_app
 
-    settings = settings or Settings()
-    check(settings, host)
-    # The MLflow client's defaults retry for minutes; a request should fail within seconds.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # uvicorn re-raises the SIGTERM it stopped on; as SystemExit it stops the local head on its way out.
     signal.signal(signal.SIGTERM, _exit)
     with cluster(settings) as ready:

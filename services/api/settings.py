@@ -1,19 +1,18 @@
-"""The service's settings: one class, read from SWEEP_* environment variables once at start."""
+"""The service's settings: the library's and its own, read from SWEEP_* variables once at start."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sweep import settings as library
 
 
-class Settings(BaseSettings):
-    """Everything `sweep serve` can be told, each as SWEEP_<NAME>."""
-
-    model_config = SettingsConfigDict(env_prefix="SWEEP_", frozen=True, extra="ignore")
+class Settings(library.Settings):
+    """Everything `sweep serve` can be told, each as SWEEP_<NAME>; runs_dir is passed to every job
+    as --runs-dir (a path the cluster's nodes see)."""
 
     # The cluster's Jobs API (http://HEAD:8265); unset: `sweep serve` starts a local head.
     ray_address: str | None = None
@@ -24,8 +23,6 @@ class Settings(BaseSettings):
     tracking_uri: str | None = None
     # The base URL people open MLflow's UI at, when it differs from tracking_uri (compose: localhost).
     mlflow_ui_url: str | None = None
-    # Passed to every job as --runs-dir (a path the cluster's nodes see).
-    runs_dir: str | None = None
     # With it, every /v1 call needs `Authorization: Bearer <token>`; required off loopback.
     api_token: SecretStr | None = None
     # A spec's dataset.path must resolve inside this folder; unset: specs with files are refused.
@@ -41,7 +38,13 @@ class Settings(BaseSettings):
 
     @property
     def tracking(self) -> str | None:
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+        """SWEEP_TRACKING_URI, else MLFLOW_TRACKING_URI."""
+        return self.named_tracking_uri(self.tracking_uri)
+
+    @property
+    def job_runs_dir(self) -> str | None:
+        """What every job is told as --runs-dir (None: the cluster's own)."""
+        return str(self.runs_dir) if self.runs_dir else None
 
     @property
     def ui_url(self) -> str | None:
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
             return self.mlflow_ui_url
         uri = self.tracking
         return uri if uri and uri.startswith(("http://", "https://")) else None
+
+    def environment(self) -> dict[str, str]:
+        """The library's, but a request fails within seconds: a client waits on each one."""
+        return {**super().environment(), "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
 def is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ from sweep.failures import (
     ERROR,
     INFRASTRUCTURE,
     NODE_NOTE,
+    TrialDiverged,
     actor_in_trace,
     failure_kind,
     install_retry_policy,
@@ -19,7 +20,6 @@ from sweep.failures import (
     node_from_trace,
     node_of_actor,
 )
-from sweep.trainable import TrialDiverged
 
 
 def task_error(cause: BaseException) -> RayTaskError:
