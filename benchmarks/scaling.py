@@ -532,7 +532,7 @@ def tune_phase(
     from ray import tune
 
     from sweep.runner import build_tuner, new_sweep_id
-    from sweep.space import tune_plan
+    from sweep.space import explicit_plan, grid_configs
     from sweep.tracking import SweepTracker
 
     spec = ceiling_spec(args.ceiling_trials, args.ceiling_epochs, "scaling-ceiling")
@@ -546,7 +546,7 @@ def tune_phase(
         tracker.client = TimedClient(tracker.client)
     else:
         tracker = NullTracker()
-    plan = tune_plan(spec)
+    plan = explicit_plan(spec, grid_configs(spec))  # a fresh grid sweep's one run (sweep.planning.grid)
     recorder = _measured_recorder(tracker, plan.metric, plan.mode, plan.num_samples)
     trainable = tune.with_resources(
         tune.with_parameters(instant_trial, epochs=spec.training.epochs), {"cpu": 1}
