@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
 from sweep.data import Dataset, load_sweep_data
 from sweep.failures import install_retry_policy
-from sweep.planning import planner_for
+from sweep.planning import Planner, planner_for
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.reproducibility import data_fingerprint
 from sweep.space import TunePlan
@@ -172,6 +172,41 @@ def build_tuner(
     )
 
 
+def _run_plans(
+    planner: Planner,
+    tracker: SweepTracker,
+    recorder: TrialRecorder,
+    trainable: Any,
+    spec: SweepSpec,
+    *,
+    attempt: str,
+    sweep_dir: Path,
+) -> dict[str, float]:
+    """Ask the planner for a Tune run and run it, until it has no more; the trials' timings."""
+    trials = functools.partial(_trials_so_far, tracker, recorder)
+    runs = 0
+    mark, cpu_mark = time.monotonic(), time.process_time()
+    while (plan := planner.next_plan(trials)) is not None:
+        recorder.expect(planner.expected)
+        runs += 1
+        name = attempt if runs == 1 else f"{attempt}-{runs}"
+        tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
+        try:
+            tuner.fit()
+        except Exception:
+            recorder.check()  # the tracking store's failure is the cause worth showing
+            raise
+    if not runs:
+        return {}
+    timings = {"trials_s": time.monotonic() - mark}
+    # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
+    timings["driver_cpu_s"] = time.process_time() - cpu_mark
+    if recorder.first_start and recorder.last_end:
+        timings["tune_startup_s"] = recorder.first_start - mark
+        timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
+    return timings
+
+
 def _run(
     spec: SweepSpec,
     *,
@@ -222,26 +257,9 @@ def _run(
         recorder = TrialRecorder(
             tracker, spec.strategy.metric, spec.strategy.mode, planner.expected, progress
         )
-        trials = functools.partial(_trials_so_far, tracker, recorder)
-        runs = 0
-        mark, cpu_mark = time.monotonic(), time.process_time()
-        while (plan := planner.next_plan(trials)) is not None:
-            recorder.expect(planner.expected)
-            runs += 1
-            name = attempt if runs == 1 else f"{attempt}-{runs}"
-            tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
-            try:
-                tuner.fit()
-            except Exception:
-                recorder.check()  # the tracking store's failure is the cause worth showing
-                raise
-        if runs:
-            timings["trials_s"] = time.monotonic() - mark
-            # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
-            timings["driver_cpu_s"] = time.process_time() - cpu_mark
-            if recorder.first_start and recorder.last_end:
-                timings["tune_startup_s"] = recorder.first_start - mark
-                timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
+        timings.update(
+            _run_plans(planner, tracker, recorder, trainable, spec, attempt=attempt, sweep_dir=sweep_dir)
+        )
         recorder.drain()
         state = "finished" if recorder.ended >= planner.expected else "interrupted"
     except KeyboardInterrupt:
