@@ -162,7 +162,7 @@ def tune_phase(
     from ray import tune
 
     from sweep.runner import build_tuner, new_sweep_id
-    from sweep.space import tune_plan
+    from sweep.space import explicit_plan, grid_configs
 
     spec = ceiling_spec(args.ceiling_trials, args.ceiling_epochs, "scaling-ceiling")
     sweep_id = new_sweep_id(spec)
@@ -171,7 +171,7 @@ def tune_phase(
     tracker = (
         _timed_tracker(args.tracking_uri, spec, sweep_id, runs_dir) if writes == "mlflow" else NullTracker()
     )
-    plan = tune_plan(spec)
+    plan = explicit_plan(spec, grid_configs(spec))  # a fresh grid sweep's one run (sweep.planning.grid)
     recorder = _measured_recorder(tracker, plan.metric, plan.mode, plan.num_samples)
     trainable = tune.with_resources(
         tune.with_parameters(instant_trial, epochs=spec.training.epochs), {"cpu": 1}
@@ -323,7 +323,6 @@ def request_round_trips(args: argparse.Namespace, repeat: int) -> dict[str, dict
 
 
 def ceiling_child(args: argparse.Namespace) -> dict[str, Any]:
-    import sweep.runner  # noqa: F401  (sets its Ray and Tune defaults)
     from sweep.cluster import init_ray
 
     pids = json.loads(args.server_pids)

@@ -96,8 +96,21 @@ class TrialRecorder(Callback):
 
     def drain(self) -> None:
         """Wait for every queued MLflow write; raise the first that failed."""
-        self.io.shutdown(wait=True)
+        self.close()
         self.check()
+
+    def close(self) -> None:
+        """Wait for every queued MLflow write and take no more (a failed one is kept for `check`)."""
+        self.io.shutdown(wait=True)
+
+    def expect(self, total: int) -> None:
+        """The trials this attempt runs in all, as now known (an adaptive sweep learns it by rounds)."""
+        self.total = total
+
+    @property
+    def ended(self) -> int:
+        """Trials of this attempt that ended, finished or failed."""
+        return self.done + self.failed
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         self.check()

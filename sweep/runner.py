@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,21 +14,11 @@ from typing import TYPE_CHECKING, Any
 from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
 from sweep.data import Dataset, load_sweep_data
 from sweep.failures import install_retry_policy
+from sweep.planning import Planner, planner_for
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.reproducibility import data_fingerprint
 from sweep.settings import Settings, apply_environment
-from sweep.space import (
-    CONFIRM_SEED,
-    TunePlan,
-    best_blocks,
-    completion_plan,
-    config_key,
-    confirmation_plan,
-    explicit_plan,
-    seed_round,
-    tune_plan,
-    tuning_plans,
-)
+from sweep.space import TunePlan
 from sweep.spec import SweepSpec, parse_spec
 from sweep.sweep_dir import load_sweep_spec, new_sweep_id
 from sweep.tracking import SweepTracker, trial_run_name
@@ -118,71 +107,21 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
     return parse_spec(data)
 
 
-PlanStep = Callable[[TrialRecorder], "TunePlan | None"]  # None: no more Tune runs
-Done = frozenset[tuple[str, float, str, int]]
-
-
-def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable[PlanStep], int]:
-    """The Tune runs of one attempt, in order, and how many trials they hold together.
-
-    Each step is built when its turn comes: per_placement's re-runs need the tuning results.
-    A resumed Optuna sweep first completes the blocks it began, then draws new ones.
-    """
-    if spec.search.adaptive is not None:
-        return _adaptive_rounds(spec, tracker), spec.trial_count
-    if spec.strategy.tuning == "per_placement":
-        tuning = tuning_plans(spec, done)
-        confirmations = len(spec.search.placement) * spec.search.seeds
-        confirmations -= sum(1 for key in done if key[3] >= CONFIRM_SEED)
-
-        def confirm(recorder: TrialRecorder) -> TunePlan:
-            best = best_blocks(_trials_so_far(tracker, recorder), spec)
-            return confirmation_plan(spec, best, done)
-
-        return [*map(_ready, tuning), confirm], sum(p.num_samples for p in tuning) + confirmations
-    plans = [p for p in (completion_plan(spec, done), tune_plan(spec, done)) if p and p.num_samples]
-    return list(map(_ready, plans)), sum(p.num_samples for p in plans)
-
-
-def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanStep]:
-    """Rounds of seeds for the placements whose comparisons are undecided (sweep.adaptive).
-
-    Each round is decided from the trials MLflow holds, so a resumed sweep replays the same
-    looks and runs the round the interrupted one had not finished.
-    """
-    from sweep.adaptive import ENDED, ran_keys, replay, trials_saved
-
-    def next_round(recorder: TrialRecorder) -> TunePlan | None:
-        trials = _trials_so_far(tracker, recorder)
-        progress = replay(trials, spec)
-        ran = int(trials["status"].isin(ENDED).sum())
-        tracker.record_adaptive(
-            {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
-            {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},
-        )
-        if progress.next_round is None:
-            return None
-        round_, ended = progress.next_round, ran_keys(trials)
-        points = [p for p in seed_round(spec, round_.placements, round_.seeds) if config_key(p) not in ended]
-        if not points:
-            return None
-        recorder.total = recorder.done + recorder.failed + len(points)
-        return explicit_plan(spec, points)
-
-    return itertools.repeat(next_round)
-
-
-def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> Any:
-    """The sweep's trial table once every write queued so far is in MLflow (between Tune runs)."""
+def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> pd.DataFrame:
+    """The sweep's trial table once every write queued so far is in MLflow (what planners read)."""
     from sweep.results import SweepRecord, trial_table
 
     recorder.settle()
-    record = SweepRecord(tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None)
+    record = SweepRecord(
+        sweep_id=tracker.sweep_id,
+        parent_run_id=tracker.parent_run_id,
+        experiment_id=tracker.experiment_id,
+        state="running",
+        status="RUNNING",
+        trials_total=tracker.spec.trial_count,
+        spec_yaml=None,
+    )
     return trial_table(tracker.client, record)
-
-
-def _ready(plan: TunePlan) -> PlanStep:
-    return lambda _recorder: plan
 
 
 def build_tuner(
@@ -215,6 +154,41 @@ def build_tuner(
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
         ),
     )
+
+
+def _run_plans(
+    planner: Planner,
+    tracker: SweepTracker,
+    recorder: TrialRecorder,
+    trainable: Any,
+    spec: SweepSpec,
+    *,
+    attempt: str,
+    sweep_dir: Path,
+) -> dict[str, float]:
+    """Ask the planner for a Tune run and run it, until it has no more; the trials' timings."""
+    trials = functools.partial(_trials_so_far, tracker, recorder)
+    runs = 0
+    mark, cpu_mark = time.monotonic(), time.process_time()
+    while (plan := planner.next_plan(trials)) is not None:
+        recorder.expect(planner.expected)
+        runs += 1
+        name = attempt if runs == 1 else f"{attempt}-{runs}"
+        tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
+        try:
+            tuner.fit()
+        except Exception:
+            recorder.check()  # the tracking store's failure is the cause worth showing
+            raise
+    if not runs:
+        return {}
+    timings = {"trials_s": time.monotonic() - mark}
+    # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
+    timings["driver_cpu_s"] = time.process_time() - cpu_mark
+    if recorder.first_start and recorder.last_end:
+        timings["tune_startup_s"] = recorder.first_start - mark
+        timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
+    return timings
 
 
 def _run(
@@ -263,46 +237,25 @@ def _run(
     try:
         if ray_error is not None:
             raise ray_error
-        plans, remaining = _plans(spec, done, tracker)
-        recorder = TrialRecorder(tracker, spec.strategy.metric, spec.strategy.mode, remaining, progress)
-        planned = 0
-        if remaining:
-            mark, cpu_mark = time.monotonic(), time.process_time()
-            for i, next_plan in enumerate(plans):
-                plan = next_plan(recorder)
-                if plan is None:
-                    break
-                if not plan.num_samples:
-                    continue
-                planned += plan.num_samples
-                name = attempt if i == 0 else f"{attempt}-{i + 1}"
-                tuner = build_tuner(trainable, spec, plan, recorder, name=name, storage_path=sweep_dir)
-                try:
-                    tuner.fit()
-                except Exception:
-                    recorder.check()  # the tracking store's failure is the cause worth showing
-                    raise
-            timings["trials_s"] = time.monotonic() - mark
-            # The driver's own CPU (Tune's loop, MLflow writes) competes with the trials for cores.
-            timings["driver_cpu_s"] = time.process_time() - cpu_mark
-            if recorder.first_start and recorder.last_end:
-                timings["tune_startup_s"] = recorder.first_start - mark
-                timings["tune_teardown_s"] = mark + timings["trials_s"] - recorder.last_end
+        planner = planner_for(spec, done, tracker.record_adaptive)
+        recorder = TrialRecorder(
+            tracker, spec.strategy.metric, spec.strategy.mode, planner.expected, progress
+        )
+        timings.update(
+            _run_plans(planner, tracker, recorder, trainable, spec, attempt=attempt, sweep_dir=sweep_dir)
+        )
         recorder.drain()
-        if spec.search.adaptive is not None:
-            remaining = planned  # what the looks asked for; the rest was saved
-        ended = recorder.done + recorder.failed
-        state = "finished" if ended >= remaining else "interrupted"
+        state = "finished" if recorder.ended >= planner.expected else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
     except TrackingLost:
         # The store is gone: close what can be closed quickly; `sweep resume` finishes the rest.
-        tracker.client.patience = 5.0
+        tracker.set_patience(5.0)
         raise
     finally:
         if recorder is not None:
-            recorder.io.shutdown(wait=True)  # every queued write lands before the runs are closed
+            recorder.close()  # every queued write lands before the runs are closed
         try:
             totals = tracker.ended_counts()  # this attempt's trials and any earlier attempt's
             tracker.finish_sweep(state, totals)

@@ -1,4 +1,10 @@
-"""Translate a spec into what Ray Tune runs: trial configurations, searcher and scheduler."""
+"""Translate a spec into what Ray Tune runs: trial configurations, searcher and scheduler.
+
+Which trials run, and when, is the planners' decision (sweep.planning); this module only
+builds the Ray Tune objects for a decision. So Tune's searcher and scheduler API is met in one
+place, every planner builds its runs the same way, and a plan's pieces are tested here without
+a planner.
+"""
 
 from __future__ import annotations
 
@@ -109,7 +115,7 @@ def trial_seed(config: dict[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class TunePlan:
-    """The pieces of a `ray.tune.Tuner` for one spec."""
+    """The pieces of one `ray.tune.Tuner` run of a sweep."""
 
     param_space: dict[str, Any]
     search_alg: Any
@@ -147,21 +153,16 @@ def block_key(config: dict[str, Any]) -> tuple[float, str]:
     return (round(float(config["dropout"]), 6), str(config["optimizer"]))
 
 
-def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()) -> TunePlan:
-    """Build the param space, search algorithm and scheduler for `spec`.
+def blocked_optuna_plan(spec: SweepSpec, seed: int, count: int) -> TunePlan:
+    """`count` TPE suggestions of (dropout, optimizer), each run as a block (`block_repeater`)."""
+    search_alg = block_repeater(_tpe_search(spec, seed), list(spec.search.placement), spec.search.seeds)
+    return _with_scheduler(spec, _domains(spec), search_alg, count * search_alg.repeat)
 
-    `done` holds the keys of trials an earlier attempt finished; they are not run again. A resumed
-    Optuna sweep draws only the blocks it has not begun (`completion_plan` finishes the others).
-    """
-    strategy = spec.strategy
-    if strategy.algorithm != "optuna":
-        points = grid_configs(spec) if strategy.algorithm == "grid" else random_configs(spec)
-        return explicit_plan(spec, [p for p in points if config_key(p) not in done])
-    searcher = _tpe_search(spec, strategy.search_seed + len(done))
-    search_alg = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
-    begun = len({(k[1], k[2]) for k in done})
-    num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
-    return _with_scheduler(spec, _domains(spec), search_alg, num_samples)
+
+def placement_optuna_plan(spec: SweepSpec, placement: str, seed: int, num_samples: int) -> TunePlan:
+    """A TPE search of (dropout, optimizer) for one placement alone, seed 0 (per_placement tuning)."""
+    space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
+    return _with_scheduler(spec, space, _tpe_search(spec, seed), num_samples)
 
 
 def _tpe_search(spec: SweepSpec, seed: int) -> Any:
@@ -196,85 +197,12 @@ def _points(points: list[dict[str, Any]]) -> Any:
     return BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
 
 
-def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]]) -> TunePlan | None:
-    """The trials missing from blocks an interrupted Optuna sweep began, or None.
-
-    Grid and random sweeps need none: their plan already holds every trial not done.
-    """
-    if spec.strategy.algorithm != "optuna" or not done:
-        return None
-    begun = {(k[1], k[2]) for k in done}
-    points = [
-        {"placement": p, "dropout": dropout, "optimizer": optimizer, SEED_KEY: s}
-        for dropout, optimizer in sorted(begun)
-        for s in range(spec.search.seeds)
-        for p in spec.search.placement
-        if (p, dropout, optimizer, s) not in done
-    ]
-    if not points:
-        return None
-    return explicit_plan(spec, points)
-
-
 CONFIRM_SEED = 1000  # per_placement re-runs use seeds from here: fresh, never seen in tuning
 
 
 def is_confirmation(config: dict[str, Any]) -> bool:
     """Whether a per_placement trial is a re-run of a placement's best block (else tuning)."""
     return trial_seed(config) >= CONFIRM_SEED
-
-
-def tuning_plans(
-    spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()
-) -> list[TunePlan]:
-    """per_placement tuning: each placement searched on its own, one seed per trial.
-
-    Random: the same `num_samples` drawn blocks for every placement (each then keeps its own best);
-    optuna: one TPE search per placement, so each placement finds its own learning rate and dropout.
-    """
-    strategy, placements = spec.strategy, list(spec.search.placement)
-    if strategy.algorithm == "random":
-        points = [{"placement": p, **block, SEED_KEY: 0} for block in random_blocks(spec) for p in placements]
-        points = [p for p in points if config_key(p) not in done]
-        return [explicit_plan(spec, points)]
-    plans = []
-    for i, placement in enumerate(placements):
-        begun = sum(1 for k in done if k[0] == placement and k[3] < CONFIRM_SEED)
-        searcher = _tpe_search(spec, strategy.search_seed + i + len(done))
-        space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
-        plans.append(_with_scheduler(spec, space, searcher, max(0, strategy.num_samples - begun)))
-    return plans
-
-
-def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
-    """Each placement's best tuning block by the sweep's metric (a trial table, sweep.results).
-
-    Only finished tuning trials count; a placement with none keeps no block (it is not re-run).
-    """
-    metric = f"final_{spec.strategy.metric}"
-    tuned = trials[(trials["status"] == "FINISHED") & (trials["seed"] < CONFIRM_SEED)].dropna(subset=[metric])
-    best: dict[str, dict[str, Any]] = {}
-    for placement, mine in tuned.groupby("placement"):
-        means = mine.groupby(["dropout", "optimizer"])[metric].mean()
-        dropout, optimizer = means.idxmax() if spec.strategy.mode == "max" else means.idxmin()
-        best[str(placement)] = {"dropout": float(dropout), "optimizer": str(optimizer)}
-    return best
-
-
-def confirmation_plan(
-    spec: SweepSpec,
-    best: dict[str, dict[str, Any]],
-    done: frozenset[tuple[str, float, str, int]] = frozenset(),
-) -> TunePlan:
-    """Each placement's best block re-run on `search.seeds` fresh seeds (what the verdict compares)."""
-    points = [
-        {"placement": p, **best[p], SEED_KEY: CONFIRM_SEED + s}
-        for s in range(spec.search.seeds)
-        for p in spec.search.placement
-        if p in best
-    ]
-    points = [p for p in points if config_key(p) not in done]
-    return explicit_plan(spec, points)
 
 
 def _with_scheduler(spec: SweepSpec, space: dict[str, Any], search_alg: Any, num_samples: int) -> TunePlan:

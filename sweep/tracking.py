@@ -247,6 +247,10 @@ class SweepTracker:
         self.client.log_batch(self.parent_run_id, tags=tags)
         self.client.set_terminated(self.parent_run_id, status)
 
+    def set_patience(self, seconds: float) -> None:
+        """How long each call waits for an unreachable store from now on (sweep.retrying)."""
+        self.client.patience = seconds
+
     def record_adaptive(self, calls: dict[str, str], counts: dict[str, int]) -> None:
         """An adaptive sweep's look on the parent: each comparison's call, trials run and saved."""
         self.client.log_batch(

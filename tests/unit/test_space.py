@@ -2,13 +2,12 @@ import pytest
 
 from sweep.space import (
     block_repeater,
-    completion_plan,
-    config_key,
+    blocked_optuna_plan,
+    explicit_plan,
     grid_configs,
+    placement_optuna_plan,
     random_configs,
     trial_seed,
-    tune_plan,
-    tuning_plans,
 )
 from sweep.spec import SpecError, parse_spec
 
@@ -64,17 +63,6 @@ def test_random_search_is_blocked_reproducible_and_paired() -> None:
     assert random_configs(other) != a  # the seed, not the call, decides the draws
 
 
-def test_a_resumed_random_sweep_runs_exactly_what_is_missing() -> None:
-    s = spec(strategy={"algorithm": "random", "num_samples": 2}, search={"dropout": [0.0, 0.3, 0.6]})
-    configs = random_configs(s)
-    done = frozenset(config_key(c) for c in configs[:5])
-    plan = tune_plan(s, done=done)
-    assert plan.num_samples == len(configs) - 5
-    assert [config_key(p) for p in plan.search_alg._points_to_evaluate] == [
-        config_key(c) for c in configs[5:]
-    ]
-
-
 def test_random_refuses_more_blocks_than_a_list_search_has() -> None:
     with pytest.raises(SpecError, match=r"strategy.num_samples: only 2 distinct"):
         spec(strategy={"algorithm": "random", "num_samples": 3}, search={"dropout": [0.0, 0.5]})
@@ -85,10 +73,11 @@ def test_trial_seed_reads_repeater_index() -> None:
     assert trial_seed({"__trial_index__": 1}) == 1
 
 
-def test_grid_plan_evaluates_each_point_once() -> None:
+def test_an_explicit_plan_evaluates_each_point_once() -> None:
     s = spec(search={"seeds": 2})
-    plan = tune_plan(s)
+    plan = explicit_plan(s, grid_configs(s))
     assert plan.num_samples == s.trial_count
+    assert plan.search_alg._points_to_evaluate == grid_configs(s)
     assert type(plan.scheduler).__name__ == "FIFOScheduler"
     assert plan.metric == "val_accuracy" and plan.mode == "max"
 
@@ -98,7 +87,7 @@ def test_optuna_plan_runs_each_suggestion_as_a_block() -> None:
         strategy={"algorithm": "optuna", "num_samples": 5},
         search={"placement": ["none", "after_activation"], "seeds": 3},
     )
-    plan = tune_plan(s)
+    plan = blocked_optuna_plan(s, seed=0, count=5)
     assert plan.search_alg.repeat == 6 and plan.num_samples == 30 == s.trial_count
     assert "placement" not in plan.param_space  # Optuna tunes only what a block shares
 
@@ -116,114 +105,21 @@ def test_optuna_plan_runs_each_suggestion_as_a_block() -> None:
     assert {(c["dropout"], c["optimizer"]) for c in configs} == {(0.25, "adam")}
 
 
-def test_a_resumed_optuna_sweep_completes_its_begun_blocks_first() -> None:
-    s = spec(
-        strategy={"algorithm": "optuna", "num_samples": 3},
-        search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}, "seeds": 2},
-    )
-    done = frozenset(
-        {("none", 0.1, "adam", 0), ("after_activation", 0.1, "adam", 0), ("none", 0.2, "adam", 1)}
-    )
-    completion = completion_plan(s, done)
-    assert completion is not None
-    missing = {config_key(p) for p in completion.search_alg._points_to_evaluate}
-    assert missing == {
-        ("none", 0.1, "adam", 1),
-        ("after_activation", 0.1, "adam", 1),
-        ("none", 0.2, "adam", 0),
-        ("after_activation", 0.2, "adam", 0),
-        ("after_activation", 0.2, "adam", 1),
-    }
-    assert tune_plan(s, done=done).num_samples == 1 * 4  # one block left to draw
-    assert completion_plan(s, frozenset()) is None
-
-
-def test_asha_stops_at_the_epoch_budget() -> None:
-    s = spec(strategy={"scheduler": "asha", "grace_period": 3}, training={"epochs": 12})
-    sched = tune_plan(s).scheduler
-    assert type(sched).__name__ == "AsyncHyperBandScheduler"
-    assert sched._max_t == 12
-
-
-def test_per_placement_tuning_then_best_block_on_fresh_seeds() -> None:
-    import pandas as pd
-
-    from sweep.space import CONFIRM_SEED, best_blocks, confirmation_plan, is_confirmation, tuning_plans
-
-    s = spec(
-        strategy={"algorithm": "random", "num_samples": 2, "tuning": "per_placement"},
-        search={"placement": ["none", "after_activation"], "dropout": [0.0, 0.5], "seeds": 3},
-    )
-    assert s.trial_count == 2 * 2 + 2 * 3
-    [tuning] = tuning_plans(s)
-    points = tuning.search_alg._points_to_evaluate
-    assert len(points) == 4 and {p["seed"] for p in points} == {0}
-    trials = pd.DataFrame(
-        [  # none is best at dropout 0.5, after_activation at 0.0; FAILED and re-runs never count
-            {
-                "placement": "none",
-                "dropout": 0.0,
-                "optimizer": "adam",
-                "seed": 0,
-                "status": "FINISHED",
-                "final_val_accuracy": 0.7,
-            },
-            {
-                "placement": "none",
-                "dropout": 0.5,
-                "optimizer": "adam",
-                "seed": 0,
-                "status": "FINISHED",
-                "final_val_accuracy": 0.8,
-            },
-            {
-                "placement": "after_activation",
-                "dropout": 0.0,
-                "optimizer": "adam",
-                "seed": 0,
-                "status": "FINISHED",
-                "final_val_accuracy": 0.9,
-            },
-            {
-                "placement": "after_activation",
-                "dropout": 0.5,
-                "optimizer": "adam",
-                "seed": 0,
-                "status": "FAILED",
-                "final_val_accuracy": 0.99,
-            },
-            {
-                "placement": "after_activation",
-                "dropout": 0.5,
-                "optimizer": "adam",
-                "seed": CONFIRM_SEED,
-                "status": "FINISHED",
-                "final_val_accuracy": 1.0,
-            },
-        ]
-    )
-    best = best_blocks(trials, s)
-    assert best == {
-        "none": {"dropout": 0.5, "optimizer": "adam"},
-        "after_activation": {"dropout": 0.0, "optimizer": "adam"},
-    }
-    plan = confirmation_plan(s, best)
-    configs = plan.search_alg._points_to_evaluate
-    assert plan.num_samples == 6 and all(is_confirmation(c) for c in configs)
-    assert {(c["placement"], c["dropout"]) for c in configs} == {("none", 0.5), ("after_activation", 0.0)}
-    assert sorted({c["seed"] for c in configs}) == [CONFIRM_SEED, CONFIRM_SEED + 1, CONFIRM_SEED + 2]
-    done = frozenset({config_key(configs[0])})
-    assert confirmation_plan(s, best, done).num_samples == 5  # a resume re-runs only what is missing
-
-
-def test_per_placement_optuna_searches_each_placement_on_its_own() -> None:
+def test_a_placement_optuna_plan_tunes_that_placement_alone_on_seed_0() -> None:
     s = spec(
         strategy={"algorithm": "optuna", "num_samples": 3, "tuning": "per_placement"},
         search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}},
     )
-    plans = tuning_plans(s, done=frozenset({("none", 0.1, "adam", 0)}))
-    assert [p.param_space["placement"] for p in plans] == ["none", "after_activation"]
-    assert [p.num_samples for p in plans] == [2, 3]
+    plan = placement_optuna_plan(s, "after_activation", seed=7, num_samples=3)
+    assert plan.param_space["placement"] == "after_activation" and plan.param_space["seed"] == 0
+    assert plan.num_samples == 3 and type(plan.search_alg).__name__ == "OptunaSearch"
+
+
+def test_asha_stops_at_the_epoch_budget() -> None:
+    s = spec(strategy={"scheduler": "asha", "grace_period": 3}, training={"epochs": 12})
+    sched = explicit_plan(s, grid_configs(s)).scheduler
+    assert type(sched).__name__ == "AsyncHyperBandScheduler"
+    assert sched._max_t == 12
 
 
 def test_per_placement_needs_a_search_that_draws() -> None:
