@@ -93,6 +93,7 @@ def test_write_report_writes_every_file(tmp_path, sweep):
     files = write_report(analysis, trials, curves, tmp_path / "out", title="Digits sweep")
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert names == {
+        "forest.png",
         "learning_curves.png",
         "final_accuracy.png",
         "placement_dropout.png",
@@ -100,7 +101,7 @@ def test_write_report_writes_every_file(tmp_path, sweep):
         "report.html",
         "analysis.json",
     }
-    assert len(files.figures) == 3
+    assert len(files.figures) == 4
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in files.figures)
     assert json.loads(files.json.read_text())["best_placement"] == analysis.best_placement
 
@@ -108,9 +109,9 @@ def test_write_report_writes_every_file(tmp_path, sweep):
 def test_html_embeds_every_plot_and_references_no_external_image(tmp_path, sweep):
     trials, curves, analysis = sweep
     page = write_report(analysis, trials, curves, tmp_path, title="Digits sweep").html.read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 4
     sources = re.findall(r"src=[\"']([^\"']*)", page)
-    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
     assert "<link" not in text and "http" not in text and "<script" not in text
     assert "<table>" in page and "Digits sweep" in page
@@ -123,7 +124,7 @@ def test_markdown_report_starts_with_the_verdict_and_links_the_plots(tmp_path, s
     assert markdown.index("## Verdict") < markdown.index("## Per placement")
     assert analysis.verdict[0] in markdown
     assert "after_dropout is worse than" in markdown
-    for name in ("learning_curves.png", "final_accuracy.png", "placement_dropout.png"):
+    for name in ("forest.png", "learning_curves.png", "final_accuracy.png", "placement_dropout.png"):
         assert f"]({name})" in markdown
 
 
@@ -133,9 +134,9 @@ def test_empty_curves_skip_the_learning_curves_and_say_so(tmp_path, sweep):
     (tmp_path / "learning_curves.png").write_bytes(b"stale")
     files = write_report(analysis, trials, pd.DataFrame(), tmp_path, title="No curves")
     assert not (tmp_path / "learning_curves.png").exists()
-    assert len(files.figures) == 2
+    assert len(files.figures) == 3
     assert "skipped, no per-epoch curves" in files.markdown.read_text()
-    assert files.html.read_text().count("data:image/png;base64,") == 2
+    assert files.html.read_text().count("data:image/png;base64,") == 3
 
 
 def test_render_markdown_works_on_its_own(sweep):

@@ -1,0 +1,41 @@
+"""The report of an analysis: the short answer, plots, tables, Markdown, self-contained HTML and JSON.
+
+One module a concern: `answer` (what the report says first), `plots`, `tables`, `markdown`, `html`,
+`files` (writing them all) and `trial_csv` (reading a trial table from a CSV file, for
+`sweep report --trials`). Nothing here imports Ray, MLflow or TensorFlow.
+"""
+
+from sweep.report.answer import DEFAULT_TITLE, overview, short_answer
+from sweep.report.files import ReportFiles, analysis_json, write_report
+from sweep.report.html import render_html
+from sweep.report.markdown import render_markdown
+from sweep.report.plots import (
+    PLACEMENT_COLORS,
+    Plot,
+    forest_rows,
+    plot_final_accuracy,
+    plot_forest,
+    plot_heatmap,
+    plot_learning_curves,
+)
+from sweep.report.tables import Table, tables
+
+__all__ = [
+    "DEFAULT_TITLE",
+    "PLACEMENT_COLORS",
+    "Plot",
+    "ReportFiles",
+    "Table",
+    "analysis_json",
+    "forest_rows",
+    "overview",
+    "plot_final_accuracy",
+    "plot_forest",
+    "plot_heatmap",
+    "plot_learning_curves",
+    "render_html",
+    "render_markdown",
+    "short_answer",
+    "tables",
+    "write_report",
+]
