@@ -212,7 +212,8 @@ def test_report_is_logged_on_the_parent_run(finished) -> None:
     assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
     parent = client.get_run(result.parent_run_id)
     assert "placement.before_activation.val_accuracy_mean" in parent.data.metrics
-    assert parent.data.tags["mlflow.note.content"].startswith("## Verdict")
+    assert parent.data.tags["mlflow.note.content"].startswith("## The answer\n\n- ")
+    assert "## Verdict" in parent.data.tags["mlflow.note.content"]
     assert result.verdict and (runs / result.sweep_id / "report" / "report.md").is_file()
 
 

@@ -1,0 +1,48 @@
+"""A report from files alone: a trial table (CSV) and the spec it was run from; no Ray, no MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sweep.analysis import Analysis, analyse
+from sweep.report.answer import DEFAULT_TITLE
+from sweep.report.files import ReportFiles, write_report
+from sweep.report.trial_csv import read_curves_csv, read_trials_csv
+from sweep.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class TableReport:
+    """The analysis of a trial table and the files written for it."""
+
+    analysis: Analysis
+    files: ReportFiles
+    trials: pd.DataFrame
+
+
+def report_trials_csv(
+    trials_csv: Path, spec: SweepSpec, out_dir: Path, curves_csv: Path | None = None
+) -> TableReport:
+    """Analyse the trials in `trials_csv` as the sweep of `spec` would be, and write its report.
+
+    The spec gives the placements and optimizers the table may hold, the analysis settings and
+    the convergence target. `curves_csv` (run_id, epoch, val_accuracy, ...) adds what the curves
+    give: the learning-curve plot, epochs to target, and comparison at the epoch all trials reached.
+    Raises TrialTableError for a table it cannot read, ValueError for one it cannot judge.
+    """
+    search = spec.search
+    trials = read_trials_csv(trials_csv, search.placement, list(search.optimizers), curves_csv is not None)
+    curves = None if curves_csv is None else read_curves_csv(curves_csv, trials["run_id"])
+    analysis = analyse(
+        trials,
+        curves,
+        target_accuracy=spec.training.target_accuracy,
+        reference=spec.analysis.reference,
+        equivalence_margin=spec.analysis.equivalence_margin,
+    )
+    title = f"{DEFAULT_TITLE} \u2014 {spec.name} ({Path(trials_csv).name})"
+    files = write_report(analysis, trials, curves, out_dir, title=title)
+    return TableReport(analysis, files, trials)
