@@ -181,7 +181,7 @@ def _typed(
                 columns[name].append(check(raw.strip()))
             except ValueError as err:
                 errors.append(f"line {line}, column {name}: {err} (got {raw[:60]!r})")
-    return pd.DataFrame(columns), errors
+    return (pd.DataFrame() if errors else pd.DataFrame(columns)), errors
 
 
 def _duplicates(records: _Records, column: str) -> list[str]:
