@@ -24,7 +24,7 @@ class TableReport:
 
 
 def report_trials_csv(
-    trials_csv: Path, spec: SweepSpec, out_dir: Path, curves_csv: Path | None = None
+    trials_csv: str | Path, spec: SweepSpec, out_dir: str | Path, curves_csv: str | Path | None = None
 ) -> TableReport:
     """Analyse the trials in `trials_csv` as the sweep of `spec` would be, and write its report.
 
@@ -44,5 +44,5 @@ def report_trials_csv(
         equivalence_margin=spec.analysis.equivalence_margin,
     )
     title = f"{DEFAULT_TITLE} \u2014 {spec.name} ({Path(trials_csv).name})"
-    files = write_report(analysis, trials, curves, out_dir, title=title)
+    files = write_report(analysis, trials, curves, Path(out_dir), title=title)
     return TableReport(analysis, files, trials)
