@@ -84,13 +84,13 @@ def _against_every_other(
     if not groups:
         return f"{placement}: not compared."
     words = {
-        "better": "better than",
-        "worse": "worse than",
-        "equivalent": "equivalent to",
+        "better": "is better than",
+        "worse": "is worse than",
+        "equivalent": "is equivalent to",
         "cannot tell": "cannot be told from",
     }
     parts = [f"{words.get(o, o)} {_and(others)}" for o, others in groups.items()]
-    return f"{placement} is " + "; ".join(parts) + "."
+    return f"{placement} " + "; ".join(parts) + "."
 
 
 def _and(items: Sequence[str]) -> str:

@@ -382,6 +382,12 @@ def test_where_the_effect_depends_on_the_cell_the_answer_and_the_forest_go_by_ce
     assert [r.diff for r in rows] == [c.diff for c in depends.cells]
     sentence = short_answer(analysis)[2]
     assert sentence.startswith("after_dropout against none depends on the cell: worse at dropout 0.5")
+    every_pair = short_answer(analyse(trials, curves, reference="all"))
+    assert (
+        every_pair[2]
+        == "after_dropout depends on the cell against before_activation, after_activation and none."
+    )
+    assert every_pair[3].endswith("; depends on the cell against after_dropout.")
     cells = json.loads(write_report(analysis, trials, curves, tmp_path).json.read_text())["outcomes"]["cells"]
     worse = {
         (c["dropout"], c["optimizer"])
