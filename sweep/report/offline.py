@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.analysis import Analysis, analyse
+from sweep.analysis import Analysis, adaptive_seeds, analyse
 from sweep.report.answer import DEFAULT_TITLE
 from sweep.report.files import ReportFiles, write_report
 from sweep.report.trial_csv import read_curves_csv, read_trials_csv
@@ -36,12 +36,18 @@ def report_trials_csv(
     search = spec.search
     trials = read_trials_csv(trials_csv, search.placement, list(search.optimizers), curves_csv is not None)
     curves = None if curves_csv is None else read_curves_csv(curves_csv, trials["run_id"])
+    # An adaptive sweep looked at its data repeatedly: its calls are on the parent run, not in the
+    # table, but the report must still say that the fixed-sample intervals are descriptive.
+    adaptive = None
+    if search.adaptive is not None:
+        adaptive = adaptive_seeds({}, {"adaptive.trials_run": float(len(trials))})
     analysis = analyse(
         trials,
         curves,
         target_accuracy=spec.training.target_accuracy,
         reference=spec.analysis.reference,
         equivalence_margin=spec.analysis.equivalence_margin,
+        adaptive=adaptive,
     )
     title = f"{DEFAULT_TITLE} \u2014 {spec.name} ({Path(trials_csv).name})"
     files = write_report(analysis, trials, curves, Path(out_dir), title=title)

@@ -300,12 +300,18 @@ def _adaptive_table(analysis: Analysis) -> Table:
     if adaptive.trials_saved is not None:
         counts.append(f"{adaptive.trials_saved} saved against running the maximum seeds everywhere")
     ran = f"{', '.join(counts)}. " if counts else ""
+    missing = (
+        ""
+        if adaptive.calls
+        else " The calls are recorded on the sweep's parent run in MLflow, not in a trial table: "
+        "`sweep report SWEEP_ID` shows them."
+    )
     return Table(
         "Adaptive seeds",
         ("placement", "reference", "sequential call", "at the last look"),
         tuple((c.placement, c.reference, c.outcome, c.text) for c in adaptive.calls),
         f"{ran}Seeds were added only while a comparison was undecided, each look at its share of "
-        f"the error rate (alpha spending, sweep/adaptive.py): {SEQUENTIAL_NOTE}",
+        f"the error rate (alpha spending, sweep/adaptive.py): {SEQUENTIAL_NOTE}{missing}",
     )
 
 

@@ -139,3 +139,19 @@ def test_bad_cells_a_bad_spec_and_missing_options_are_refused_with_exit_2(tmp_pa
     assert done.exit_code == 2 and "--trials FILE.csv needs --spec SPEC.yaml" in done.output
     done = runner.invoke(app, ["report"])
     assert done.exit_code == 2 and "give a SWEEP_ID, or --trials FILE.csv" in done.output
+
+
+def test_an_adaptive_sweeps_table_is_reported_with_its_intervals_descriptive(tmp_path: Path) -> None:
+    from sweep.report import report_trials_csv
+    from sweep.spec import load_spec
+
+    trials, spec, _ = write_inputs(tmp_path)
+    spec.write_text(SPEC.replace("seeds: 4", "seeds: {min: 3, max: 6}"))
+    done = report_trials_csv(trials, load_spec(spec), tmp_path / "rep")
+    assert done.analysis.adaptive is not None and done.analysis.adaptive.trials_run == 48
+    assert any("Seeds were added adaptively" in s and "descriptive" in s for s in done.analysis.verdict)
+    markdown = done.files.markdown.read_text()
+    assert (
+        "## Adaptive seeds" in markdown
+        and "not in a trial table: `sweep report SWEEP_ID` shows them" in markdown
+    )
