@@ -344,7 +344,7 @@ def _run_and_render(
     if table is not None:
         console.print(table)
     if result.verdict:
-        _print_verdict(result.verdict)
+        _print_answer(result.answer)
         console.print(f"report          {result.report_dir}/report.html (also on the parent run in MLflow)")
     elif result.report_error:
         errors.print(
@@ -361,6 +361,12 @@ def _interrupted(sweep_id: str | None = None) -> NoReturn:
 def _print_verdict(verdict: tuple[str, ...]) -> None:
     console.print("\n[bold]Verdict[/bold]")
     for sentence in verdict:
+        console.print(f"  • {escape(sentence)}", highlight=False)
+
+
+def _print_answer(answer: tuple[str, ...]) -> None:
+    console.print("\n[bold]The answer[/bold] (the verdict in full and a forest plot: report.html)")
+    for sentence in answer:
         console.print(f"  • {escape(sentence)}", highlight=False)
 
 
@@ -423,19 +429,41 @@ def _render_analysis(analysis: Any) -> None:
         table.add_row(str(e.id), e.title, e.status, escape(e.detail))
     console.print(table)
     _print_verdict(analysis.verdict)
+    from sweep.report import short_answer
+
+    _print_answer(short_answer(analysis))
 
 
 @app.command()
 def report(
-    sweep_id: Annotated[str, typer.Argument(help="The sweep's id.")],
+    sweep_id: Annotated[str | None, typer.Argument(help="The sweep's id (none with --trials).")] = None,
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the report files.")] = None,
     log: Annotated[
         bool, typer.Option("--log/--no-log", help="Also log the report on the parent run.")
     ] = True,
+    trials: Annotated[
+        Path | None,
+        typer.Option(
+            "--trials", help="Analyse this trial table (CSV as `sweep results --csv` writes) instead."
+        ),
+    ] = None,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", help="With --trials: the spec they ran.")
+    ] = None,
+    curves: Annotated[
+        Path | None,
+        typer.Option("--curves", help="With --trials: per-epoch CSV (run_id, epoch, val_accuracy)."),
+    ] = None,
 ) -> None:
-    """Analyse a sweep from MLflow: tables and verdict here, files on disk and on the parent run."""
+    """Analyse a sweep from MLflow, or a trial table from a CSV file (--trials, --spec; no Ray, no
+    MLflow): tables and verdict here, report.md, report.html and analysis.json on disk."""
+    if trials is not None or spec_file is not None or curves is not None:
+        _report_table(sweep_id, trials, spec_file, curves, out)
+        return
+    if sweep_id is None:
+        _fail(["give a SWEEP_ID, or --trials FILE.csv --spec SPEC.yaml --out DIR"])
     from mlflow.tracking import MlflowClient
 
     from sweep.publish import publish_report
@@ -452,6 +480,25 @@ def report(
         f"\nwrote {published.files.markdown}, {published.files.html.name}, "
         f"{published.files.json.name} and {len(published.files.figures)} figures"
     )
+
+
+def _report_table(
+    sweep_id: str | None, trials: Path | None, spec_file: Path | None, curves: Path | None, out: Path | None
+) -> None:
+    if sweep_id is not None or trials is None or spec_file is None:
+        _fail(["--trials FILE.csv needs --spec SPEC.yaml, and no SWEEP_ID"])
+    from sweep.report.offline import report_trials_csv
+    from sweep.report.trial_csv import TrialTableError
+
+    spec = _load(spec_file)
+    try:
+        done = report_trials_csv(trials, spec, out or Path(f"{trials.stem}-report"), curves)
+    except TrialTableError as err:
+        _fail([f"{err.source}: {line}" for line in err.errors])
+    except ValueError as err:  # a table the analysis cannot judge
+        _fail([f"{trials}: {err}"])
+    _render_analysis(done.analysis)
+    console.print(f"\nwrote {done.files.markdown}, {done.files.html.name} and {done.files.json.name}")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from sweep.analysis import Analysis, adaptive_seeds, analyse
-from sweep.report import ReportFiles, write_report
+from sweep.report import ReportFiles, short_answer, write_report
 from sweep.results import SweepRecord, find_sweep, learning_curves, trial_table
 from sweep.spec import AnalysisSpec
 
@@ -92,13 +92,15 @@ def publish_report(
         metrics = [Metric(k, v, now, 0) for k, v in analysis.summary_metrics().items() if math.isfinite(v)]
         for i in range(0, len(metrics), 900):
             client.log_batch(run_id, metrics=metrics[i : i + 900])
+        answer = "\n".join(f"- {s}" for s in short_answer(analysis))
         verdict = "\n".join(f"- {s}" for s in analysis.verdict)
+        note = (
+            f"## The answer\n\n{answer}\n\nForest plot and detail: artifacts/{REPORT_DIR}/report.html"
+            f"\n\n## Verdict\n\n{verdict}"
+        )
         tags = [
             # The run's description in the MLflow UI: the answer, first thing one sees.
-            RunTag(
-                "mlflow.note.content",
-                f"## Verdict\n\n{verdict}\n\nFull report: artifacts/{REPORT_DIR}/report.html"[:5000],
-            ),
+            RunTag("mlflow.note.content", note[:5000]),
             RunTag("sweep.best_placement", analysis.best_placement or "none finished"),
         ]
         client.log_batch(run_id, tags=tags)

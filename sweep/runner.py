@@ -57,6 +57,7 @@ class SweepResult:
     counts: dict[str, int] = field(default_factory=dict)
     wall_time_s: float = 0.0
     verdict: tuple[str, ...] = ()
+    answer: tuple[str, ...] = ()  # the report's short answer, one sentence per placement
     report_dir: Path | None = None
     report_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
@@ -285,6 +286,7 @@ def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
     import pandas as pd
 
     from sweep.publish import publish_report
+    from sweep.report import short_answer
     from sweep.results import CURVE_COLUMNS
 
     curves = pd.DataFrame(tracker.curves, columns=CURVE_COLUMNS)
@@ -294,6 +296,7 @@ def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:
         result.report_error = f"{type(err).__name__}: {err}"
         return
     result.verdict = published.analysis.verdict
+    result.answer = short_answer(published.analysis)
     result.report_dir = out_dir
     result.trials = published.trials
 

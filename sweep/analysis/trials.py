@@ -101,10 +101,13 @@ def clean_curves(curves: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def usable_mask(trials: pd.DataFrame, metric: str) -> pd.Series:
-    """FINISHED with a finite `metric` and final validation loss."""
-    finite = np.isfinite(trials[metric].to_numpy(dtype=float)) & np.isfinite(
-        trials["final_val_loss"].to_numpy(dtype=float)
-    )
+    """FINISHED with a finite `metric` and final validation loss.
+
+    A table that records no loss at all (a trial table from elsewhere, `sweep report --trials`)
+    is judged on the metric alone.
+    """
+    loss = np.isfinite(trials["final_val_loss"].to_numpy(dtype=float))
+    finite = np.isfinite(trials[metric].to_numpy(dtype=float)) & (loss | (not loss.any()))
     return (trials["status"] == "FINISHED") & finite
 
 

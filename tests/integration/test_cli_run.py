@@ -36,6 +36,10 @@ def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
     sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
     assert re.search(r"state\s+finished: 4 finished, 0 failed", run.stdout)
     assert "best trials by val_accuracy" in run.stdout
+    # It closes with the short answer, one sentence per compared placement (1 seed: 2 pairs).
+    answer = run.stdout.split("The answer")[-1]
+    assert "before_activation: this sweep cannot tell it from none" in answer
+    assert "none is the reference" in answer and "report.html" in answer
     shown = subprocess.run(
         [*SWEEP, "results", sweep_id, "--runs-dir", str(tmp_path), "--csv", str(tmp_path / "t.csv")],
         capture_output=True,

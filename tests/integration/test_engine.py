@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweep import parse_spec, run_sweep
-from sweep.results import find_sweep, trial_table
+from sweep.results import find_sweep, learning_curves, trial_table
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +202,7 @@ def test_report_is_logged_on_the_parent_run(finished) -> None:
         "report.md",
         "report.html",
         "analysis.json",
+        "forest.png",
         "learning_curves.png",
         "final_accuracy.png",
         "placement_dropout.png",
@@ -209,11 +210,48 @@ def test_report_is_logged_on_the_parent_run(finished) -> None:
     assert {f"report/{name}" for name in expected} <= artifacts
     html = Path(client.download_artifacts(result.parent_run_id, "report/report.html")).read_text()
     sources = re.findall(r'<img[^>]+src="([^"]+)"', html)
-    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     parent = client.get_run(result.parent_run_id)
     assert "placement.before_activation.val_accuracy_mean" in parent.data.metrics
-    assert parent.data.tags["mlflow.note.content"].startswith("## Verdict")
+    assert parent.data.tags["mlflow.note.content"].startswith("## The answer\n\n- ")
+    assert "## Verdict" in parent.data.tags["mlflow.note.content"]
     assert result.verdict and (runs / result.sweep_id / "report" / "report.md").is_file()
+    assert result.answer and result.answer[0] in parent.data.tags["mlflow.note.content"]
+
+
+def test_its_results_csv_fed_back_to_sweep_report_gives_the_same_verdict(finished, tmp_path: Path) -> None:
+    """`sweep results --csv` then `sweep report --trials`: the sweep's own verdict, without MLflow."""
+    import json
+    import subprocess
+    import sys
+
+    result, client, _, runs = finished
+    cli = [sys.executable, "-m", "sweep.cli"]
+    shown = subprocess.run(
+        [*cli, "results", result.sweep_id, "--runs-dir", str(runs), "--csv", str(tmp_path / "trials.csv")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    finished_ids = trial_table(client, find_sweep(client, result.sweep_id)).query("status == 'FINISHED'")
+    learning_curves(client, list(finished_ids.run_id)).to_csv(tmp_path / "curves.csv", index=False)
+    own = json.loads((runs / result.sweep_id / "report" / "analysis.json").read_text())
+    spec = runs / result.sweep_id / "spec.yaml"
+    for extra in ([], ["--curves", str(tmp_path / "curves.csv")]):
+        out = tmp_path / f"report{len(extra)}"
+        args = ["report", "--trials", str(tmp_path / "trials.csv"), "--spec", str(spec), "--out", str(out)]
+        done = subprocess.run([*cli, *args, *extra], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        again = json.loads((out / "analysis.json").read_text())
+        assert again["outcomes"] == own["outcomes"] and again["answer"] == own["answer"]
+        assert again["comparisons"] == own["comparisons"]
+        if extra:  # with the curves, every sentence: epochs to target too
+            assert again["verdict"] == own["verdict"]
+        else:  # without them, the same verdict less what only curves tell
+            missing = [s for s in own["verdict"] if s not in again["verdict"]]
+            assert again["verdict"] == [s for s in own["verdict"] if s not in missing]
+            assert missing and all("Epochs to reach" in s or "accuracy sooner than" in s for s in missing)
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,14 @@ from mlflow.tracking import MlflowClient
 from sweep.analysis import analyse
 from sweep.publish import publish_report
 from sweep.report import (
+    forest_rows,
     plot_final_accuracy,
+    plot_forest,
     plot_heatmap,
     plot_learning_curves,
     render_html,
     render_markdown,
+    short_answer,
     write_report,
 )
 from sweep.space import CONFIRM_SEED
@@ -93,6 +96,7 @@ def test_write_report_writes_every_file(tmp_path, sweep):
     files = write_report(analysis, trials, curves, tmp_path / "out", title="Digits sweep")
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert names == {
+        "forest.png",
         "learning_curves.png",
         "final_accuracy.png",
         "placement_dropout.png",
@@ -100,7 +104,7 @@ def test_write_report_writes_every_file(tmp_path, sweep):
         "report.html",
         "analysis.json",
     }
-    assert len(files.figures) == 3
+    assert len(files.figures) == 4
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in files.figures)
     assert json.loads(files.json.read_text())["best_placement"] == analysis.best_placement
 
@@ -108,9 +112,9 @@ def test_write_report_writes_every_file(tmp_path, sweep):
 def test_html_embeds_every_plot_and_references_no_external_image(tmp_path, sweep):
     trials, curves, analysis = sweep
     page = write_report(analysis, trials, curves, tmp_path, title="Digits sweep").html.read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 4
     sources = re.findall(r"src=[\"']([^\"']*)", page)
-    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
     assert "<link" not in text and "http" not in text and "<script" not in text
     assert "<table>" in page and "Digits sweep" in page
@@ -123,7 +127,7 @@ def test_markdown_report_starts_with_the_verdict_and_links_the_plots(tmp_path, s
     assert markdown.index("## Verdict") < markdown.index("## Per placement")
     assert analysis.verdict[0] in markdown
     assert "after_dropout is worse than" in markdown
-    for name in ("learning_curves.png", "final_accuracy.png", "placement_dropout.png"):
+    for name in ("forest.png", "learning_curves.png", "final_accuracy.png", "placement_dropout.png"):
         assert f"]({name})" in markdown
 
 
@@ -133,9 +137,9 @@ def test_empty_curves_skip_the_learning_curves_and_say_so(tmp_path, sweep):
     (tmp_path / "learning_curves.png").write_bytes(b"stale")
     files = write_report(analysis, trials, pd.DataFrame(), tmp_path, title="No curves")
     assert not (tmp_path / "learning_curves.png").exists()
-    assert len(files.figures) == 2
+    assert len(files.figures) == 3
     assert "skipped, no per-epoch curves" in files.markdown.read_text()
-    assert files.html.read_text().count("data:image/png;base64,") == 2
+    assert files.html.read_text().count("data:image/png;base64,") == 3
 
 
 def test_render_markdown_works_on_its_own(sweep):
@@ -285,3 +289,129 @@ def test_publish_reads_an_adaptive_sweeps_calls_from_its_parent_run(store):
     markdown = published.files.markdown.read_text()
     assert "## Adaptive seeds" in markdown and "6 trials run, 6 saved" in markdown
     assert published.analysis.own_settings is None
+
+
+def test_the_parent_runs_description_opens_with_the_short_answer(store):
+    uri, runs = store
+    spec = parse_spec(
+        {
+            "name": "publish-note",
+            "search": {
+                "placement": ["after_dropout", "none"],
+                "dropout": [0.5],
+                "optimizer": [{"name": "adam"}],
+                "seeds": 3,
+            },
+            "training": {"epochs": 2},
+            "tracking": {"experiment": "publish-note"},
+        }
+    )
+    tracker = SweepTracker(uri, spec, "publish-note-1", runs)
+    tracker.start_sweep()
+    configs = [
+        {"placement": p, "dropout": 0.5, "optimizer": "adam", "seed": s}
+        for s in range(3)
+        for p in ("after_dropout", "none")
+    ]
+    record_trials(
+        tracker, configs, lambda c: 0.9 - (0.05 + 0.003 * c["seed"]) * (c["placement"] == "after_dropout")
+    )
+    client = MlflowClient(uri)
+    published = publish_report(client, "publish-note-1", runs / "report", log=True)
+    note = client.get_run(published.record.parent_run_id).data.tags["mlflow.note.content"]
+    answer = short_answer(published.analysis)
+    assert answer[0].startswith("after_dropout is worse than none by 5.3 points")
+    assert note.startswith("## The answer\n\n" + "\n".join(f"- {s}" for s in answer) + "\n\n")
+    assert "## Verdict\n\n- " in note
+
+
+# --- the answer first: one sentence per placement and a forest plot ---------------------------
+
+
+def test_the_report_opens_with_one_sentence_per_placement_and_the_forest_plot(tmp_path, sweep):
+    trials, curves, analysis = sweep
+    files = write_report(analysis, trials, curves, tmp_path)
+    markdown = files.markdown.read_text()
+    answer = short_answer(analysis)
+    assert answer == (
+        "before_activation is equivalent to none within \u00b11 point(s) (\u0394 \u22120.2, "
+        "simultaneous 95% CI \u22120.6 to 0.2).",
+        "after_activation is equivalent to none within \u00b11 point(s) (\u0394 +0.0, "
+        "simultaneous 95% CI \u22120.5 to 0.5).",
+        "after_dropout is worse than none by 2.8 points (\u0394 \u22122.8, simultaneous 95% CI "
+        "\u22123.3 to \u22122.4).",
+        "none is the reference (90.0% final validation accuracy, n = 12).",
+    )
+    top = markdown.split("## Verdict")[0]
+    assert top.index("## The answer") < top.index(answer[0]) < top.index("](forest.png)")
+    section = markdown.split("## Per placement")[1].split("\n## ")[0]
+    assert "](final_accuracy.png)" in section and "](learning_curves.png)" in section
+    assert "](placement_dropout.png)" in markdown.split("by placement \u00d7 dropout")[1].split("\n## ")[0]
+    assert "## Figures" not in markdown  # every figure sits beside what it shows
+    page = files.html.read_text()
+    assert page.index("<h2>The answer</h2>") < page.index("<figure>") < page.index("<h2>Verdict</h2>")
+    assert "forest" not in page.split("<figure>")[2]  # the forest plot comes first
+    assert json.loads(files.json.read_text())["answer"] == list(answer)
+
+
+def test_the_forest_plot_has_a_row_per_comparison_with_its_simultaneous_interval(tmp_path, sweep):
+    _, _, analysis = sweep
+    rows = forest_rows(analysis)
+    assert [(r.label, r.outcome) for r in rows] == [
+        ("before_activation \u2212 none", "equivalent"),
+        ("after_activation \u2212 none", "equivalent"),
+        ("after_dropout \u2212 none", "worse"),
+    ]
+    assert rows[2].diff is analysis.comparisons[2].diff
+    assert plot_forest(analysis, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_where_the_effect_depends_on_the_cell_the_answer_and_the_forest_go_by_cell(tmp_path):
+    trials, curves = make_sweep()
+    # after_dropout is 3 points worse only at dropout 0.5
+    gentle = (trials["placement"] == "after_dropout") & (trials["dropout"] == 0.1)
+    trials.loc[gentle, "final_val_accuracy"] += 0.03
+    analysis = analyse(trials, curves)
+    (depends,) = [i for i in analysis.interactions if i.depends]
+    assert depends.placement == "after_dropout"
+    rows = [r for r in forest_rows(analysis) if r.label.startswith("after_dropout")]
+    assert [r.label for r in rows] == [
+        f"after_dropout \u2212 none: dropout {d:g}, {o}" for d in (0.1, 0.5) for o in ("adam", "sgd")
+    ]
+    assert [r.diff for r in rows] == [c.diff for c in depends.cells]
+    sentence = short_answer(analysis)[2]
+    assert sentence.startswith("after_dropout against none depends on the cell: worse at dropout 0.5")
+    every_pair = short_answer(analyse(trials, curves, reference="all"))
+    assert (
+        every_pair[2]
+        == "after_dropout depends on the cell against before_activation, after_activation and none."
+    )
+    assert every_pair[3].endswith("; depends on the cell against after_dropout.")
+    cells = json.loads(write_report(analysis, trials, curves, tmp_path).json.read_text())["outcomes"]["cells"]
+    worse = {
+        (c["dropout"], c["optimizer"])
+        for c in cells
+        if c["placement"] == "after_dropout" and c["outcome"] == "worse"
+    }
+    assert worse == {(0.5, "adam"), (0.5, "sgd")}
+
+
+def test_with_every_pair_compared_each_placement_is_said_against_every_other(sweep):
+    trials, curves, _ = sweep
+    answer = short_answer(analyse(trials, curves, reference="all"))
+    assert len(answer) == 4
+    assert answer[2] == "after_dropout is worse than before_activation, after_activation and none."
+    assert answer[3].startswith("none is ") and "better than after_dropout" in answer[3]
+
+
+def test_with_nothing_usable_the_answer_says_so_and_the_forest_plot_is_skipped(tmp_path, sweep):
+    trials, curves, _ = sweep
+    failed = trials.assign(status="FAILED")
+    analysis = analyse(failed, curves)
+    assert short_answer(analysis) == (
+        "No trial finished with a finite final validation accuracy; there is nothing to compare.",
+    )
+    markdown = write_report(analysis, failed, curves, tmp_path).markdown.read_text()
+    assert "skipped, no placements were compared" in markdown.split("## Verdict")[0]
+    assert not (tmp_path / "forest.png").exists()
