@@ -35,6 +35,7 @@ from sweep.space import (
 from sweep.spec import SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, resolve_tracking_uri, trial_run_name
 from sweep.trainable import train_trial
+from sweep.trial import TrialKey
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,7 +104,7 @@ def _trainable(spec: SweepSpec, data: Dataset) -> Any:
 
 def _open_tracker(
     uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path, fingerprint: str
-) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
+) -> tuple[SweepTracker, frozenset[TrialKey]]:
     tracker = SweepTracker(
         uri, spec, sweep_id, runs_dir, run_tags=job_run_tags(), data_fingerprint=fingerprint
     )
@@ -135,7 +136,7 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
 
 
 PlanStep = Callable[[TrialRecorder], "TunePlan | None"]  # None: no more Tune runs
-Done = frozenset[tuple[str, float, str, int]]
+Done = frozenset[TrialKey]
 
 
 def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable[PlanStep], int]:
@@ -149,7 +150,7 @@ def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable
     if spec.strategy.tuning == "per_placement":
         tuning = tuning_plans(spec, done)
         confirmations = len(spec.search.placement) * spec.search.seeds
-        confirmations -= sum(1 for key in done if key[3] >= CONFIRM_SEED)
+        confirmations -= sum(1 for key in done if key.seed >= CONFIRM_SEED)
 
         def confirm(recorder: TrialRecorder) -> TunePlan:
             best = best_blocks(_trials_so_far(tracker, recorder), spec)
@@ -166,12 +167,13 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
     Each round is decided from the trials MLflow holds, so a resumed sweep replays the same
     looks and runs the round the interrupted one had not finished.
     """
-    from sweep.adaptive import ENDED, ran_keys, replay, trials_saved
+    from sweep.adaptive import ran_keys, replay, trials_saved
+    from sweep.trial import RAN
 
     def next_round(recorder: TrialRecorder) -> TunePlan | None:
         trials = _trials_so_far(tracker, recorder)
         progress = replay(trials, spec)
-        ran = int(trials["status"].isin(ENDED).sum())
+        ran = int(trials["status"].isin(RAN).sum())
         tracker.record_adaptive(
             {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
             {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},
@@ -190,11 +192,10 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
 
 def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> Any:
     """The sweep's trial table once every write queued so far is in MLflow (between Tune runs)."""
-    from sweep.results import SweepRecord, trial_table
+    from sweep.results import trial_table
 
     recorder.settle()
-    record = SweepRecord(tracker.sweep_id, tracker.parent_run_id, tracker.experiment_id, "", "", 0, None)
-    return trial_table(tracker.client, record)
+    return trial_table(tracker.client, tracker.record)
 
 
 def _ready(plan: TunePlan) -> PlanStep:

@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 
 from sweep.spec import Range, SweepSpec
-
-SEED_KEY = "seed"
-REPEAT_KEY = "__trial_index__"  # set by ray.tune.search.Repeater on each repeat of a suggestion
+from sweep.trial import CONFIRM_SEED, REPEAT_KEY, SEED_KEY, RunStatus, TrialKey, config_key
 
 
 def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -102,11 +100,6 @@ def block_repeater(searcher: Any, placements: list[str], seeds: int) -> Any:
     return BlockRepeater(searcher, repeat=len(placements) * seeds, set_index=True)
 
 
-def trial_seed(config: dict[str, Any]) -> int:
-    """The seed of a trial, whichever search made its configuration."""
-    return int(config[SEED_KEY] if SEED_KEY in config else config.get(REPEAT_KEY, 0))
-
-
 @dataclass(frozen=True)
 class TunePlan:
     """The pieces of a `ray.tune.Tuner` for one spec."""
@@ -132,22 +125,12 @@ def _domains(spec: SweepSpec) -> dict[str, Any]:
     return {"dropout": dropout, "optimizer": tune.choice(list(search.optimizers))}
 
 
-def config_key(config: dict[str, Any]) -> tuple[str, float, str, int]:
-    """What identifies a trial across attempts: (placement, dropout, optimizer label, seed)."""
-    return (
-        str(config["placement"]),
-        round(float(config["dropout"]), 6),
-        str(config["optimizer"]),
-        trial_seed(config),
-    )
-
-
 def block_key(config: dict[str, Any]) -> tuple[float, str]:
     """The block a trial belongs to: the settings every placement and seed in it share."""
     return (round(float(config["dropout"]), 6), str(config["optimizer"]))
 
 
-def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()) -> TunePlan:
+def tune_plan(spec: SweepSpec, done: frozenset[TrialKey] = frozenset()) -> TunePlan:
     """Build the param space, search algorithm and scheduler for `spec`.
 
     `done` holds the keys of trials an earlier attempt finished; they are not run again. A resumed
@@ -159,7 +142,7 @@ def tune_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = fr
         return explicit_plan(spec, [p for p in points if config_key(p) not in done])
     searcher = _tpe_search(spec, strategy.search_seed + len(done))
     search_alg = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
-    begun = len({(k[1], k[2]) for k in done})
+    begun = len({(k.dropout, k.optimizer) for k in done})
     num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
     return _with_scheduler(spec, _domains(spec), search_alg, num_samples)
 
@@ -196,14 +179,14 @@ def _points(points: list[dict[str, Any]]) -> Any:
     return BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
 
 
-def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]]) -> TunePlan | None:
+def completion_plan(spec: SweepSpec, done: frozenset[TrialKey]) -> TunePlan | None:
     """The trials missing from blocks an interrupted Optuna sweep began, or None.
 
     Grid and random sweeps need none: their plan already holds every trial not done.
     """
     if spec.strategy.algorithm != "optuna" or not done:
         return None
-    begun = {(k[1], k[2]) for k in done}
+    begun = {(k.dropout, k.optimizer) for k in done}
     points = [
         {"placement": p, "dropout": dropout, "optimizer": optimizer, SEED_KEY: s}
         for dropout, optimizer in sorted(begun)
@@ -216,17 +199,7 @@ def completion_plan(spec: SweepSpec, done: frozenset[tuple[str, float, str, int]
     return explicit_plan(spec, points)
 
 
-CONFIRM_SEED = 1000  # per_placement re-runs use seeds from here: fresh, never seen in tuning
-
-
-def is_confirmation(config: dict[str, Any]) -> bool:
-    """Whether a per_placement trial is a re-run of a placement's best block (else tuning)."""
-    return trial_seed(config) >= CONFIRM_SEED
-
-
-def tuning_plans(
-    spec: SweepSpec, done: frozenset[tuple[str, float, str, int]] = frozenset()
-) -> list[TunePlan]:
+def tuning_plans(spec: SweepSpec, done: frozenset[TrialKey] = frozenset()) -> list[TunePlan]:
     """per_placement tuning: each placement searched on its own, one seed per trial.
 
     Random: the same `num_samples` drawn blocks for every placement (each then keeps its own best);
@@ -239,7 +212,7 @@ def tuning_plans(
         return [explicit_plan(spec, points)]
     plans = []
     for i, placement in enumerate(placements):
-        begun = sum(1 for k in done if k[0] == placement and k[3] < CONFIRM_SEED)
+        begun = sum(1 for k in done if k.placement == placement and k.seed < CONFIRM_SEED)
         searcher = _tpe_search(spec, strategy.search_seed + i + len(done))
         space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
         plans.append(_with_scheduler(spec, space, searcher, max(0, strategy.num_samples - begun)))
@@ -252,7 +225,8 @@ def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
     Only finished tuning trials count; a placement with none keeps no block (it is not re-run).
     """
     metric = f"final_{spec.strategy.metric}"
-    tuned = trials[(trials["status"] == "FINISHED") & (trials["seed"] < CONFIRM_SEED)].dropna(subset=[metric])
+    tuning = (trials["status"] == RunStatus.FINISHED) & (trials["seed"] < CONFIRM_SEED)
+    tuned = trials[tuning].dropna(subset=[metric])
     best: dict[str, dict[str, Any]] = {}
     for placement, mine in tuned.groupby("placement"):
         means = mine.groupby(["dropout", "optimizer"])[metric].mean()
@@ -264,7 +238,7 @@ def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
 def confirmation_plan(
     spec: SweepSpec,
     best: dict[str, dict[str, Any]],
-    done: frozenset[tuple[str, float, str, int]] = frozenset(),
+    done: frozenset[TrialKey] = frozenset(),
 ) -> TunePlan:
     """Each placement's best block re-run on `search.seeds` fresh seeds (what the verdict compares)."""
     points = [

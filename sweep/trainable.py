@@ -16,22 +16,11 @@ from typing import Any
 import numpy as np
 
 from sweep.data import Dataset, trial_data
-from sweep.space import trial_seed
 from sweep.spec import SweepSpec
+from sweep.store.layout import METRICS
+from sweep.trial import trial_seed
 
-METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 TEST_METRICS = ("test_loss", "test_accuracy")
-# Results a trial's run keeps only as summaries (by these names) from the last epoch it reported
-# (tracking.SweepTracker.end_trial): the test split judges the final model only, not each epoch's,
-# and the rest are measured once, after the last epoch.
-LAST_RESULTS = {
-    "test_loss": "final_test_loss",
-    "test_accuracy": "final_test_accuracy",
-    "bn_variance_shift": "bn_variance_shift",
-    "bn_variance_shift_expected": "bn_variance_shift_expected",
-    "val_accuracy_bn_recalibrated": "final_val_accuracy_bn_recalibrated",
-    "test_accuracy_bn_recalibrated": "final_test_accuracy_bn_recalibrated",
-}
 _CHUNK = 1024  # rows per eager call in evaluations below: bounded memory on large splits
 
 

@@ -148,7 +148,8 @@ def test_asha_stops_at_the_epoch_budget() -> None:
 def test_per_placement_tuning_then_best_block_on_fresh_seeds() -> None:
     import pandas as pd
 
-    from sweep.space import CONFIRM_SEED, best_blocks, confirmation_plan, is_confirmation, tuning_plans
+    from sweep.space import CONFIRM_SEED, best_blocks, confirmation_plan, tuning_plans
+    from sweep.trial import Phase, TrialConfig
 
     s = spec(
         strategy={"algorithm": "random", "num_samples": 2, "tuning": "per_placement"},
@@ -209,7 +210,9 @@ def test_per_placement_tuning_then_best_block_on_fresh_seeds() -> None:
     }
     plan = confirmation_plan(s, best)
     configs = plan.search_alg._points_to_evaluate
-    assert plan.num_samples == 6 and all(is_confirmation(c) for c in configs)
+    assert plan.num_samples == 6 and all(
+        TrialConfig.from_tune(c, s).phase == Phase.CONFIRMATION for c in configs
+    )
     assert {(c["placement"], c["dropout"]) for c in configs} == {("none", 0.5), ("after_activation", 0.0)}
     assert sorted({c["seed"] for c in configs}) == [CONFIRM_SEED, CONFIRM_SEED + 1, CONFIRM_SEED + 2]
     done = frozenset({config_key(configs[0])})
