@@ -150,7 +150,7 @@ def _plans(spec: SweepSpec, done: Done, tracker: SweepTracker) -> tuple[Iterable
     if spec.strategy.tuning == "per_placement":
         tuning = tuning_plans(spec, done)
         confirmations = len(spec.search.placement) * spec.search.seeds
-        confirmations -= sum(1 for key in done if key.seed >= CONFIRM_SEED)
+        confirmations -= sum(1 for key in done if key[3] >= CONFIRM_SEED)
 
         def confirm(recorder: TrialRecorder) -> TunePlan:
             best = best_blocks(_trials_so_far(tracker, recorder), spec)

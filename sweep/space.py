@@ -142,7 +142,7 @@ def tune_plan(spec: SweepSpec, done: frozenset[TrialKey] = frozenset()) -> TuneP
         return explicit_plan(spec, [p for p in points if config_key(p) not in done])
     searcher = _tpe_search(spec, strategy.search_seed + len(done))
     search_alg = block_repeater(searcher, list(spec.search.placement), spec.search.seeds)
-    begun = len({(k.dropout, k.optimizer) for k in done})
+    begun = len({(k[1], k[2]) for k in done})
     num_samples = max(0, strategy.num_samples - begun) * search_alg.repeat
     return _with_scheduler(spec, _domains(spec), search_alg, num_samples)
 
@@ -186,7 +186,7 @@ def completion_plan(spec: SweepSpec, done: frozenset[TrialKey]) -> TunePlan | No
     """
     if spec.strategy.algorithm != "optuna" or not done:
         return None
-    begun = {(k.dropout, k.optimizer) for k in done}
+    begun = {(k[1], k[2]) for k in done}
     points = [
         {"placement": p, "dropout": dropout, "optimizer": optimizer, SEED_KEY: s}
         for dropout, optimizer in sorted(begun)
@@ -212,7 +212,7 @@ def tuning_plans(spec: SweepSpec, done: frozenset[TrialKey] = frozenset()) -> li
         return [explicit_plan(spec, points)]
     plans = []
     for i, placement in enumerate(placements):
-        begun = sum(1 for k in done if k.placement == placement and k.seed < CONFIRM_SEED)
+        begun = sum(1 for k in done if k[0] == placement and k[3] < CONFIRM_SEED)
         searcher = _tpe_search(spec, strategy.search_seed + i + len(done))
         space = {**_domains(spec), "placement": placement, SEED_KEY: 0}
         plans.append(_with_scheduler(spec, space, searcher, max(0, strategy.num_samples - begun)))

@@ -3,14 +3,13 @@ import pytest
 from sweep.space import (
     block_repeater,
     completion_plan,
-    config_key,
     grid_configs,
     random_configs,
-    trial_seed,
     tune_plan,
     tuning_plans,
 )
 from sweep.spec import SpecError, parse_spec
+from sweep.trial import config_key, trial_seed
 
 
 def spec(**parts):
