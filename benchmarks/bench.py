@@ -124,7 +124,8 @@ def run_ideal(spec: Any, cores: int) -> dict[str, Any]:
 
     from sweep.data import load_dataset
     from sweep.models import build_model, build_optimizer
-    from sweep.space import grid_configs, trial_seed
+    from sweep.space import grid_configs
+    from sweep.trial import trial_seed
 
     data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
     accuracies: dict[str, float] = {}

@@ -29,10 +29,9 @@ import pandas as pd
 from scipy import stats
 
 from sweep.analysis.comparisons import comparison_pairs
-from sweep.space import SEED_KEY, blocks, config_key
+from sweep.space import blocks
 from sweep.spec import SweepSpec
-
-ENDED = ("FINISHED", "FAILED")  # trials that ran: a failed one is not run again by a later look
+from sweep.trial import RAN, SEED_KEY, RunStatus, TrialKey, config_key
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def judge(differences: np.ndarray, level: float, margin: float) -> tuple[str, fl
 
 def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(seeds, accuracy points of `a` minus `b`) on the same (dropout, optimizer, seed)."""
-    ok = trials[trials["status"] == "FINISHED"].dropna(subset=[metric])
+    ok = trials[trials["status"] == RunStatus.FINISHED].dropna(subset=[metric])
     keys = ["dropout", "optimizer", "seed"]
     left = ok[ok["placement"] == a].groupby(keys)[metric].mean()
     right = ok[ok["placement"] == b].groupby(keys)[metric].mean()
@@ -145,9 +144,9 @@ def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tup
     return seeds, ((left.loc[both] - right.loc[both]) * 100).to_numpy(dtype=float)
 
 
-def ran_keys(trials: pd.DataFrame) -> set[tuple[str, float, str, int]]:
-    """The config keys (sweep.space.config_key) of the trials that ran: FINISHED or FAILED."""
-    ran = trials[trials["status"].isin(ENDED)]
+def ran_keys(trials: pd.DataFrame) -> set[TrialKey]:
+    """The keys of the trials that ran (`sweep.trial.RAN`): FINISHED or FAILED."""
+    ran = trials[trials["status"].isin(RAN)]
     return {
         config_key({"placement": p, "dropout": d, "optimizer": o, SEED_KEY: int(s)})
         for p, d, o, s in zip(ran["placement"], ran["dropout"], ran["optimizer"], ran["seed"], strict=True)

@@ -65,6 +65,19 @@ class JobStatus:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
+    @classmethod
+    def from_info(cls, sweep_id: str, info: Any) -> JobStatus:
+        """The status of a sweep's job from Ray's `JobDetails` (times in ms) of it."""
+        return cls(
+            sweep_id=sweep_id,
+            submission_id=str(info.submission_id),
+            status=str(getattr(info.status, "value", info.status)),
+            message=info.message or "",
+            start_time=info.start_time / 1000 if info.start_time else None,
+            end_time=info.end_time / 1000 if info.end_time else None,
+            metadata=dict(info.metadata or {}),
+        )
+
 
 def submission_id(sweep_id: str) -> str:
     return SUBMISSION_PREFIX + sweep_id
@@ -201,15 +214,7 @@ def status(sweep_id: str, *, address: str) -> JobStatus:
         if "does not exist" in str(err) or "404" in str(err):
             raise JobNotFound(f"no Ray job for sweep {sweep_id} at {address}") from err
         raise JobError(f"cannot read job {sid} at {address}: {_short(err)}") from err
-    return JobStatus(
-        sweep_id=sweep_id,
-        submission_id=sid,
-        status=str(getattr(info.status, "value", info.status)),
-        message=info.message or "",
-        start_time=info.start_time / 1000 if info.start_time else None,
-        end_time=info.end_time / 1000 if info.end_time else None,
-        metadata=dict(info.metadata or {}),
-    )
+    return JobStatus.from_info(sweep_id, info)
 
 
 def cancel(sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30) -> JobStatus:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from sweep.analysis import Analysis, adaptive_seeds, analyse
 from sweep.report import ReportFiles, short_answer, write_report
-from sweep.results import SweepRecord, find_sweep, learning_curves, trial_table
+from sweep.results import find_sweep, learning_curves, trial_table
 from sweep.spec import AnalysisSpec
-
-REPORT_DIR = "report"
+from sweep.store import SweepRecord, SweepStore
+from sweep.store.layout import BEST_PLACEMENT, NOTE, REPORT_DIR
+from sweep.trial import RunStatus
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def publish_report(
     """
     record = find_sweep(client, sweep_id)
     trials = trial_table(client, record)
-    finished = trials.run_id[trials.status == "FINISHED"].tolist()
+    finished = trials.run_id[trials.status == RunStatus.FINISHED].tolist()
     have = set() if known_curves is None else set(known_curves.run_id)
     fetched = learning_curves(client, [r for r in finished if r not in have])
     curves = fetched if known_curves is None else pd.concat([known_curves, fetched], ignore_index=True)
@@ -88,20 +87,17 @@ def publish_report(
         run_id = record.parent_run_id
         for path in (files.markdown, files.html, files.json, *files.figures):
             client.log_artifact(run_id, str(path), REPORT_DIR)
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, 0) for k, v in analysis.summary_metrics().items() if math.isfinite(v)]
-        for i in range(0, len(metrics), 900):
-            client.log_batch(run_id, metrics=metrics[i : i + 900])
+        metrics = {k: v for k, v in analysis.summary_metrics().items() if math.isfinite(v)}
         answer = "\n".join(f"- {s}" for s in short_answer(analysis))
         verdict = "\n".join(f"- {s}" for s in analysis.verdict)
         note = (
             f"## The answer\n\n{answer}\n\nForest plot and detail: artifacts/{REPORT_DIR}/report.html"
             f"\n\n## Verdict\n\n{verdict}"
         )
-        tags = [
+        tags = {
             # The run's description in the MLflow UI: the answer, first thing one sees.
-            RunTag("mlflow.note.content", note[:5000]),
-            RunTag("sweep.best_placement", analysis.best_placement or "none finished"),
-        ]
-        client.log_batch(run_id, tags=tags)
+            NOTE: note[:5000],
+            BEST_PLACEMENT: analysis.best_placement or "none finished",
+        }
+        SweepStore(client).log_on_sweep(run_id, metrics, tags)
     return PublishedReport(analysis, files, record, trials)

@@ -12,7 +12,10 @@ from typing import Any
 from ray.tune import Callback
 
 from sweep.failures import ERROR, actor_in_trace, last_failure, node_from_trace, node_of_actor
-from sweep.tracking import SweepTracker, one_line_error, trial_run_name
+from sweep.tracking import SweepTracker, one_line_error
+from sweep.trial import RunStatus, TrialConfig
+
+RETRYING = "RETRYING"  # a trial's event when its worker or node was lost and Tune runs it again
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class TrialEvent:
     """A trial that just ended (or lost an attempt and runs again), for progress displays."""
 
     name: str
-    status: str  # FINISHED, FAILED, or RETRYING (its worker or node was lost; Tune runs it again)
+    status: str  # RunStatus.FINISHED, RunStatus.FAILED, or RETRYING
     value: float | None  # the strategy metric's last value
     error: str | None
     done: int
@@ -136,7 +139,7 @@ class TrialRecorder(Callback):
             self.tracker.retry_trial(trial_id, error, node)
 
         self._write(retry)
-        self._emit(trial, "RETRYING", None, error)
+        self._emit(trial, RETRYING, None, error)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, None, None)
@@ -167,13 +170,13 @@ class TrialRecorder(Callback):
                 self.best is None or (value > self.best if self.mode == "max" else value < self.best)
             ):
                 self.best = value
-        self._emit(trial, "FAILED" if error else "FINISHED", value, error)
+        self._emit(trial, RunStatus.FAILED if error else RunStatus.FINISHED, value, error)
 
     def _emit(self, trial: Any, status: str, value: float | None, error: str | None) -> None:
         if self.progress:
             self.progress(
                 TrialEvent(
-                    trial_run_name(trial.config),
+                    TrialConfig.from_tune(trial.config).run_name,
                     status,
                     value,
                     error,

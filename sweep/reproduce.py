@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.data import load_sweep_data
 from sweep.reproducibility import (
@@ -22,14 +21,22 @@ from sweep.reproducibility import (
     trial_hash,
 )
 from sweep.settings import apply_environment
-from sweep.space import SEED_KEY
+from sweep.store.layout import (
+    EPOCHS_COMPLETED,
+    LAST_RESULTS,
+    METRICS,
+    PARENT_RUN,
+    STOPPED_EARLY,
+    SWEEP_ID,
+    final,
+)
 from sweep.sweep_dir import load_sweep_spec
-from sweep.tracking import SWEEP_ID
-from sweep.trainable import LAST_RESULTS, METRICS, fit_trial
+from sweep.trainable import fit_trial
+from sweep.trial import RunStatus, TrialConfig
 
 # The recorded metric each re-trained value is held against (tracking.SweepTracker.end_trial).
 # recorded name -> the key of the re-run's last result: every final figure a trial's run keeps
-COMPARED = {**{f"final_{m}": m for m in METRICS}, **{name: key for key, name in LAST_RESULTS.items()}}
+COMPARED = {**{final(m): m for m in METRICS}, **{name: key for key, name in LAST_RESULTS.items()}}
 
 
 class ReproduceError(ValueError):
@@ -81,12 +88,12 @@ def _trial_run(client: MlflowClient, run_id: str) -> Any:
     except Exception as err:  # MLflow raises its own exception for an unknown id
         raise ReproduceError(f"RUN_ID: no run {run_id!r} in {client.tracking_uri}") from err
     tags = run.data.tags
-    if MLFLOW_PARENT_RUN_ID not in tags or SWEEP_ID not in tags:
+    if PARENT_RUN not in tags or SWEEP_ID not in tags:
         raise ReproduceError(
             f"RUN_ID: {run_id} is not a trial's run (a sweep's child run); "
             "`sweep results SWEEP_ID` lists them"
         )
-    if run.info.status != "FINISHED":
+    if run.info.status != RunStatus.FINISHED:
         raise ReproduceError(
             f"RUN_ID: {run_id} ended {run.info.status}; only a FINISHED trial has final metrics to compare"
         )
@@ -113,12 +120,10 @@ def reproduce_trial(
     tags, params = run.data.tags, run.data.params
     sweep_id = tags[SWEEP_ID]
     spec = load_sweep_spec(sweep_id, runs_dir, uri)
-    config = {
-        "placement": params["placement"],
-        "dropout": float(params["dropout"]),
-        "optimizer": params.get("optimizer.label", params["optimizer"]),
-        SEED_KEY: int(params["seed"]),
-    }
+    try:
+        config = TrialConfig.from_params(params).to_tune()
+    except ValueError as err:
+        raise ReproduceError(f"RUN_ID: {run_id}: {err}") from None
     if config["optimizer"] not in spec.search.optimizers:
         raise ReproduceError(
             f"search.optimizer: sweep {sweep_id}'s spec has no optimizer {config['optimizer']!r}"
@@ -134,8 +139,8 @@ def reproduce_trial(
     recorded = run.data.metrics
     # A trial a scheduler stopped early is trained as far as it got: the epochs before are the same.
     epochs = spec.training.epochs
-    if tags.get("trial.stopped_early") == "true" and "epochs_completed" in recorded:
-        epochs = int(recorded["epochs_completed"])
+    if tags.get(STOPPED_EARLY) == "true" and EPOCHS_COMPLETED in recorded:
+        epochs = int(recorded[EPOCHS_COMPLETED])
 
     os.environ.update(settings.worker_env())  # Keras on TensorFlow, as on a Ray worker
     history: list[dict[str, Any]] = []

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from sweep.data import DataError, Dataset
-from sweep.space import trial_seed
 from sweep.spec import SweepSpec
+from sweep.trial import trial_seed
 
 PREFIX = "repro."
 DATA_FINGERPRINT = "repro.data_fingerprint"  # the arrays trials train and validate on

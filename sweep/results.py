@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from sweep.tracking import ERROR, PHASE, SWEEP_ID, SWEEP_STATE, TRIAL_ID
-from sweep.trainable import METRICS
+from sweep.store import SweepNotFound, SweepRecord, SweepStore, TrialRecord
+from sweep.store.layout import METRICS, SWEEP_ID, SWEEP_STATE, TRIALS_TOTAL, final
+from sweep.trial import RunStatus
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "TRIAL_COLUMNS",
+    "SweepNotFound",
+    "SweepProgress",
+    "SweepRecord",
+    "find_sweep",
+    "learning_curves",
+    "list_sweeps",
+    "mlflow_experiment_url",
+    "mlflow_run_url",
+    "progress_of",
+    "sweep_progress",
+    "trial_table",
+]
 
 CURVE_COLUMNS = ["run_id", "epoch", *METRICS]  # learning curves, long format: one row per run and epoch
 
@@ -49,63 +64,9 @@ TRIAL_COLUMNS = [
 ]
 
 
-class SweepNotFound(LookupError):
-    """No parent run carries this sweep id."""
-
-
-@dataclass(frozen=True)
-class SweepRecord:
-    """A sweep's parent run as MLflow holds it."""
-
-    sweep_id: str
-    parent_run_id: str
-    experiment_id: str
-    state: str
-    status: str
-    trials_total: int
-    spec_yaml: str | None
-
-
 def find_sweep(client: MlflowClient, sweep_id: str, with_spec: bool = True) -> SweepRecord:
-    """The parent run of `sweep_id`, searched across every experiment.
-
-    Only parent runs carry `sweep.state` (children carry the sweep id too): one small query
-    whatever the number of trials.
-    """
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,120}", sweep_id):
-        raise SweepNotFound(f"{sweep_id!r} is not a sweep id (lowercase letters, digits and dashes)")
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs: list[Any] = []
-    if experiments:
-        runs = list(
-            client.search_runs(
-                experiments,
-                f"tags.`{SWEEP_ID}` = '{sweep_id}' and tags.`{SWEEP_STATE}` != ''",
-                max_results=100,
-                order_by=["attributes.start_time ASC"],
-            )
-        )
-    parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
-    if not parents:
-        raise SweepNotFound(f"no sweep with id {sweep_id!r} in {client.tracking_uri}")
-    run = parents[0]
-    spec_yaml = None
-    if with_spec:
-        try:
-            path = client.download_artifacts(run.info.run_id, "spec.yaml")
-            with open(path, encoding="utf-8") as handle:
-                spec_yaml = handle.read()
-        except Exception:  # an artifact store that is gone should not hide the runs
-            spec_yaml = None
-    return SweepRecord(
-        sweep_id=sweep_id,
-        parent_run_id=run.info.run_id,
-        experiment_id=run.info.experiment_id,
-        state=run.data.tags.get(SWEEP_STATE, "unknown"),
-        status=run.info.status,
-        trials_total=int(run.data.tags.get("sweep.trials_total", "0") or 0),
-        spec_yaml=spec_yaml,
-    )
+    """The parent run of `sweep_id`, searched across every experiment (`SweepStore.find_sweep`)."""
+    return SweepStore(client).find_sweep(sweep_id, with_spec)
 
 
 @dataclass(frozen=True)
@@ -129,26 +90,16 @@ def sweep_progress(
 
 def list_sweeps(client: MlflowClient, limit: int = 50) -> list[dict[str, Any]]:
     """The most recent sweeps in the store, newest first."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    if not experiments:
-        return []
-    runs = client.search_runs(
-        experiments,
-        f"tags.`{SWEEP_STATE}` != ''",
-        max_results=limit,
-        order_by=["attributes.start_time DESC"],
-    )
     return [
         {
             "sweep_id": r.data.tags.get(SWEEP_ID),
             "state": r.data.tags.get(SWEEP_STATE),
-            "trials": r.data.tags.get("sweep.trials_total"),
+            "trials": r.data.tags.get(TRIALS_TOTAL),
             "started": pd.Timestamp(r.info.start_time, unit="ms"),
             "parent_run_id": r.info.run_id,
             "experiment_id": r.info.experiment_id,
         }
-        for r in runs
-        if MLFLOW_PARENT_RUN_ID not in r.data.tags
+        for r in SweepStore(client).parent_runs(limit=limit, newest_first=True)
     ]
 
 
@@ -159,51 +110,47 @@ def _float(value: Any) -> float:
         return math.nan
 
 
+def _row(trial: TrialRecord) -> dict[str, Any]:
+    """A trial's row of the trial table."""
+    config, metrics = trial.config, trial.metrics
+    row: dict[str, Any] = {
+        "run_id": trial.run_id,
+        "trial_id": trial.trial_id,
+        "name": trial.name,
+        "status": trial.status,
+        # A run without its params (its driver died in between) keeps blanks.
+        "placement": config.placement if config else None,
+        "dropout": config.dropout if config else math.nan,
+        "optimizer": config.optimizer if config else None,
+        "optimizer_name": trial.optimizer_name,
+        "seed": config.seed if config else 0,
+        "phase": trial.phase,
+        "node_ip": trial.node_ip,
+        "error": trial.error,
+    }
+    for column in TRIAL_COLUMNS:
+        if column not in row:
+            row[column] = _float(metrics.get(column))
+    # Runs recorded before summaries existed still have the histories' last values.
+    for m in METRICS:
+        if math.isnan(row[final(m)]) and m in metrics:
+            row[final(m)] = float(metrics[m])
+    return row
+
+
 def trial_table(client: MlflowClient, record: SweepRecord) -> pd.DataFrame:
     """One row per trial (child run) of the sweep."""
-    runs = client.search_runs(
-        [record.experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
-        max_results=50_000,
-    )
-    rows = []
-    for run in runs:
-        params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
-        row: dict[str, Any] = {
-            "run_id": run.info.run_id,
-            "trial_id": tags.get(TRIAL_ID),
-            "name": run.info.run_name,
-            "status": run.info.status,
-            "placement": params.get("placement"),
-            "dropout": _float(params.get("dropout")),
-            "optimizer": params.get("optimizer.label", params.get("optimizer")),
-            "optimizer_name": params.get("optimizer"),
-            "seed": int(_float(params.get("seed", 0))) if params.get("seed") else 0,
-            "phase": tags.get(PHASE, ""),
-            "node_ip": tags.get("ray.node_ip"),
-            "error": tags.get(ERROR),
-        }
-        for column in TRIAL_COLUMNS:
-            if column not in row:
-                row[column] = _float(metrics.get(column))
-        # Runs recorded before summaries existed still have the histories' last values.
-        for m in METRICS:
-            if math.isnan(row[f"final_{m}"]) and m in metrics:
-                row[f"final_{m}"] = float(metrics[m])
-        rows.append(row)
+    rows = [_row(trial) for trial in SweepStore(client).trials(record)]
     table = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     return table.sort_values(["placement", "dropout", "optimizer", "seed"], ignore_index=True)
 
 
 def learning_curves(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
     """Per-epoch metrics of the given runs, long format: run_id, epoch, loss, ..."""
+    store = SweepStore(client)
     frames = []
     for run_id in run_ids:
-        per_epoch: dict[int, dict[str, float]] = {}
-        for m in METRICS:
-            for point in client.get_metric_history(run_id, m):
-                per_epoch.setdefault(point.step, {})[m] = point.value
-        for epoch, values in sorted(per_epoch.items()):
+        for epoch, values in sorted(store.metric_history(run_id, METRICS).items()):
             frames.append({"run_id": run_id, "epoch": epoch, **values})
     return pd.DataFrame(frames, columns=CURVE_COLUMNS)
 
@@ -231,26 +178,20 @@ def progress_of(
     client: MlflowClient, record: SweepRecord, metric: str = "val_accuracy", mode: str = "max"
 ) -> SweepProgress:
     """`sweep_progress` for a parent run already found (one query: its trial runs)."""
-    runs = client.search_runs(
-        [record.experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
-        max_results=50_000,
-    )
-    statuses = [r.info.status for r in runs]
+    trials = SweepStore(client).trials(record)
+    statuses = [t.status for t in trials]
     values = [
-        r.data.metrics[f"final_{metric}"]
-        for r in runs
-        if r.info.status == "FINISHED" and f"final_{metric}" in r.data.metrics
+        t.metrics[final(metric)]
+        for t in trials
+        if t.status == RunStatus.FINISHED and final(metric) in t.metrics
     ]
     best = (max(values) if mode == "max" else min(values)) if values else None
-    failures = tuple(
-        (str(r.info.run_name), str(r.data.tags.get(ERROR, ""))) for r in runs if r.info.status == "FAILED"
-    )
+    failures = tuple((t.name, t.error or "") for t in trials if t.status == RunStatus.FAILED)
     return SweepProgress(
         record,
-        statuses.count("FINISHED"),
-        statuses.count("FAILED"),
-        statuses.count("RUNNING"),
+        statuses.count(RunStatus.FINISHED),
+        statuses.count(RunStatus.FAILED),
+        statuses.count(RunStatus.RUNNING),
         best,
         failures,
     )

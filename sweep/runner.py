@@ -23,6 +23,7 @@ from sweep.spec import SweepSpec, parse_spec
 from sweep.sweep_dir import load_sweep_spec, new_sweep_id
 from sweep.tracking import SweepTracker, trial_run_name
 from sweep.trainable import train_trial
+from sweep.trial import TrialKey
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +78,7 @@ def _trainable(spec: SweepSpec, data: Dataset) -> Any:
 
 def _open_tracker(
     uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path, fingerprint: str
-) -> tuple[SweepTracker, frozenset[tuple[str, float, str, int]]]:
+) -> tuple[SweepTracker, frozenset[TrialKey]]:
     tracker = SweepTracker(
         uri, spec, sweep_id, runs_dir, run_tags=job_run_tags(), data_fingerprint=fingerprint
     )
@@ -110,19 +111,10 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
 
 def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> pd.DataFrame:
     """The sweep's trial table once every write queued so far is in MLflow (what planners read)."""
-    from sweep.results import SweepRecord, trial_table
+    from sweep.results import trial_table
 
     recorder.settle()
-    record = SweepRecord(
-        sweep_id=tracker.sweep_id,
-        parent_run_id=tracker.parent_run_id,
-        experiment_id=tracker.experiment_id,
-        state="running",
-        status="RUNNING",
-        trials_total=tracker.spec.trial_count,
-        spec_yaml=None,
-    )
-    return trial_table(tracker.client, record)
+    return trial_table(tracker.client, tracker.record)
 
 
 def build_tuner(

@@ -16,9 +16,7 @@ from typing import Any
 import numpy as np
 
 from sweep.spec import Range, SweepSpec
-
-SEED_KEY = "seed"
-REPEAT_KEY = "__trial_index__"  # set by ray.tune.search.Repeater on each repeat of a suggestion
+from sweep.trial import REPEAT_KEY, SEED_KEY
 
 
 def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -108,11 +106,6 @@ def block_repeater(searcher: Any, placements: list[str], seeds: int) -> Any:
     return BlockRepeater(searcher, repeat=len(placements) * seeds, set_index=True)
 
 
-def trial_seed(config: dict[str, Any]) -> int:
-    """The seed of a trial, whichever search made its configuration."""
-    return int(config[SEED_KEY] if SEED_KEY in config else config.get(REPEAT_KEY, 0))
-
-
 @dataclass(frozen=True)
 class TunePlan:
     """The pieces of one `ray.tune.Tuner` run of a sweep."""
@@ -136,16 +129,6 @@ def _domains(spec: SweepSpec) -> dict[str, Any]:
         else tune.choice(list(search.dropout))
     )
     return {"dropout": dropout, "optimizer": tune.choice(list(search.optimizers))}
-
-
-def config_key(config: dict[str, Any]) -> tuple[str, float, str, int]:
-    """What identifies a trial across attempts: (placement, dropout, optimizer label, seed)."""
-    return (
-        str(config["placement"]),
-        round(float(config["dropout"]), 6),
-        str(config["optimizer"]),
-        trial_seed(config),
-    )
 
 
 def block_key(config: dict[str, Any]) -> tuple[float, str]:
@@ -195,14 +178,6 @@ def _points(points: list[dict[str, Any]]) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     return BasicVariantGenerator(points_to_evaluate=points, max_concurrent=0)
-
-
-CONFIRM_SEED = 1000  # per_placement re-runs use seeds from here: fresh, never seen in tuning
-
-
-def is_confirmation(config: dict[str, Any]) -> bool:
-    """Whether a per_placement trial is a re-run of a placement's best block (else tuning)."""
-    return trial_seed(config) >= CONFIRM_SEED
 
 
 def _with_scheduler(spec: SweepSpec, space: dict[str, Any], search_alg: Any, num_samples: int) -> TunePlan:

@@ -7,28 +7,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.failures import INFRASTRUCTURE
 from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
 from sweep.settings import local_tracking_uri as local_tracking_uri
-from sweep.space import config_key, is_confirmation, trial_seed
 from sweep.spec import SweepSpec
+from sweep.store import SweepRecord, SweepStore
+from sweep.store.layout import (
+    ATTEMPTS,
+    BEST_EPOCH,
+    DURATION,
+    EPOCHS_COMPLETED,
+    ERROR,
+    ERROR_ARTIFACT,
+    FAILURE,
+    JOB_TAG,
+    LAST_RESULTS,
+    MEASURED,
+    METRICS,
+    NODE_TAGS,
+    STOPPED_EARLY,
+    attempt_tag,
+    best,
+    final,
+)
 from sweep.store_template import seed_local_store
-from sweep.trainable import LAST_RESULTS, METRICS
+from sweep.trial import RunStatus, TrialConfig, TrialKey
 
-SWEEP_ID = "sweep.id"
-SWEEP_STATE = "sweep.state"
-TRIAL_ID = "trial.id"
-ERROR = "error"
-JOB_TAG = "ray.job_submission_id"  # on the parent run while a Ray job drives the sweep
-ATTEMPTS = "trial.attempts"
-FAILURE = "trial.failure"  # infrastructure | diverged | error (sweep.failures)
-PHASE = "trial.phase"  # per_placement tuning: `tuning` or `confirmation` (the re-runs compared)
-NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -51,17 +59,6 @@ def experiment_id(client: Any, name: str, runs_dir: Path | None) -> str:
         return str(found.experiment_id)
 
 
-def _flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            out.update(_flatten(name, value))
-        else:
-            out[name] = value
-    return out
-
-
 def one_line_error(text: str | None) -> str:
     """The last `SomethingError: message` line of a traceback."""
     if not text:
@@ -74,7 +71,8 @@ def one_line_error(text: str | None) -> str:
 
 
 def trial_run_name(config: dict[str, Any]) -> str:
-    return f"{config['placement']}-d{float(config['dropout']):g}-{config['optimizer']}-s{trial_seed(config)}"
+    """The run name of a Ray Tune trial's configuration (`TrialConfig.run_name`)."""
+    return TrialConfig.from_tune(config).run_name
 
 
 class SweepTracker:
@@ -95,6 +93,7 @@ class SweepTracker:
     ):
         seed_local_store(tracking_uri)  # a new local store: copied, not migrated from scratch
         self.client: Any = RetryingClient(MlflowClient(tracking_uri))
+        self.store = SweepStore(self.client)
         self.spec = spec
         self.sweep_id = sweep_id
         self.run_tags = run_tags or {}  # set on the parent run at every start (Ray job id, ...)
@@ -109,30 +108,30 @@ class SweepTracker:
         self._last_step: dict[str, int] = {}  # trial id -> last epoch queued for its run
         self._nodes: dict[str, dict[str, str]] = {}  # trial id -> where its latest attempt ran
         self._node_tags: dict[str, dict[str, str]] = {}  # node tags not yet written
-        self._prior_attempts: dict[tuple[str, float, str, int], int] = {}  # from earlier drivers
+        self._prior_attempts: dict[TrialKey, int] = {}  # from earlier drivers
         self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
 
     # --- the parent run ---------------------------------------------------------------
-    def _parents(self) -> list[Any]:
-        """Every parent run of this sweep id, oldest first.
-
-        Child runs carry the sweep id too; only parents carry `sweep.state`, so a sweep with any
-        number of trials finds its parent in one small query.
-        """
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            f"tags.`{SWEEP_ID}` = '{self.sweep_id}' and tags.`{SWEEP_STATE}` != ''",
-            max_results=100,
-            order_by=["attributes.start_time ASC"],
-        )
-        return [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
-
     def find_parent(self) -> str | None:
-        parents = self._parents()
+        """The run id of this sweep's parent run in its experiment (the oldest), or None."""
+        parents = self.store.parent_runs(self.sweep_id, [self.experiment_id])
         return parents[0].info.run_id if parents else None
 
-    def start_sweep(self) -> frozenset[tuple[str, float, str, int]]:
+    @property
+    def record(self) -> SweepRecord:
+        """The parent run as the tracker knows it (after `start_sweep`), for reading its trials."""
+        return SweepRecord(
+            self.sweep_id,
+            self.parent_run_id,
+            self.experiment_id,
+            "running",
+            RunStatus.RUNNING,
+            self.spec.trial_count,
+            None,
+        )
+
+    def start_sweep(self) -> frozenset[TrialKey]:
         """Create the parent run, or reopen it when the sweep is resumed.
 
         Returns the keys of trials an earlier attempt ended for good (FINISHED, or FAILED for a
@@ -141,47 +140,17 @@ class SweepTracker:
         existing = self.find_parent()
         if existing:
             return self._reopen(existing)
-        spec = self.spec
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=self.sweep_id,
-            tags={
-                SWEEP_ID: self.sweep_id,
-                "sweep.name": spec.name,
-                SWEEP_STATE: "running",
-                **self.repro_tags,
-                **self.run_tags,
-            },
-        )
-        self.parent_run_id = run.info.run_id
+        tags = {**self.repro_tags, **self.run_tags}
+        self.parent_run_id = self.store.create_sweep(self.experiment_id, self.sweep_id, self.spec, tags)
         # Two drivers started the same sweep id at once: the older parent wins, the newer goes.
         oldest = self.find_parent()
         if oldest and oldest != self.parent_run_id:
             self.client.delete_run(self.parent_run_id)
             return self._reopen(oldest)
-        params = _flatten("", spec.model_dump(mode="json", exclude={"search", "trial_count"}))
-        params.update(
-            {
-                "search.placement": ",".join(spec.search.placement),
-                "search.dropout": str(
-                    spec.search.dropout
-                    if isinstance(spec.search.dropout, list)
-                    else spec.search.dropout.model_dump()
-                ),
-                "search.optimizer": ",".join(spec.search.optimizers),
-                "search.seeds": spec.search.seeds,
-                "trial_count": spec.trial_count,
-            }
-        )
-        self.client.log_batch(
-            self.parent_run_id,
-            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-            tags=[RunTag("sweep.trials_total", str(spec.trial_count))],
-        )
-        self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
+        self.store.record_spec(self.parent_run_id, self.spec)
         return frozenset()
 
-    def _reopen(self, run_id: str) -> frozenset[tuple[str, float, str, int]]:
+    def _reopen(self, run_id: str) -> frozenset[TrialKey]:
         tags = self.client.get_run(run_id).data.tags
         if self.data_fingerprint:  # refused before anything of the sweep changes
             check_same_data(tags.get(DATA_FINGERPRINT), self.data_fingerprint, f"sweep {self.sweep_id}")
@@ -189,13 +158,10 @@ class SweepTracker:
         # Resumed outside the Ray job that started it: that job no longer speaks for the sweep.
         if JOB_TAG not in self.run_tags and JOB_TAG in tags:
             self.client.delete_tag(run_id, JOB_TAG)
-        self.client.update_run(run_id, status="RUNNING")
-        self.client.log_batch(
-            run_id, tags=[RunTag(k, v) for k, v in {SWEEP_STATE: "running", **self.run_tags}.items()]
-        )
+        self.store.reopen_sweep(run_id, self.run_tags)
         return self._adopt_children()
 
-    def _adopt_children(self) -> frozenset[tuple[str, float, str, int]]:
+    def _adopt_children(self) -> frozenset[TrialKey]:
         """On resume: keep trials that ended for good; the rest run again.
 
         Runs left RUNNING by a killed driver, KILLED by an interrupt or FAILED because their worker
@@ -203,49 +169,33 @@ class SweepTracker:
         again, counting the attempts they already had.
         """
         done = set()
-        for run in self.children():
-            params, tags = run.data.params, run.data.tags
-            if not {"placement", "dropout", "optimizer", "seed"} <= params.keys():
+        for trial in self.store.trials(self.record):
+            if trial.config is None:
                 # The driver died between creating this run and logging its params: nothing to keep.
-                self.client.delete_run(run.info.run_id)
+                self.client.delete_run(trial.run_id)
                 continue
-            key = config_key(
-                {
-                    "placement": params["placement"],
-                    "dropout": params["dropout"],
-                    "optimizer": params.get("optimizer.label", params["optimizer"]),
-                    "seed": params["seed"],
-                }
-            )
-            status = run.info.status
-            if status == "FINISHED" or (status == "FAILED" and tags.get(FAILURE) != INFRASTRUCTURE):
+            key, status = trial.config.key, trial.status
+            own_failure = status == RunStatus.FAILED and trial.failure != INFRASTRUCTURE
+            if status == RunStatus.FINISHED or own_failure:
                 done.add(key)
                 continue
-            self._prior_attempts[key] = self._prior_attempts.get(key, 0) + int(tags.get(ATTEMPTS, "1") or 1)
-            self.client.delete_run(run.info.run_id)
+            self._prior_attempts[key] = self._prior_attempts.get(key, 0) + trial.attempts
+            self.client.delete_run(trial.run_id)
         return frozenset(done)
 
     def children(self) -> list[Any]:
-        return list(
-            self.client.search_runs(
-                [self.experiment_id],
-                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}'",
-                max_results=50_000,
-            )
-        )
+        """The sweep's trial runs, as MLflow holds them now."""
+        return self.store.trial_runs(self.record)
 
     def ended_counts(self) -> dict[str, int]:
         """How many child runs, of every attempt, ended FINISHED and FAILED."""
-        statuses = [r.info.status for r in self.children()]
-        return {"finished": statuses.count("FINISHED"), "failed": statuses.count("FAILED")}
+        statuses = [run.info.status for run in self.children()]
+        return {"finished": statuses.count(RunStatus.FINISHED), "failed": statuses.count(RunStatus.FAILED)}
 
     def finish_sweep(self, state: str, counts: dict[str, int]) -> None:
         """End the parent run: FINISHED when the sweep completed, KILLED or FAILED if not."""
-        self.close_open_trials("KILLED", "the sweep stopped before this trial ended")
-        status = {"finished": "FINISHED", "interrupted": "KILLED"}.get(state, "FAILED")
-        tags = [RunTag(SWEEP_STATE, state)] + [RunTag(f"sweep.trials_{k}", str(v)) for k, v in counts.items()]
-        self.client.log_batch(self.parent_run_id, tags=tags)
-        self.client.set_terminated(self.parent_run_id, status)
+        self.close_open_trials(RunStatus.KILLED, "the sweep stopped before this trial ended")
+        self.store.end_sweep(self.parent_run_id, state, counts)
 
     def set_patience(self, seconds: float) -> None:
         """How long each call waits for an unreachable store from now on (sweep.retrying)."""
@@ -253,11 +203,7 @@ class SweepTracker:
 
     def record_adaptive(self, calls: dict[str, str], counts: dict[str, int]) -> None:
         """An adaptive sweep's look on the parent: each comparison's call, trials run and saved."""
-        self.client.log_batch(
-            self.parent_run_id,
-            metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in counts.items()],
-            tags=[RunTag(k, v[:5000]) for k, v in calls.items()],
-        )
+        self.store.log_on_sweep(self.parent_run_id, counts, calls)
 
     # --- child runs ---------------------------------------------------------------------
     def start_trial(self, trial_id: str, config: dict[str, Any]) -> str:
@@ -265,35 +211,13 @@ class SweepTracker:
             return self._children[trial_id]
         if trial_id in self._ended:
             return ""
-        optimizer = self.spec.search.optimizers[config["optimizer"]]
-        attempts = 1 + self._prior_attempts.get(config_key(config), 0)
+        trial = TrialConfig.from_tune(config, self.spec)  # per_placement: its phase, for the verdict
+        attempts = 1 + self._prior_attempts.get(trial.key, 0)
         repro = dict(self.repro_tags)
-        if self.spec.strategy.tuning == "per_placement":  # the verdict compares only the re-runs
-            repro[PHASE] = "confirmation" if is_confirmation(config) else "tuning"
         if self.data_fingerprint:
             repro[TRIAL_HASH] = trial_hash(self.spec, config, self.data_fingerprint)
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=trial_run_name(config),
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                SWEEP_ID: self.sweep_id,
-                TRIAL_ID: trial_id,
-                ATTEMPTS: str(attempts),
-                **repro,
-            },
-        )
-        run_id = run.info.run_id
+        run_id = self.store.create_trial(self.record, trial_id, trial, self.spec, attempts, repro)
         self._children[trial_id] = run_id
-        params = {
-            "placement": config["placement"],
-            "dropout": float(config["dropout"]),
-            "optimizer": optimizer.name,
-            "seed": trial_seed(config),
-            "optimizer.label": config["optimizer"],
-            **{f"optimizer.{k}": v for k, v in optimizer.settings.items()},
-        }
-        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run_id
 
     def retry_trial(self, trial_id: str, error: str, node: dict[str, str]) -> None:
@@ -304,9 +228,9 @@ class SweepTracker:
         attempts = int(self.client.get_run(run_id).data.tags.get(ATTEMPTS, "1")) + 1
         lost = attempts - 1
         where = node or self._nodes.get(trial_id, {})
-        tags = {ATTEMPTS: str(attempts), f"trial.attempt_{lost}.error": error[:5000]}
+        tags = {ATTEMPTS: str(attempts), attempt_tag(lost, "error"): error[:5000]}
         if where.get("node_id"):
-            tags[f"trial.attempt_{lost}.node_id"] = where["node_id"]
+            tags[attempt_tag(lost, "node_id")] = where["node_id"]
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def record_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -367,18 +291,17 @@ class SweepTracker:
             for m in METRICS:
                 values = [r[m] for r in history if m in r]
                 if values:
-                    summary[f"final_{m}"] = float(values[-1])
-                    best = max(values) if "accuracy" in m else min(values)
-                    summary[f"best_{m}"] = float(best)
+                    summary[final(m)] = float(values[-1])
+                    summary[best(m)] = float(max(values) if "accuracy" in m else min(values))
             accs = [r.get("val_accuracy", float("nan")) for r in history]
             if accs:
-                summary["best_epoch"] = float(history[accs.index(max(accs))].get("epoch", 0))
-            summary["epochs_completed"] = float(last.get("epoch", len(history)))
-            kept = {"time_total_s": "duration_s"} | {k: k for k in ("train_time_s", "peak_rss_mb")}
+                summary[BEST_EPOCH] = float(history[accs.index(max(accs))].get("epoch", 0))
+            summary[EPOCHS_COMPLETED] = float(last.get("epoch", len(history)))
+            kept = {"time_total_s": DURATION} | {k: k for k in MEASURED}
             for key, name in (kept | LAST_RESULTS).items():
                 if key in last:
                     summary[name] = float(last[key])
-            tags["trial.stopped_early"] = str(
+            tags[STOPPED_EARLY] = str(
                 error is None and last.get("epoch", 0) < self.spec.training.epochs
             ).lower()
         where = {**self._nodes.get(trial_id, {}), **(node or {})}  # the last epoch's, or the error's
@@ -395,8 +318,8 @@ class SweepTracker:
                 tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
             )
         if trace:
-            self.client.log_text(run_id, trace, "error.txt")
-        self.client.set_terminated(run_id, "FAILED" if error else "FINISHED")
+            self.client.log_text(run_id, trace, ERROR_ARTIFACT)
+        self.client.set_terminated(run_id, RunStatus.FAILED if error else RunStatus.FINISHED)
         self._children.pop(trial_id, None)
         self._nodes.pop(trial_id, None)
         self._node_tags.pop(trial_id, None)
@@ -411,8 +334,6 @@ class SweepTracker:
         """End every child run still open (on Ctrl-C or a driver error)."""
         self.flush()
         for run_id in list(self._children.values()):
-            run = self.client.get_run(run_id)
-            if run.info.status == "RUNNING":
-                self.client.set_tag(run_id, ERROR, reason)
-                self.client.set_terminated(run_id, status)
+            if self.client.get_run(run_id).info.status == RunStatus.RUNNING:
+                self.store.end_run(run_id, status, reason)
         self._children.clear()

@@ -11,6 +11,7 @@ from typing import Any
 from sweep.data import Dataset
 from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
+from sweep.store.layout import LAST_RESULTS, METRICS, TEST_METRICS
 from sweep.training.evaluation import bn_variance_shift, evaluate, final_evaluation, recalibrated_bn
 from sweep.training.fit import (
     compile_for_training,
@@ -20,7 +21,6 @@ from sweep.training.fit import (
     training_batches,
 )
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
-from sweep.training.metrics import LAST_RESULTS, METRICS, TEST_METRICS
 
 __all__ = [
     "LAST_RESULTS",

@@ -19,19 +19,18 @@ from typing import Any
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
 from sweep import jobs
 from sweep.jobs import JobError, JobStatus
-from sweep.publish import REPORT_DIR
-from sweep.results import SweepProgress, SweepRecord, progress_of, trial_table
+from sweep.results import SweepProgress, progress_of, trial_table
 from sweep.spec import SpecError, SweepSpec
-from sweep.tracking import ERROR, SWEEP_ID, SWEEP_STATE
+from sweep.store import SweepRecord, SweepStore
+from sweep.store.layout import ERROR, JOB_TAG, METRIC_PARAM, MODE_PARAM, REPORT_DIR, SWEEP_ID, SWEEP_NAME
+from sweep.trial import ENDED, RunStatus
 
-JOB_TAG = "ray.job_submission_id"  # set on the parent run by a driver that runs as a Ray job
 SPEC_HASH = "sweep.spec_sha256"  # Ray job metadata
 KEY_HASH = "sweep.idempotency_key_sha256"
 GONE = "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was running"
@@ -43,9 +42,13 @@ _FROM_JOB = {
     "FAILED": "FAILED",
     "STOPPED": "CANCELLED",
 }
-_FROM_RUN = {"RUNNING": "RUNNING", "SCHEDULED": "PENDING", "FINISHED": "SUCCEEDED", "KILLED": "CANCELLED"}
+_FROM_RUN: dict[str, str] = {
+    RunStatus.RUNNING: "RUNNING",
+    RunStatus.SCHEDULED: "PENDING",
+    RunStatus.FINISHED: "SUCCEEDED",
+    RunStatus.KILLED: "CANCELLED",
+}
 _LIST_LIMIT = 1000  # parent runs read for a listing
-_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})  # MLflow run statuses of a trial that ended
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class SweepState:
     def name(self) -> str | None:
         if self.parent and self.parent.name:
             return self.parent.name
-        return self.job.metadata.get("sweep.name") if self.job else None
+        return self.job.metadata.get(SWEEP_NAME) if self.job else None
 
     @property
     def created(self) -> float | None:
@@ -109,7 +112,7 @@ def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | 
     report is attached after the parent run ends, before the job does).
     """
     job_over = job is not None and job.status not in ("PENDING", "RUNNING")
-    if parent is not None and parent.record.status == "FINISHED" and (job is None or job_over):
+    if parent is not None and parent.record.status == RunStatus.FINISHED and (job is None or job_over):
         return "SUCCEEDED", None
     if job is not None:
         status = _FROM_JOB.get(job.status, "FAILED")
@@ -117,7 +120,7 @@ def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | 
     if parent is None:
         raise ValueError("a sweep needs a Ray job or a parent run")
     run_status = parent.record.status
-    if run_status == "RUNNING" and parent.job_id:
+    if run_status == RunStatus.RUNNING and parent.job_id:
         return "FAILED", GONE
     status = _FROM_RUN.get(run_status, "FAILED")
     return status, parent.error if status == "FAILED" else None
@@ -138,6 +141,7 @@ class Sweeps:
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
+        self.store = SweepStore(self.mlflow)
         self._client: Any = None
         # A status read costs three round trips: clients polling one sweep share one a second.
         self._status: ReadCache[SweepState] = ReadCache(status_cache_s)
@@ -170,7 +174,7 @@ class Sweeps:
             if "does not exist" in str(err) or "status code 404" in str(err):
                 return None
             raise Unavailable(f"Ray Jobs API at {self.ray_address}: {_short(err)}") from None
-        return _job_status(sweep_id, info)
+        return JobStatus.from_info(sweep_id, info)
 
     def _jobs(self) -> dict[str, JobStatus]:
         """Every sweep job the cluster knows, by sweep id."""
@@ -179,7 +183,7 @@ class Sweeps:
             sid = info.submission_id or ""
             sweep_id = sid.removeprefix(jobs.SUBMISSION_PREFIX)
             if sid.startswith(jobs.SUBMISSION_PREFIX) and _valid_id(sweep_id):
-                found[sweep_id] = _job_status(sweep_id, info)
+                found[sweep_id] = JobStatus.from_info(sweep_id, info)
         return found
 
     def _mlflow(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -190,29 +194,14 @@ class Sweeps:
 
     def _parents(self, sweep_id: str | None = None, limit: int = _LIST_LIMIT) -> dict[str, Parent]:
         """Parent runs by sweep id (newest first; the oldest of one id wins, as the tracker's does)."""
-        experiments = [
-            e.experiment_id for e in self._mlflow("list experiments", self.mlflow.search_experiments)
-        ]
-        if not experiments:
-            return {}
-        query = f"tags.`{SWEEP_STATE}` != ''"
-        if sweep_id is not None:
-            query += f" and tags.`{SWEEP_ID}` = '{sweep_id}'"  # a checked id: [a-z0-9-] only
-        runs = self._mlflow(
-            "search runs",
-            self.mlflow.search_runs,
-            experiments,
-            query,
-            max_results=limit,
-            order_by=["attributes.start_time DESC"],
-        )
+        # sweep_id is a checked id: [a-z0-9-] only
+        runs = self._mlflow("search runs", self.store.parent_runs, sweep_id, limit=limit, newest_first=True)
         parents: dict[str, Parent] = {}
-        for run in reversed(list(runs)):
-            tags = run.data.tags
-            sid = tags.get(SWEEP_ID, "")
-            if MLFLOW_PARENT_RUN_ID in tags or sid in parents or not _valid_id(sid):
+        for run in reversed(runs):
+            sid = run.data.tags.get(SWEEP_ID, "")
+            if sid in parents or not _valid_id(sid):
                 continue
-            parents[sid] = _parent(sid, run)
+            parents[sid] = _parent(run)
         return dict(reversed(parents.items()))
 
     # --- reads ------------------------------------------------------------------------------
@@ -237,7 +226,7 @@ class Sweeps:
             except (MlflowException, requests.RequestException, OSError):
                 run = None  # gone, or MLflow is down: the search below tells which
             if run is not None and run.info.lifecycle_stage == "active":
-                return _parent(sweep_id, run)
+                return _parent(run)
         parent = self._parents(sweep_id).get(sweep_id)
         if parent is None:
             self._parent_ids.pop(sweep_id, None)
@@ -268,7 +257,12 @@ class Sweeps:
 
     def _reconciled(self, sweep_id: str, job: JobStatus | None, parent: Parent | None) -> SweepState:
         status, reason = status_of(job, parent)
-        if job is None and parent is not None and parent.record.status == "RUNNING" and status == "FAILED":
+        if (
+            job is None
+            and parent is not None
+            and parent.record.status == RunStatus.RUNNING
+            and status == "FAILED"
+        ):
             self._close(parent, reason or GONE)
         return SweepState(sweep_id, status, reason, job, parent)
 
@@ -276,17 +270,9 @@ class Sweeps:
         """End a parent run whose job is gone, and its open trial runs, as FAILED with the reason."""
         record = parent.record
         try:
-            children = self.mlflow.search_runs(
-                [record.experiment_id],
-                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}' and attributes.status = 'RUNNING'",
-                max_results=50_000,
-            )
-            for run in children:
-                self.mlflow.set_tag(run.info.run_id, ERROR, reason)
-                self.mlflow.set_terminated(run.info.run_id, "FAILED")
-            self.mlflow.set_tag(record.parent_run_id, SWEEP_STATE, "failed")
-            self.mlflow.set_tag(record.parent_run_id, ERROR, reason)
-            self.mlflow.set_terminated(record.parent_run_id, "FAILED")
+            for run in self.store.trial_runs(record, RunStatus.RUNNING):
+                self.store.end_run(run.info.run_id, RunStatus.FAILED, reason)
+            self.store.end_sweep(record.parent_run_id, "failed", error=reason)
         except (MlflowException, requests.RequestException, OSError):
             pass  # the answer is FAILED either way; the next read tries again
 
@@ -352,18 +338,11 @@ class Sweeps:
 
     def _ended(self, parent: Parent) -> tuple[str, ...]:
         """The sweep's trial runs that have ended, in the order they ended."""
-        record = parent.record
-        runs = self._mlflow(
-            "read the trials",
-            self.mlflow.search_runs,
-            [record.experiment_id],
-            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{record.parent_run_id}'",
-            max_results=50_000,
-        )
-        done = [r.info for r in runs if r.info.status in _ENDED and r.info.end_time]
+        trials = self._mlflow("read the trials", self.store.trials, parent.record)
+        done = [t for t in trials if t.status in ENDED and t.end_time]
         # One driver ends its runs one after another, each after a write to MLflow: end times
         # only grow, so a run that ends later never takes an earlier run's place (its event id).
-        return tuple(i.run_id for i in sorted(done, key=lambda i: (i.end_time, i.run_id)))
+        return tuple(t.run_id for t in sorted(done, key=lambda t: (t.end_time, t.run_id)))
 
     # --- writes -----------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
@@ -447,38 +426,17 @@ def records(table: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _job_status(sweep_id: str, info: Any) -> JobStatus:
-    return JobStatus(
-        sweep_id=sweep_id,
-        submission_id=str(info.submission_id),
-        status=str(getattr(info.status, "value", info.status)),
-        message=info.message or "",
-        start_time=info.start_time / 1000 if info.start_time else None,
-        end_time=info.end_time / 1000 if info.end_time else None,
-        metadata=dict(info.metadata or {}),
-    )
-
-
-def _parent(sweep_id: str, run: Any) -> Parent:
+def _parent(run: Any) -> Parent:
     tags, params = run.data.tags, run.data.params
-    record = SweepRecord(
-        sweep_id=sweep_id,
-        parent_run_id=run.info.run_id,
-        experiment_id=run.info.experiment_id,
-        state=tags.get(SWEEP_STATE, "unknown"),
-        status=run.info.status,
-        trials_total=int(tags.get("sweep.trials_total", "0") or 0),
-        spec_yaml=None,
-    )
     return Parent(
-        record=record,
-        name=tags.get("sweep.name"),
+        record=SweepRecord.from_run(run),
+        name=tags.get(SWEEP_NAME),
         job_id=tags.get(JOB_TAG),
         start=run.info.start_time / 1000 if run.info.start_time else None,
         end=run.info.end_time / 1000 if run.info.end_time else None,
         error=tags.get(ERROR),
-        metric=params.get("strategy.metric", "val_accuracy"),
-        mode=params.get("strategy.mode", "max"),
+        metric=params.get(METRIC_PARAM, "val_accuracy"),
+        mode=params.get(MODE_PARAM, "max"),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sweep.space import CONFIRM_SEED
+from sweep.trial import CONFIRM_SEED
 
 PHASES = ("tuning", "confirmation")
 SEED_ONLY = ("seed",)  # what the re-runs of different blocks share

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sweep.planning.base import Planner, TrialTable, missing_run
 from sweep.space import TunePlan, seed_round
 from sweep.spec import SweepSpec
+from sweep.trial import RAN
 
 # A look's record: each comparison's call by tag name, and its counts (trials run and saved).
 LookRecorder = Callable[[dict[str, str], dict[str, int]], None]
@@ -34,12 +35,12 @@ class AdaptivePlanner(Planner):
 
     def next_plan(self, trials: TrialTable) -> TunePlan | None:
         # Imported here: scipy.stats costs seconds, and only adaptive sweeps need it.
-        from sweep.adaptive import ENDED, ran_keys, replay, trials_saved
+        from sweep.adaptive import ran_keys, replay, trials_saved
 
         spec, table = self.spec, trials()
         progress = replay(table, spec)
         if self.record_look is not None:
-            ran = int(table["status"].isin(ENDED).sum())
+            ran = int(table["status"].isin(RAN).sum())
             self.record_look(
                 {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
                 {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},

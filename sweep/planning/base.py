@@ -19,8 +19,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING, Any
 
-from sweep.space import TunePlan, config_key, explicit_plan
+from sweep.space import TunePlan, explicit_plan
 from sweep.spec import SweepSpec
+from sweep.trial import config_key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from sweep.planning.base import Done, PlannedAhead, missing_run
-from sweep.space import SEED_KEY, blocked_optuna_plan
+from sweep.space import blocked_optuna_plan
 from sweep.spec import SweepSpec
+from sweep.trial import SEED_KEY
 
 
 class OptunaPlanner(PlannedAhead):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from sweep.planning.base import Done, PlannedAhead, TrialTable, missing_run
-from sweep.space import CONFIRM_SEED, SEED_KEY, TunePlan, placement_optuna_plan, random_blocks
+from sweep.space import TunePlan, placement_optuna_plan, random_blocks
 from sweep.spec import SweepSpec
+from sweep.trial import CONFIRM_SEED, SEED_KEY, RunStatus
 
 
 class PerPlacementPlanner(PlannedAhead):
@@ -60,7 +61,8 @@ def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
     Only finished tuning trials count; a placement with none keeps no block (it is not re-run).
     """
     metric = f"final_{spec.strategy.metric}"
-    tuned = trials[(trials["status"] == "FINISHED") & (trials["seed"] < CONFIRM_SEED)].dropna(subset=[metric])
+    tuning = (trials["status"] == RunStatus.FINISHED) & (trials["seed"] < CONFIRM_SEED)
+    tuned = trials[tuning].dropna(subset=[metric])
     best: dict[str, dict[str, Any]] = {}
     for placement, mine in tuned.groupby("placement"):
         means = mine.groupby(["dropout", "optimizer"])[metric].mean()

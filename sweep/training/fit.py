@@ -11,11 +11,11 @@ from typing import Any
 
 from sweep.data import Dataset, trial_data
 from sweep.failures import TrialDiverged
-from sweep.space import trial_seed
 from sweep.spec import SweepSpec
+from sweep.store.layout import METRICS, TEST_METRICS
 from sweep.training.evaluation import evaluate, final_evaluation
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
-from sweep.training.metrics import METRICS, TEST_METRICS
+from sweep.trial import trial_seed
 
 
 def peak_rss_mb() -> float:

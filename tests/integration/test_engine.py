@@ -9,6 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from sweep import parse_spec, run_sweep
 from sweep.results import find_sweep, learning_curves, trial_table
+from sweep.store import SweepStore
+from sweep.store.layout import PHASE
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +50,7 @@ def finished(ray_local: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def children(client: MlflowClient, result) -> list:
-    parent = client.get_run(result.parent_run_id)
-    return client.search_runs(
-        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
-    )
+    return SweepStore(client).trial_runs(find_sweep(client, result.sweep_id, with_spec=False))
 
 
 def test_parent_run_is_finished_with_sweep_id_spec_and_count(finished) -> None:
@@ -308,9 +307,8 @@ def test_per_placement_tuning_reruns_each_placements_best_on_fresh_seeds(
     record = find_sweep(client, result.sweep_id)
     table = trial_table(client, record)
     assert len(table) == spec.trial_count == 8 and set(table.status) == {"FINISHED"}
-    runs = client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
-    phase = {r.info.run_id: r.data.tags["trial.phase"] for r in runs}
-    table["phase"] = table.run_id.map(phase)
+    phase = {t.run_id: t.tags[PHASE] for t in SweepStore(client).trials(record)}
+    assert table.phase.tolist() == table.run_id.map(phase).tolist()  # the table reads the tag
     tuning, reruns = table[table.phase == "tuning"], table[table.phase == "confirmation"]
     assert len(tuning) == 4 and set(tuning.seed) == {0}
     assert len(reruns) == 4 and set(reruns.seed) == {1000, 1001}

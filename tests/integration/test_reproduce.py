@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from sweep.reproducibility import DATA_FINGERPRINT, SPEC_HASH, TAGS, TRIAL_HASH
 from sweep.results import find_sweep
+from sweep.store import SweepStore
 
 pytestmark = pytest.mark.slow
 
@@ -60,9 +61,7 @@ def test_a_trial_reproduces_exactly_and_changed_data_is_refused(tmp_path: Path) 
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
     record = find_sweep(client, sweep_id, with_spec=False)
     parent = client.get_run(record.parent_run_id).data.tags
-    children = client.search_runs(
-        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
+    children = SweepStore(client).trial_runs(record)
     assert len(children) == 2
     for child in children:
         tags = child.data.tags

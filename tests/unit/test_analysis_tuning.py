@@ -10,7 +10,7 @@ from test_analysis import make_trials, trial_row
 
 from sweep.analysis import analyse
 from sweep.report import render_html, render_markdown
-from sweep.space import CONFIRM_SEED
+from sweep.trial import CONFIRM_SEED
 
 CHOSEN = {
     "before_activation": (0.1, "adam"),

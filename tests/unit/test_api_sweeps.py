@@ -17,7 +17,10 @@ from services.api.app import create_app
 from services.api.settings import Settings
 from services.api.sweeps import Event, Sweeps
 from sweep.jobs import JobStatus
+from sweep.spec import parse_spec
+from sweep.store import SweepRecord, SweepStore, layout
 from sweep.store_template import seed_local_store
+from sweep.trial import RunStatus, TrialConfig
 
 
 class NoRay(Sweeps):
@@ -30,28 +33,28 @@ class NoRay(Sweeps):
         return {}
 
 
+SPEC = parse_spec({"name": "ev", "search": {"placement": ["none", "before_activation", "after_activation"]}})
+
+
 class Store:
-    """A sweep's parent run and its trial runs, written as the driver writes them."""
+    """A sweep's parent run and its trial runs, written as the driver writes them (`SweepStore`)."""
 
     def __init__(self, uri: str) -> None:
         self.client = MlflowClient(uri)
+        self.runs = SweepStore(self.client)
         self.experiment = self.client.create_experiment("events")
-        tags = {"sweep.id": "ev-1", "sweep.name": "ev", "sweep.state": "running", "sweep.trials_total": "3"}
-        self.parent = self.client.create_run(self.experiment, tags=tags).info.run_id
-        self.trials = {p: self._trial(p) for p in ("none", "before_activation", "after_activation")}
+        self.parent = self.runs.create_sweep(self.experiment, "ev-1", SPEC, {layout.TRIALS_TOTAL: "3"})
+        record = SweepRecord.from_run(self.client.get_run(self.parent))
+        self.trials = {
+            p: self.runs.create_trial(record, f"trial-{i}", TrialConfig(p, 0.0, "adam", 0), SPEC, 1, {})
+            for i, p in enumerate(("none", "before_activation", "after_activation"))
+        }
 
-    def _trial(self, placement: str) -> str:
-        tags = {"mlflow.parentRunId": self.parent, "sweep.id": "ev-1", "sweep.trial_id": placement}
-        run = self.client.create_run(self.experiment, tags=tags, run_name=placement).info.run_id
-        self.client.log_param(run, "placement", placement)
-        return run
-
-    def end(self, placement: str, at_ms: int, status: str = "FINISHED") -> None:
+    def end(self, placement: str, at_ms: int, status: str = RunStatus.FINISHED) -> None:
         self.client.set_terminated(self.trials[placement], status, end_time=at_ms)
 
     def finish(self) -> None:
-        self.client.set_tag(self.parent, "sweep.state", "finished")
-        self.client.set_terminated(self.parent, "FINISHED")
+        self.runs.end_sweep(self.parent, "finished")
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ def brief(events: list[Event]) -> list[tuple[int, str, Any]]:
 
 def test_trials_are_numbered_in_the_order_they_ended_then_the_end(store: Store, sweeps: Sweeps) -> None:
     store.end("before_activation", 1_000)
-    store.end("none", 2_000, "FAILED")
+    store.end("none", 2_000, RunStatus.FAILED)
     events = sweeps.events("ev-1", every_s=0.01)
     assert brief(until_idle(events)) == [(1, "trial", "before_activation"), (2, "trial", "none")]
     assert until_idle(events) == []  # nothing new: the next poll has nothing to say
@@ -167,7 +170,7 @@ def test_a_found_parent_is_read_by_id_and_searched_again_once_deleted(
     assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == store.parent  # type: ignore[union-attr]
     assert len(listed) == 1  # the second read asked for the run by its id
     # Two drivers raced on one sweep id: the tracker deletes the newer parent, keeps the older.
-    tags = {"sweep.id": "ev-1", "sweep.name": "ev", "sweep.state": "running"}
+    tags = {layout.SWEEP_ID: "ev-1", layout.SWEEP_NAME: "ev", layout.SWEEP_STATE: "running"}
     older = store.client.create_run(store.experiment, tags=tags, start_time=1).info.run_id
     store.client.delete_run(store.parent)
     assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == older  # type: ignore[union-attr]

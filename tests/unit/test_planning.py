@@ -15,8 +15,9 @@ from sweep.planning import (
     RandomPlanner,
     planner_for,
 )
-from sweep.space import CONFIRM_SEED, TunePlan, config_key, grid_configs, is_confirmation, random_configs
+from sweep.space import TunePlan, grid_configs, random_configs
 from sweep.spec import parse_spec
+from sweep.trial import CONFIRM_SEED, config_key, trial_seed
 
 PAIR = ["before_activation", "none"]
 
@@ -148,7 +149,7 @@ def test_per_placement_tunes_then_reruns_each_best_block_on_fresh_seeds() -> Non
 
     confirmation = points(planner.next_plan(trials))
     assert len(reads) == 1  # the tuning results, read once they are all in
-    assert len(confirmation) == 6 and all(is_confirmation(c) for c in confirmation)
+    assert len(confirmation) == 6 and all(trial_seed(c) >= CONFIRM_SEED for c in confirmation)
     assert {(c["placement"], c["dropout"]) for c in confirmation} == {
         ("none", 0.5),
         ("after_activation", 0.0),

@@ -24,9 +24,9 @@ from sweep.report import (
     short_answer,
     write_report,
 )
-from sweep.space import CONFIRM_SEED
 from sweep.spec import parse_spec
 from sweep.tracking import SweepTracker, local_tracking_uri
+from sweep.trial import CONFIRM_SEED
 
 ALL = ("before_activation", "after_activation", "after_dropout", "none")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

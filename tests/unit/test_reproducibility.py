@@ -26,6 +26,7 @@ from sweep.reproducibility import (
 )
 from sweep.spec import PLACEMENTS, SweepSpec, parse_spec
 from sweep.tracking import SweepTracker, local_tracking_uri
+from sweep.trial import RunStatus
 
 BASE: dict[str, Any] = {
     "name": "repro-test",
@@ -206,14 +207,11 @@ def test_reopening_a_sweep_with_other_data_changes_nothing(store: tuple[str, Pat
     with pytest.raises(DataChanged, match="sweep repro-test-2"):
         again.start_sweep()
     client = MlflowClient(uri)
-    assert client.get_run(first.parent_run_id).info.status == "KILLED"  # not reopened
-    children = client.search_runs(
-        [first.experiment_id], f"tags.`mlflow.parentRunId` = '{first.parent_run_id}'"
-    )
-    assert len(children) == 1  # the unfinished trial's run was not dropped for a rerun
+    assert client.get_run(first.parent_run_id).info.status == RunStatus.KILLED  # not reopened
+    assert len(first.children()) == 1  # the unfinished trial's run was not dropped for a rerun
     same = SweepTracker(uri, spec_with(), "repro-test-2", runs, data_fingerprint=FINGERPRINT)
     assert same.start_sweep() == frozenset()
-    assert client.get_run(first.parent_run_id).info.status == "RUNNING"
+    assert client.get_run(first.parent_run_id).info.status == RunStatus.RUNNING
 
 
 # --- what one seed fixes -------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from sweep.space import (
     grid_configs,
     placement_optuna_plan,
     random_configs,
-    trial_seed,
 )
 from sweep.spec import SpecError, parse_spec
+from sweep.trial import trial_seed
 
 
 def spec(**parts):

@@ -7,7 +7,10 @@ from mlflow.tracking import MlflowClient
 
 from sweep.failures import DIVERGED, INFRASTRUCTURE
 from sweep.spec import parse_spec
+from sweep.store import SweepStore
+from sweep.store.layout import ATTEMPTS, FAILURE, JOB_TAG, NODE_TAGS, PARENT_RUN, SWEEP_ID, attempt_tag
 from sweep.tracking import SweepTracker, local_tracking_uri
+from sweep.trial import RunStatus
 
 SPEC = parse_spec(
     {
@@ -46,11 +49,7 @@ def test_resume_finds_the_one_parent_among_more_than_50_children(store: tuple[st
     done = again.start_sweep()
     assert again.parent_run_id == first.parent_run_id
     assert len(done) == 55
-    client = MlflowClient(uri)
-    parents = client.search_runs(
-        [again.experiment_id], "tags.`sweep.id` = 'tracker-test-1' and tags.`sweep.state` != ''"
-    )
-    assert len(parents) == 1
+    assert len(SweepStore(MlflowClient(uri)).parent_runs("tracker-test-1")) == 1
 
 
 def test_resume_reruns_lost_trials_not_diverged_ones(store: tuple[str, Path]) -> None:
@@ -64,13 +63,13 @@ def test_resume_reruns_lost_trials_not_diverged_ones(store: tuple[str, Path]) ->
     first.start_trial("cut", config(2))  # left RUNNING: the driver was killed
     again = SweepTracker(uri, SPEC, "tracker-test-2", runs)
     done = again.start_sweep()
-    assert {key[3] for key in done} == {1}  # only the diverged trial counts as ended
+    assert {key.seed for key in done} == {1}  # only the diverged trial counts as ended
     client = MlflowClient(uri)
-    left = client.search_runs([again.experiment_id], f"tags.`mlflow.parentRunId` = '{again.parent_run_id}'")
-    assert [r.data.tags["trial.failure"] for r in left] == [DIVERGED]
-    assert left[0].data.tags["ray.node_id"] == NODE["node_id"]  # no epoch reported it: the error did
+    left = again.children()
+    assert [r.data.tags[FAILURE] for r in left] == [DIVERGED]
+    assert left[0].data.tags[NODE_TAGS["node_id"]] == NODE["node_id"]  # no epoch reported it: the error did
     rerun = again.start_trial("lost-again", config(0))
-    assert client.get_run(rerun).data.tags["trial.attempts"] == "2"
+    assert client.get_run(rerun).data.tags[ATTEMPTS] == "2"
 
 
 def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs(
@@ -83,8 +82,9 @@ def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs
     tracker.record_result("t0", epoch(1, pid="1"))
     tracker.flush()
     running = MlflowClient(uri).get_run(run_id)  # a running trial already shows where it runs
-    assert running.info.status == "RUNNING"
-    assert running.data.tags["ray.node_id"] == NODE["node_id"] and running.data.tags["ray.pid"] == "1"
+    assert running.info.status == RunStatus.RUNNING
+    assert running.data.tags[NODE_TAGS["node_id"]] == NODE["node_id"]
+    assert running.data.tags[NODE_TAGS["pid"]] == "1"
     tracker.retry_trial("t0", "ActorDiedError: the worker died", {"node_id": "dead-node"})
     tracker.start_trial("t0", config(0))  # Tune starts the next attempt: same run
     history = [epoch(1, pid="2"), epoch(2, pid="2")]
@@ -93,29 +93,26 @@ def test_a_retried_trial_keeps_one_run_with_its_attempts_and_no_duplicate_epochs
     tracker.end_trial("t0", history)
     client = MlflowClient(uri)
     run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["trial.attempts"] == "2"
-    assert run.data.tags["trial.attempt_1.error"] == "ActorDiedError: the worker died"
-    assert run.data.tags["trial.attempt_1.node_id"] == "dead-node"
-    assert run.data.tags["ray.pid"] == "2"
+    assert run.info.status == RunStatus.FINISHED
+    assert run.data.tags[ATTEMPTS] == "2"
+    assert run.data.tags[attempt_tag(1, "error")] == "ActorDiedError: the worker died"
+    assert run.data.tags[attempt_tag(1, "node_id")] == "dead-node"
+    assert run.data.tags[NODE_TAGS["pid"]] == "2"
     assert [m.step for m in client.get_metric_history(run_id, "val_accuracy")] == [1, 2]
-    children = client.search_runs(
-        [tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}'"
-    )
-    assert len(children) == 1
+    assert len(tracker.children()) == 1
 
 
 def test_a_resume_outside_the_job_drops_the_jobs_tag(store: tuple[str, Path]) -> None:
     uri, runs = store
-    job_tags = {"ray.job_submission_id": "sweep-tracker-test-4", "sweep.idempotency_key_sha256": "ab12"}
+    job_tags = {JOB_TAG: "sweep-tracker-test-4", "sweep.idempotency_key_sha256": "ab12"}
     first = SweepTracker(uri, SPEC, "tracker-test-4", runs, run_tags=job_tags)
     first.start_sweep()
     tags = MlflowClient(uri).get_run(first.parent_run_id).data.tags
-    assert tags["ray.job_submission_id"] == "sweep-tracker-test-4"
+    assert tags[JOB_TAG] == "sweep-tracker-test-4"
     assert tags["sweep.idempotency_key_sha256"] == "ab12"
     SweepTracker(uri, SPEC, "tracker-test-4", runs).start_sweep()  # e.g. `sweep resume` on a laptop
     tags = MlflowClient(uri).get_run(first.parent_run_id).data.tags
-    assert "ray.job_submission_id" not in tags
+    assert JOB_TAG not in tags
 
 
 def test_resume_drops_a_run_created_just_before_the_driver_died(store: tuple[str, Path]) -> None:
@@ -125,7 +122,7 @@ def test_resume_drops_a_run_created_just_before_the_driver_died(store: tuple[str
     client = MlflowClient(uri)
     # create_run landed, the params did not: the driver was SIGKILLed in between
     half = client.create_run(
-        first.experiment_id, tags={"mlflow.parentRunId": first.parent_run_id, "sweep.id": "tracker-test-5"}
+        first.experiment_id, tags={PARENT_RUN: first.parent_run_id, SWEEP_ID: "tracker-test-5"}
     )
     again = SweepTracker(uri, SPEC, "tracker-test-5", runs)
     assert again.start_sweep() == frozenset()
