@@ -33,7 +33,7 @@ class DataPrefetch:
         self._future = self._pool.submit(load_sweep_data, spec)
 
     def result(self) -> Dataset:
-        """The data, or the DataError `load_sweep_data` raised; the child is gone afterwards."""
+        """The data, or the DataError `load_sweep_data` raised; the child and its threads are gone after."""
         try:
             return self._future.result()
         except DataError:
@@ -43,7 +43,10 @@ class DataPrefetch:
             # whole: load here, which also raises the true error, if any, with its own traceback.
             return load_sweep_data(self.spec)
         finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # The future is done, so this waits only for the child and the pool's threads to end
+            # (milliseconds). Left running, they race the interpreter's exit: the pool's exit hook
+            # then writes to a pipe they just closed ("Exception ignored ... Bad file descriptor").
+            self._pool.shutdown(wait=True)
 
 
 def prefetch(spec: SweepSpec) -> DataPrefetch | None:
