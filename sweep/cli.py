@@ -795,7 +795,8 @@ def status(
     from sweep import jobs
 
     _check_id(sweep_id)
-    job = _job_call(jobs.status, sweep_id, address=address)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    job = _job_call(jobs.status, sweep_id, address=address, tracking_uri=uri)
     console.print(f"sweep id        {sweep_id}")
     console.print(
         f"ray job         {job.submission_id}: {job.status}" + (f" ({job.message})" if job.message else "")
@@ -803,7 +804,6 @@ def status(
     for label, stamp in (("started", job.start_time), ("ended", job.end_time)):
         if stamp:
             console.print(f"{label:<15} {datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M:%S} UTC")
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return
     from mlflow.tracking import MlflowClient
