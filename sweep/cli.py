@@ -305,7 +305,7 @@ def _run_and_render(
 
     from sweep.prefetch import prefetch
 
-    # Before the imports below (Ray Tune, MLflow: ~3 s on one core): the data loads beside them.
+    # Before the imports below (Ray Tune, MLflow: seconds on one core): the data loads beside them.
     prefetched = None if resume else prefetch(spec)
 
     from sweep.cluster import ClusterError, cluster_address, stop_on_sigterm

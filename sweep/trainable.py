@@ -42,7 +42,7 @@ class TrialDiverged(RuntimeError):
 _configured_threads: int | None = None
 
 # Keras imports these when installed, for its plotting helpers and scikit-learn wrappers, which a
-# trial never uses; they are half of a worker's 5 s Keras import on 2 cores (~1.4 s).
+# trial never uses; they are a large part of a worker's Keras import (docs/performance.md).
 _KERAS_EXTRAS_UNUSED_IN_TRIALS = ("matplotlib", "sklearn")
 
 
@@ -90,10 +90,10 @@ def fresh_keras_state() -> None:
     """Drop the last trial's models and graphs, then freeze what survives.
 
     `clear_session` runs a full garbage collection, which walks every object TensorFlow and the
-    earlier trials left alive (500k+ after the import, ~19k more per trial): 0.4-0.8 s a trial,
-    growing. `gc.freeze()` moves those survivors out of the collector's sight, so this and every
-    collection during the next trial's tracing only walk what that trial creates: trials ran
-    ~10% faster in a 12-trial loop. Results are unchanged: only when garbage is found changes.
+    earlier trials left alive, a cost that grows with every trial. `gc.freeze()` moves those
+    survivors out of the collector's sight, so this and every collection during the next trial's
+    tracing only walk what that trial creates (figures: docs/performance.md). Results are
+    unchanged: only when garbage is found changes.
     """
     import keras
 
@@ -248,7 +248,7 @@ def compile_for_training(model: Any, spec: SweepSpec, optimizer: Any, n_train: i
     `steps_per_execution: epoch` runs a whole epoch as one compiled call. And Keras on TensorFlow
     (with no distribution strategy) would create the optimizer's variables while tracing the first
     training step, which makes TensorFlow trace that step twice; building them here saves the second
-    trace (deep-sigmoid preset: fixed cost per trial 1.81 s -> 1.50 s). The same variables, initial
+    trace (figures: docs/performance.md). The same variables, initial
     values and random draws: results are identical (tests/unit/test_trainable.py).
     """
     import keras
