@@ -1,11 +1,12 @@
-# `make run` and `make test` work on a fresh clone: both create .venv and install first.
+# `make run` and `make test` work on a fresh clone: both create .venv and install first; `make test`
+# also installs the integration tests' system packages where missing (.ci/test-deps: apt-get).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPEC ?= examples/seed.yaml
 
-.PHONY: run test test-fast ui lint bench clean
+.PHONY: run test test-deps test-fast ui lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,7 +21,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sweep run $(SPEC)
 
-test: $(STAMP)
+test-deps:
+	.ci/test-deps
+
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -30,8 +34,9 @@ ui: $(STAMP)
 	$(BIN)/sweep ui
 
 lint: $(STAMP)
-	$(BIN)/ruff check sweep tests benchmarks
-	$(BIN)/mypy sweep
+	$(BIN)/ruff check sweep services tests benchmarks
+	$(BIN)/ruff format --check sweep services tests benchmarks
+	$(BIN)/mypy sweep services
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

@@ -516,7 +516,8 @@ import sys
 sys.path.insert(0, {tests!r})
 import uvicorn
 from pydantic import SecretStr
-from test_api import FakeSweeps, SweepState, job, parent
+from fake_sweeps import FakeSweeps, job, parent
+from services.api.sweeps import SweepState
 from services.api.app import create_app
 from services.api.settings import Settings
 from sweep.results import SweepProgress
@@ -644,9 +645,9 @@ def render(report: dict[str, Any]) -> None:
 
 
 def parent(args: argparse.Namespace) -> int:
+    from api_server import TOKEN, ApiServer
     from cluster import MlflowServer, PostgresServer, RayCluster
     from mlflow.tracking import MlflowClient
-    from test_api_service import TOKEN, ApiServer
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     machine = machine_info()

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from api_load import plan, run_load  # noqa: E402
+from api_server import TOKEN, ApiServer, serve_env, until_ended, write_data  # noqa: E402
 from cluster import MlflowServer, RayCluster  # noqa: E402
-from test_api_service import TOKEN, ApiServer, serve_env, until_ended, write_data  # noqa: E402
 
 
 def main() -> None:

@@ -6,11 +6,13 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
@@ -123,6 +125,25 @@ def schema() -> None:
     print(json.dumps(SweepSpec.model_json_schema(mode="validation"), indent=2))
 
 
+@contextmanager
+def _tensorflow_quiet() -> Iterator[None]:
+    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
+
+    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
+    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @app.command("show-model")
 def show_model(
     file: Annotated[Path, typer.Argument(help="Spec file.")],
@@ -144,9 +165,10 @@ def show_model(
         data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
     except DataError as err:
         _fail([str(err)])
-    from sweep.models import build_model, describe_model
+    with _tensorflow_quiet():
+        from sweep.models import build_model, describe_model
 
-    model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
+        model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
     table = Table(title=f"{spec.model.kind} · {placement} · dropout {rate:g}")
     table.add_column("#", justify="right")
     table.add_column("layer")
@@ -182,17 +204,14 @@ def _read_trials(uri: str, sweep_id: str) -> pd.DataFrame:
     return trial_table(client, find_sweep(client, sweep_id))
 
 
-def _best_table(trials: pd.DataFrame, metric: str, mode: str, limit: int = 5) -> Table | None:
+def _best_table(trials: pd.DataFrame, metric: str, mode: str, limit: int = 5) -> IdTable | None:
     column = f"final_{metric}"
     ok = trials[trials.status == "FINISHED"].dropna(subset=[column])
     if ok.empty:
         return None
     best = ok.sort_values(column, ascending=(mode == "min")).head(limit)
-    table = Table(title=f"best trials by {metric}")
-    for col in ("placement", "dropout", "optimizer", "seed", metric, "epochs", "run id"):
-        table.add_column(col)
-    for _, row in best.iterrows():
-        table.add_row(
+    rows = [
+        (
             row.placement,
             f"{row.dropout:g}",
             row.optimizer,
@@ -201,7 +220,38 @@ def _best_table(trials: pd.DataFrame, metric: str, mode: str, limit: int = 5) ->
             f"{row.epochs_completed:.0f}",
             row.run_id,
         )
-    return table
+        for _, row in best.iterrows()
+    ]
+    columns = ("placement", "dropout", "optimizer", "seed", metric, "epochs", "run id")
+    return IdTable(f"best trials by {metric}", columns, rows, ids=("run id",))
+
+
+class IdTable:
+    """A table whose first column and id columns print whole, in a console of any width.
+
+    Where one line a row does not fit, each id goes on its own line under the row's first cell;
+    the other columns shrink as rich shrinks them. Other commands take these ids as arguments.
+    """
+
+    def __init__(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ids: Sequence[str]):
+        self.title, self.columns, self.rows = title, tuple(columns), [tuple(r) for r in rows]
+        self._ids = [self.columns.index(name) for name in ids]
+
+    def _table(self, stacked: bool) -> Table:
+        table = Table(title=self.title)
+        first = [0, *self._ids] if stacked else [0]
+        rest = [i for i in range(1, len(self.columns)) if i not in first]
+        for cells in (first, *([i] for i in rest)):
+            whole = cells == first or cells[0] in self._ids
+            table.add_column("\n".join(self.columns[i] for i in cells), no_wrap=whole)
+        for row in self.rows:
+            table.add_row("\n".join(row[i] for i in first), *(row[i] for i in rest))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = self._table(stacked=False)
+        fits = wide.__rich_measure__(console, options).maximum <= options.max_width
+        yield wide if fits else self._table(stacked=True)
 
 
 @app.command()
@@ -269,7 +319,7 @@ def _run_and_render(
 
     from sweep.prefetch import prefetch
 
-    # Before the imports below (Ray Tune, MLflow: ~3 s on one core): the data loads beside them.
+    # Before the imports below (Ray Tune, MLflow: seconds on one core): the data loads beside them.
     prefetched = None if resume else prefetch(spec)
 
     from sweep.cluster import ClusterError, cluster_address, stop_on_sigterm
@@ -619,14 +669,12 @@ def list_(runs_dir: RunsDir = Path("runs"), tracking_uri: TrackingUri = None) ->
 
     from sweep.results import list_sweeps
 
-    table = Table(title="sweeps")
-    for col in ("sweep id", "state", "trials", "started (UTC)", "parent run"):
-        table.add_column(col)
-    for s in list_sweeps(MlflowClient(_uri(runs_dir, tracking_uri))):
-        table.add_row(
-            str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"]
-        )
-    console.print(table)
+    rows = [
+        (str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"])
+        for s in list_sweeps(MlflowClient(_uri(runs_dir, tracking_uri)))
+    ]
+    columns = ("sweep id", "state", "trials", "started (UTC)", "parent run")
+    console.print(IdTable("sweeps", columns, rows, ids=("parent run",)))
 
 
 @app.command()
@@ -808,7 +856,8 @@ def status(
     from sweep import jobs
 
     _check_id(sweep_id)
-    job = _job_call(jobs.status, sweep_id, address=address)
+    uri = Settings().named_tracking_uri(tracking_uri)
+    job = _job_call(jobs.status, sweep_id, address=address, tracking_uri=uri)
     console.print(f"sweep id        {sweep_id}")
     console.print(
         f"ray job         {job.submission_id}: {job.status}" + (f" ({job.message})" if job.message else "")
@@ -816,7 +865,6 @@ def status(
     for label, stamp in (("started", job.start_time), ("ended", job.end_time)):
         if stamp:
             console.print(f"{label:<15} {datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M:%S} UTC")
-    uri = Settings().named_tracking_uri(tracking_uri)
     if not uri:
         return
     from mlflow.tracking import MlflowClient

@@ -204,17 +204,47 @@ def submit_spec(
     return Submission(sweep_id, sid, address, entrypoint, already_submitted=False)
 
 
-def status(sweep_id: str, *, address: str) -> JobStatus:
-    """The Ray job of a sweep; JobError when the cluster has no such job (or cannot be reached)."""
+def status(sweep_id: str, *, address: str, tracking_uri: str | None = None) -> JobStatus:
+    """The Ray job of a sweep; JobError when the cluster has no such job (or cannot be reached).
+
+    `sweep submit` names the job after the sweep; a sweep started by a plain `ray job submit` is
+    found through `tracking_uri`, where its parent run records the job's submission id.
+    """
     client = job_client(address)
     sid = submission_id(check_sweep_id(sweep_id))
+    info = _job_info(client, sid, address)
+    if info is None and tracking_uri:
+        recorded = _recorded_submission_id(sweep_id, tracking_uri)
+        if recorded:
+            sid, info = recorded, _job_info(client, recorded, address)
+    if info is None:
+        raise JobNotFound(f"no Ray job for sweep {sweep_id} at {address}")
+    return JobStatus.from_info(sweep_id, info)
+
+
+def _job_info(client: Any, sid: str, address: str) -> Any:
+    """The job's info, or None where the cluster has no job of that id."""
     try:
-        info = client.get_job_info(sid)
+        return client.get_job_info(sid)
     except Exception as err:
         if "does not exist" in str(err) or "404" in str(err):
-            raise JobNotFound(f"no Ray job for sweep {sweep_id} at {address}") from err
+            return None
         raise JobError(f"cannot read job {sid} at {address}: {_short(err)}") from err
-    return JobStatus.from_info(sweep_id, info)
+
+
+def _recorded_submission_id(sweep_id: str, tracking_uri: str) -> str | None:
+    """The submission id of the Ray job the sweep's parent run says drives it, if any."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import SweepNotFound, find_sweep
+    from sweep.store.layout import JOB_TAG
+
+    client = MlflowClient(tracking_uri)
+    try:
+        record = find_sweep(client, sweep_id, with_spec=False)
+    except SweepNotFound:
+        return None
+    return client.get_run(record.parent_run_id).data.tags.get(JOB_TAG)
 
 
 def cancel(sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30) -> JobStatus:

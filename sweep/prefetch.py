@@ -1,10 +1,9 @@
 """Load a sweep's data in a forked process while the driver imports Ray Tune and MLflow.
 
-A fresh driver spends ~3 s importing Ray Tune and MLflow on one core and then ~1-1.5 s loading
-its data (scikit-learn's import alone is most of it) before it can start a trial; the other core
-idles meanwhile. `sweep run` forks one child before those imports to load the data beside them,
-so a REST-submitted sweep, a new driver each time, reaches its first trial ~1 s sooner
-(docs/performance.md, "REST service").
+A fresh driver imports Ray Tune and MLflow on one core and then loads its data (scikit-learn's
+import is most of that) before it can start a trial; another core idles meanwhile. `sweep run`
+forks one child before those imports to load the data beside them, so a REST-submitted sweep, a
+new driver each time, reaches its first trial sooner (figures: docs/performance.md, "REST service").
 
 Forking is safe only before Ray, TensorFlow or any thread exists in this process; `prefetch`
 declines (returns None) otherwise, and the driver loads the data itself as before.
@@ -33,7 +32,7 @@ class DataPrefetch:
         self._future = self._pool.submit(load_sweep_data, spec)
 
     def result(self) -> Dataset:
-        """The data, or the DataError `load_sweep_data` raised; the child is gone afterwards."""
+        """The data, or the DataError `load_sweep_data` raised; the child and its threads are gone after."""
         try:
             return self._future.result()
         except DataError:
@@ -43,7 +42,10 @@ class DataPrefetch:
             # whole: load here, which also raises the true error, if any, with its own traceback.
             return load_sweep_data(self.spec)
         finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # The future is done, so this waits only for the child and the pool's threads to end
+            # (milliseconds). Left running, they race the interpreter's exit: the pool's exit hook
+            # then writes to a pipe they just closed ("Exception ignored ... Bad file descriptor").
+            self._pool.shutdown(wait=True)
 
 
 def prefetch(spec: SweepSpec) -> DataPrefetch | None:

@@ -75,9 +75,18 @@ def data_fingerprint(data: Dataset) -> str:
     return digest.hexdigest()
 
 
+def _as_saved(spec: SweepSpec) -> SweepSpec:
+    """The spec as its saved spec.yaml reads back, which is what `sweep reproduce` hashes.
+
+    Validating the dump again gives every value its field's type: a default such as
+    `cpus_per_trial=1` is an int until then, and 1.0 once read back from YAML.
+    """
+    return SweepSpec.model_validate(spec.model_dump(mode="json", exclude={"trial_count"}))
+
+
 def spec_hash(spec: SweepSpec) -> str:
     """SHA-256 of the whole spec, canonically ordered."""
-    return _sha256(spec.model_dump(mode="json", exclude={"trial_count"}))
+    return _sha256(_as_saved(spec).model_dump(mode="json", exclude={"trial_count"}))
 
 
 def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) -> dict[str, Any]:
@@ -88,6 +97,7 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     the last bits); the trial's placement, dropout, optimizer settings (not its label) and seed.
     Not the name, tracking, search, strategy or retry settings.
     """
+    spec = _as_saved(spec)
     core = spec.model_dump(
         mode="json",
         include={"dataset": True, "model": True, "training": True},

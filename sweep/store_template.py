@@ -1,7 +1,7 @@
 """New local MLflow stores start as a copy of an empty, already-migrated SQLite database.
 
-MLflow builds a new SQLite store by running its whole Alembic migration history (~3 s of CPU on
-2 cores, on the critical path of every first sweep in a folder, and of every test). The result is
+MLflow builds a new SQLite store by running its whole Alembic migration history (seconds of CPU,
+on the critical path of every first sweep in a folder, and of every test; docs/performance.md). The result is
 the same for every store of one MLflow version, so it is built once, kept in a cache folder, and
 copied. The template holds the schema only: MLflow adds its Default experiment to the copy when it
 opens it, with that store's own artifact location and creation time, as it would have anyway.

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_api_service import ApiServer, until_ended
+from api_server import ApiServer, until_ended
 
 pytestmark = pytest.mark.slow
 

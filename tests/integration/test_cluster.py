@@ -23,8 +23,7 @@ import pytest
 import yaml
 from cluster import Driver, MlflowServer, PostgresServer, RayCluster, python_without_sweep, wait_for
 from mlflow.tracking import MlflowClient
-
-from sweep.results import find_sweep
+from sweep_runs import trial_runs
 
 pytestmark = pytest.mark.slow
 
@@ -105,15 +104,6 @@ def sweep_id_in(output: str) -> str:
     found = re.search(r"sweep id\s+(\S+)", output)
     assert found, output[-3000:]
     return found.group(1)
-
-
-def trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
-    record = find_sweep(client, sweep_id, with_spec=False)
-    return list(
-        client.search_runs(
-            [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'", max_results=5000
-        )
-    )
 
 
 def parents(client: MlflowClient, sweep_id: str) -> list[Any]:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_server import ApiServer, serve_env, until_ended, write_data
 from cluster import MlflowServer, RayCluster, wait_for
 from mlflow.tracking import MlflowClient
-from test_api_service import ApiServer, serve_env, until_ended, write_data
-from test_cluster import trial_runs
+from sweep_runs import trial_runs
 
 from sweep.results import find_sweep
 

@@ -102,3 +102,26 @@ def test_a_trial_reproduces_exactly_and_changed_data_is_refused(tmp_path: Path) 
     refused = _sweep("reproduce", children[0].info.run_id, "--runs-dir", str(runs))
     assert refused.returncode == 2
     assert "data fingerprint" in refused.stderr
+
+
+def test_a_trial_of_the_quick_example_reproduces_from_the_folder_it_ran_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The spec leaves resources at their defaults (issue 19: every trial of it was refused as
+    # "spec no longer gives this trial's recorded identity"), and an override changes its split.
+    monkeypatch.chdir(tmp_path)
+    example = Path(__file__).parents[2] / "examples" / "quick.yaml"
+    ran = _sweep("run", str(example), "--set", "dataset.test_split=0.2", "--cpus", "2")
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    sweep_id = re.search(r"sweep id\s+(\S+)", ran.stdout).group(1)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    record = find_sweep(client, sweep_id, with_spec=False)
+    children = client.search_runs(
+        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
+    )
+    assert len(children) == 4
+    child = next(c for c in children if c.data.params["placement"] == "before_activation")
+    again = _sweep("reproduce", child.info.run_id)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "identical: all" in again.stdout
+    assert str(child.data.metrics["final_test_accuracy"]) in again.stdout

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
-from test_analysis import make_trials
+from trial_tables import make_trials
 
 from sweep.analysis import analyse
 from sweep.analysis.interactions import cell_f_test, describe_cells, interaction_family

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_analysis import make_trials
+from trial_tables import make_trials
 
 from sweep.analysis import adaptive_seeds, analyse
 from sweep.report import render_html, render_markdown

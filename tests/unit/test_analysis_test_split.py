@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from trial_tables import make_trials
 
 from sweep.analysis import analyse
 from sweep.report import render_markdown
-from tests.unit.test_analysis import make_trials
 
 
 def with_test(trials: pd.DataFrame, effects: dict[str, float], rng_seed: int = 1) -> pd.DataFrame:

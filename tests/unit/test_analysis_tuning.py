@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from test_analysis import make_trials, trial_row
+from trial_tables import make_trials, trial_row
 
 from sweep.analysis import analyse
 from sweep.report import render_html, render_markdown

@@ -4,13 +4,14 @@ no 5xx, no status code, content type or body the document does not declare."""
 from __future__ import annotations
 
 import schemathesis
+from fake_sweeps import TOKEN, FakeSweeps, job, parent
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from schemathesis.checks import missing_required_header, negative_data_rejection, positive_data_acceptance
-from test_api import TOKEN, FakeSweeps, SweepState, job, parent
 
 from services.api.app import create_app
 from services.api.settings import Settings
+from services.api.sweeps import SweepState
 
 
 def _app():  # type: ignore[no-untyped-def]

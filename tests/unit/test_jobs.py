@@ -1,11 +1,19 @@
 """The job layer's pure parts: what travels with a submitted sweep, ids, the auth token."""
 
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from typer.testing import CliRunner
 
+from sweep import jobs
+from sweep.cli import app
 from sweep.jobs import _use_token_if_present, check_sweep_id, stage, submission_id
 from sweep.spec import SpecError, load_spec
+from sweep.tracking import JOB_TAG, SweepTracker, local_tracking_uri
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_stage_ships_the_spec_and_its_data_file_with_a_relative_path(tmp_path: Path) -> None:
@@ -42,14 +50,53 @@ def test_malformed_sweep_ids_are_refused(bad: str) -> None:
 
 
 def test_a_configured_token_turns_token_auth_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    before = os.environ.get("RAY_AUTH_MODE")
+    monkeypatch.setenv("RAY_AUTH_MODE", "")  # recorded, so teardown restores it whatever the code sets
+    monkeypatch.delenv("RAY_AUTH_MODE")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     _use_token_if_present()
-    import os
-
     assert "RAY_AUTH_MODE" not in os.environ  # no token anywhere: leave Ray's default
     monkeypatch.setenv("RAY_AUTH_TOKEN", "secret")
     _use_token_if_present()
     assert os.environ["RAY_AUTH_MODE"] == "token"
+    monkeypatch.undo()
+    assert os.environ.get("RAY_AUTH_MODE") == before  # nothing leaks into later tests
+
+
+class ClusterWithOneJob:
+    """The Jobs API of a cluster that knows one job, its id Ray's own (a plain `ray job submit`)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+    def get_job_info(self, job_id: str) -> SimpleNamespace:
+        if job_id != self.job_id:
+            raise RuntimeError(f"Job {job_id} does not exist")
+        return SimpleNamespace(
+            status="RUNNING", message="", start_time=1_764_700_000_000, end_time=None, metadata={}
+        )
+
+
+def test_status_finds_a_job_started_by_ray_job_submit_through_its_parent_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = local_tracking_uri(tmp_path)
+    spec = load_spec(EXAMPLES / "quick.yaml")
+    tracker = SweepTracker(uri, spec, "quick-20261202-1", tmp_path, run_tags={JOB_TAG: "raysubmit_aBcD1234"})
+    tracker.start_sweep()
+    monkeypatch.setattr(jobs, "job_client", lambda address: ClusterWithOneJob("raysubmit_aBcD1234"))
+
+    found = jobs.status("quick-20261202-1", address="http://head:8265", tracking_uri=uri)
+    assert (found.submission_id, found.status) == ("raysubmit_aBcD1234", "RUNNING")
+    with pytest.raises(jobs.JobNotFound, match="no Ray job for sweep quick-20261202-1"):
+        jobs.status("quick-20261202-1", address="http://head:8265")  # no store to look in
+    with pytest.raises(jobs.JobNotFound, match="no Ray job for sweep quick-20261202-2"):
+        jobs.status("quick-20261202-2", address="http://head:8265", tracking_uri=uri)  # no such sweep
+
+    shown = CliRunner().invoke(
+        app, ["status", "quick-20261202-1", "--address", "http://head:8265", "--tracking-uri", uri]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "ray job         raysubmit_aBcD1234: RUNNING" in shown.output

@@ -24,7 +24,8 @@ from sweep.reproducibility import (
     spec_hash,
     trial_hash,
 )
-from sweep.spec import PLACEMENTS, SweepSpec, parse_spec
+from sweep.space import grid_configs
+from sweep.spec import PLACEMENTS, SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, local_tracking_uri
 from sweep.trial import RunStatus
 
@@ -43,6 +44,7 @@ BASE: dict[str, Any] = {
 }
 CONFIG = {"placement": "after_dropout", "dropout": 0.5, "optimizer": "adam", "seed": 1}
 FINGERPRINT = "f" * 64
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def spec_with(**changes: Any) -> SweepSpec:
@@ -153,6 +155,17 @@ def test_a_data_file_moved_with_its_sweep_keeps_the_trial_hash(tmp_path: Path) -
     here = spec_with(dataset={"source": "npz", "path": str(tmp_path / "d.npz")})
     there = spec_with(dataset={"source": "npz", "path": "data/d.npz"})
     assert trial_hash(here, CONFIG, FINGERPRINT) == trial_hash(there, CONFIG, FINGERPRINT)
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_spec_yaml_a_sweep_saves_gives_the_hashes_its_trials_recorded(example: Path) -> None:
+    # `sweep reproduce` hashes the spec as its spec.yaml reads back: a default such as
+    # cpus_per_trial=1 (an int, where YAML then reads 1.0) must not change the identity.
+    ran = load_spec(example, ["dataset.test_split=0.2"])
+    saved = parse_spec(parse_spec_text(ran.to_yaml()))
+    for config in grid_configs(ran):
+        assert trial_hash(saved, config, FINGERPRINT) == trial_hash(ran, config, FINGERPRINT)
+    assert spec_hash(saved) == spec_hash(ran)
 
 
 def test_library_versions_name_python_and_the_training_stack() -> None:
