@@ -166,14 +166,14 @@ def _adaptive_rounds(spec: SweepSpec, tracker: SweepTracker) -> Iterator[PlanSte
     Each round is decided from the trials MLflow holds, so a resumed sweep replays the same
     looks and runs the round the interrupted one had not finished.
     """
-    from sweep.adaptive import ENDED, ran_keys, replay, trials_saved
+    from sweep.adaptive import ENDED, call_tags, ran_keys, replay, trials_saved
 
     def next_round(recorder: TrialRecorder) -> TunePlan | None:
         trials = _trials_so_far(tracker, recorder)
         progress = replay(trials, spec)
         ran = int(trials["status"].isin(ENDED).sum())
         tracker.record_adaptive(
-            {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
+            call_tags(progress.calls),
             {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},
         )
         if progress.next_round is None:

@@ -128,8 +128,9 @@ class DatasetSpec(_Model):
     # Rows held out for the final evaluation only, carved off before the validation split.
     test_split: float = Field(default=0.0, ge=0, lt=1)
     # Draw the validation and test rows again for each trial seed (so intervals include split
-    # variance); else dataset.seed fixes them for the whole sweep.
-    split_per_seed: bool = False
+    # variance; the default, as every source here is loaded whole and split by the sweep);
+    # false: dataset.seed fixes them for the whole sweep and the verdict speaks for those rows.
+    split_per_seed: bool = True
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
@@ -507,6 +508,13 @@ class SweepSpec(_Model):
             errors.append(
                 "search.seeds: adaptive seeds need grid or random search with shared tuning "
                 "(every placement on the same blocks, so each added seed adds pairs)"
+            )
+        adaptive = self.search.adaptive
+        if adaptive is not None and (adaptive.max < 3 or self.strategy.scheduler != "fifo"):
+            errors.append(
+                f"search.seeds: adaptive looks judge final accuracies of at least 3 seeds, so they need "
+                f"max >= 3 and strategy.scheduler fifo, which trains every trial to the end (got max="
+                f"{adaptive.max}, scheduler {self.strategy.scheduler})"
             )
         if self.strategy.algorithm == "grid" and self.strategy.tuning != "shared":
             errors.append(
