@@ -6,9 +6,10 @@ stopped early by ASHA) go through `analyse()`; a sweep counts as wrong when its 
 claims a direction (better or worse, overall, "slightly" or in a cell) the truth does not have.
 Under "null" no placement has an effect; under "4 points" after_dropout is 4 points worse in
 every cell and the others have none: power is the share of sweeps that call it worse (overall
-or in every cell). Usage:
+or in every cell). First, the coverage of one
+comparison's nominal 95% interval on vectorised paired differences (100,000 draws a row). Usage:
 
-    .venv/bin/python benchmarks/calibration.py [--sweeps 400] [--seeds 6]
+    .venv/bin/python benchmarks/calibration.py [--sweeps 400] [--seeds 6] [--coverage-only]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))  # the tests' simulator
 from simulated_sweeps import Design, directional_claims, false_claims, simulate
@@ -48,14 +50,40 @@ def run(design: Design, sweeps: int, rng: np.random.Generator) -> tuple[float, f
     return wrong / sweeps, found / sweeps, float(np.mean(iccs)) if iccs else math.nan
 
 
+def coverage(seeds: int, cells: int, icc: float, sims: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Miss rates of a nominal 95% interval for one comparison's mean difference: (per-seed means
+    with seeds - 1 df, as the analysis does; every pair as a unit, as before issue 20)."""
+    tau, sd = math.sqrt(icc), math.sqrt(1 - icc)  # total variance 1 per difference
+    diffs = rng.normal(0, tau, (sims, seeds, 1)) + rng.normal(0, sd, (sims, seeds, cells))
+    means = diffs.mean(axis=2)
+    t_seed = stats.t.ppf(0.975, seeds - 1)
+    half = t_seed * means.std(axis=1, ddof=1) / math.sqrt(seeds)
+    miss_seed = float(np.mean(np.abs(means.mean(axis=1)) > half))
+    flat = diffs.reshape(sims, -1)
+    n = flat.shape[1]
+    half_pair = stats.t.ppf(0.975, n - 1) * flat.std(axis=1, ddof=1) / math.sqrt(n)
+    miss_pair = float(np.mean(np.abs(flat.mean(axis=1)) > half_pair))
+    return miss_seed, miss_pair
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sweeps", type=int, default=400)
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--coverage-only", action="store_true", help="only the fast coverage table")
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
+    print("| seeds x cells | ICC | miss rate, seed as unit | miss rate, pair as unit |")
+    print("|---|---|---|---|")
+    for seeds, cells in ((3, 6), (6, 4), (8, 4)):
+        for icc in (0.0, 0.1, 0.3, 0.5):
+            seed_miss, pair_miss = coverage(seeds, cells, icc, 100_000, rng)
+            print(f"| {seeds} x {cells} | {icc:g} | {seed_miss:.1%} | {pair_miss:.1%} |")
+    print()
+    if args.coverage_only:
+        return
     print(
         "| condition | seeds | ICC | sweeps | false better/worse (\u00b1 1 MC SE) "
         "| found the 4-point effect | mean ICC estimate |"

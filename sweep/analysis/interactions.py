@@ -119,7 +119,7 @@ def interaction_family(named: Sequence[tuple[str, str, pd.Series]], margin: floa
                 n_cells=len(fit.levels),
                 f_value=fit.f_value,
                 df_cells=fit.df_cells,
-                df_resid=fit.df_resid,
+                df_resid=round(fit.df_resid, 1) if math.isfinite(fit.df_resid) else fit.df_resid,
                 p_value=fit.p_value,
                 p_adjusted=float(p_adj[i]),
                 family=len(testable),
