@@ -2,9 +2,13 @@
 
 A sweep with `search.seeds: {min: 3, max: 20}` runs every configuration with `min` seeds, then
 looks at its paired comparisons (each placement against the declared reference, on the same
-block and seed). A comparison is decided once its interval excludes zero (better or worse) or
-lies inside the equivalence margin (equivalent); only the placements of undecided comparisons
-get `step` more seeds, until every comparison is decided or `max` seeds are reached.
+block and seed). Like the report, a look judges the verdict's accuracy (test accuracy when the
+spec has a test split, else validation; never `strategy.metric`), averages each seed's paired
+differences (the seed is the unit, sweep/analysis/comparisons.py) and reads the outcome off the
+interval with the report's own `classify`: no call from fewer than 3 seeds or from no spread.
+Only the placements of undecided comparisons get `step` more seeds, until every comparison is
+decided or `max` seeds are reached. The calls are recorded on the parent run as JSON
+(`Call.to_json`, read back by sweep.analysis.sequential).
 
 Repeated looks at growing data inflate errors unless each look spends only part of the error
 rate. Each look k tests at its increment of Lan-DeMets' Pocock-type spending function,
@@ -19,16 +23,16 @@ Pure logic on a trial table (sweep.results.trial_table); the runner decides what
 
 from __future__ import annotations
 
-import functools
+import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from sweep.analysis.comparisons import comparison_pairs
+from sweep.analysis.comparisons import Outcome, classify, comparison_pairs
+from sweep.analysis.estimate import Estimate
 from sweep.space import blocks
 from sweep.spec import SweepSpec
 from sweep.trial import RAN, SEED_KEY, RunStatus, TrialKey, config_key
@@ -40,26 +44,44 @@ class Call:
 
     placement: str
     reference: str
-    outcome: str  # better | worse | equivalent | cannot tell
+    outcome: Outcome
     look: int
-    seeds: int
+    seeds: int  # seeds per configuration at this look
     pairs: int
-    difference: float
-    low: float
+    difference: float  # mean of the per-seed mean differences
+    low: float  # the look's interval; NaN with fewer than 3 seeds of pairs
     high: float
+    level: float = math.nan  # the interval's level: 1 - the look's share of alpha / comparisons
+    seeds_with_pairs: int = 0  # the units the call rests on
 
     @property
     def decided(self) -> bool:
         return self.outcome != "cannot tell"
 
     def describe(self) -> str:
-        if self.pairs < 2:
-            return f"{self.placement} vs {self.reference}: too few pairs ({self.pairs}) at {self.seeds} seeds"
+        """The call in words, for people (the data is `to_json`)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return (
+                f"{self.placement} vs {self.reference}: {self.outcome} at look {self.look} "
+                f"({self.seeds_with_pairs} seed(s) with pairs, {self.pairs} pairs): no interval"
+            )
         return (
             f"{self.placement} vs {self.reference}: {self.outcome} at look {self.look} "
-            f"({self.seeds} seeds, {self.pairs} pairs): {self.difference:+.2f} points, "
+            f"({self.seeds_with_pairs} seeds, {self.pairs} pairs): {self.difference:+.2f} points, "
             f"interval {self.low:+.2f} to {self.high:+.2f}"
         )
+
+    def to_json(self) -> str:
+        """The call as the parent run records it: JSON, NaN as null."""
+        data = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
+        return json.dumps(data, allow_nan=False)
+
+
+def call_tags(calls: Iterable[Call]) -> dict[str, str]:
+    """The parent run's tags of a look: `adaptive.<placement>.vs.<reference>` -> the call's JSON."""
+    return {f"adaptive.{c.placement}.vs.{c.reference}": c.to_json() for c in calls}
 
 
 @dataclass(frozen=True)
@@ -108,29 +130,24 @@ def comparisons(spec: SweepSpec) -> list[tuple[str, str]]:
     return comparison_pairs(placements, reference)
 
 
-@functools.lru_cache(maxsize=4096)
-def _t_quantile(q: float, dof: int) -> float:
-    return float(stats.t.ppf(q, dof))
+def verdict_metric(spec: SweepSpec) -> str:
+    """The accuracy the report's verdict is on: test when the spec holds a test split out."""
+    return "final_test_accuracy" if spec.dataset.test_split > 0 else "final_val_accuracy"
 
 
-def judge(differences: np.ndarray, level: float, margin: float) -> tuple[str, float, float, float]:
-    """Outcome, mean and two-sided (1 - level) t-interval of paired differences (points)."""
-    n = len(differences)
-    if n < 2:
-        return "cannot tell", float(np.mean(differences)) if n else math.nan, -math.inf, math.inf
-    mean = float(np.mean(differences))
-    sd = float(np.std(differences, ddof=1))
-    half = _t_quantile(1 - level / 2, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
-    low, high = mean - half, mean + half
-    if low > 0:
-        outcome = "better"
-    elif high < 0:
-        outcome = "worse"
-    elif -margin < low and high < margin:
-        outcome = "equivalent"
-    else:
-        outcome = "cannot tell"
-    return outcome, mean, low, high
+def judge(seed_means: np.ndarray, level: float, margin: float) -> tuple[Outcome, float, float, float]:
+    """Outcome, mean and two-sided (1 - level) t-interval of per-seed mean differences (points),
+    the outcome read by the report's `classify`."""
+    est = Estimate.of(seed_means, 1 - level)
+    return classify(est, margin), est.mean, est.ci_low, est.ci_high
+
+
+def per_seed(seeds: np.ndarray, diffs: np.ndarray) -> np.ndarray:
+    """Each seed's mean difference, the seeds in ascending order."""
+    if not len(diffs):
+        return np.empty(0)
+    found, codes = np.unique(seeds, return_inverse=True)
+    return np.bincount(codes, weights=diffs, minlength=len(found)) / np.bincount(codes, minlength=len(found))
 
 
 def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +192,7 @@ def replay(trials: pd.DataFrame, spec: SweepSpec) -> Progress:
     """
     adaptive = spec.search.adaptive
     assert adaptive is not None
-    metric = f"final_{spec.strategy.metric}"
+    metric = verdict_metric(spec)
     differences = {pair: paired_differences(trials, *pair, metric) for pair in comparisons(spec)}
     return sequential(
         differences,
@@ -195,8 +212,9 @@ def sequential(
 ) -> Progress:
     """The procedure itself, on each comparison's paired differences by seed.
 
-    At look k (`looks[k]` seeds) every undecided comparison is judged on its pairs with seed
-    below that count, at the look's share of alpha over the number of comparisons. `missing`
+    At look k (`looks[k]` seeds) every undecided comparison is judged on the per-seed means of
+    its pairs with seed below that count, at the look's share of alpha over the number of
+    comparisons. `missing`
     says whether trials of the placements still needed are not in yet for the look's new seeds:
     then that is the round to run.
     """
@@ -212,9 +230,13 @@ def sequential(
             if (a, b) in calls and calls[(a, b)].decided:
                 continue  # a decision stands: later data never reopens it
             pair_seeds, pair_diffs = differences[(a, b)]
-            diffs = pair_diffs[pair_seeds < seeds]
-            outcome, mean, low, high = judge(diffs, level / len(pairs), margin)
-            calls[(a, b)] = Call(a, b, outcome, k, seeds, len(diffs), mean, low, high)
+            seen = pair_seeds < seeds
+            means = per_seed(pair_seeds[seen], pair_diffs[seen])
+            share = level / len(pairs)
+            outcome, mean, low, high = judge(means, share, margin)
+            calls[(a, b)] = Call(
+                a, b, outcome, k, seeds, int(seen.sum()), mean, low, high, 1 - share, len(means)
+            )
         open_pairs = [pair for pair, call in calls.items() if not call.decided]
         needed = {p for pair in open_pairs for p in pair}
         previous = seeds

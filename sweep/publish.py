@@ -50,6 +50,16 @@ def _analysis_settings(record: SweepRecord) -> AnalysisSpec:
         return AnalysisSpec()
 
 
+def _split_per_seed(record: SweepRecord) -> bool | None:
+    """The spec's dataset.split_per_seed; None when its spec.yaml does not say."""
+    try:
+        spec = yaml.safe_load(record.spec_yaml or "") or {}
+        value = (spec.get("dataset") or {}).get("split_per_seed")
+        return value if isinstance(value, bool) else None
+    except (yaml.YAMLError, AttributeError):
+        return None
+
+
 def publish_report(
     client: MlflowClient,
     sweep_id: str,
@@ -78,6 +88,7 @@ def publish_report(
         reference=settings.reference,
         equivalence_margin=settings.equivalence_margin,
         adaptive=adaptive_seeds(parent.tags, parent.metrics),
+        split_per_seed=_split_per_seed(record),
     )
     title = f"Where does BatchNormalization go? — {sweep_id}"
     if out_dir is None:

@@ -8,7 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from sweep.analysis.comparisons import DEFAULT_MARGIN, Comparison, compare, comparison_pairs, fallback_sd
+from sweep.analysis.comparisons import (
+    ALPHA_CELLS,
+    ALPHA_OVERALL,
+    DEFAULT_MARGIN,
+    Comparison,
+    compare,
+    comparison_pairs,
+    fallback_sd,
+)
 from sweep.analysis.convergence import (
     DEFAULT_TARGET_SHARE,
     TimeDifference,
@@ -62,6 +70,12 @@ class Analysis:
     recalibration: Recalibration | None  # after_dropout with BN statistics re-estimated without dropout
     verdict: tuple[str, ...]
     expectations: tuple[Expectation, ...]
+    # Pooled over the comparisons (mean of each one's estimate): why the seed is the unit; NaN if none.
+    intra_seed_correlation: float = math.nan
+    seeds_needed: int | None = None  # the most any undecided comparison needs; None when none says
+    families: tuple[str, ...] = ()  # which claims share the verdict's one error rate, and their share
+    split_per_seed: bool | None = None  # whether each seed drew its own evaluation rows; None: unknown
+    evaluation_rows: int | None = None  # the fixed evaluation rows' count, when known
 
     def placement(self, name: str) -> PlacementSummary:
         """The summary of placement `name`."""
@@ -101,6 +115,8 @@ class Analysis:
             out[pre + "diff_ci_high"] = c.diff.ci_high
             out[pre + "p_adjusted"] = c.p_adjusted
             out[pre + "n_pairs"] = float(c.n_pairs)
+            out[pre + "n_seeds"] = float(c.n_seeds)
+            out[pre + "intra_seed_correlation"] = c.intra_seed_correlation
         for i in self.interactions:
             pre = f"interaction.{i.placement}_vs_{i.reference}."
             out[pre + "f_value"] = i.f_value
@@ -117,6 +133,8 @@ def analyse(
     reference: str | None = None,
     equivalence_margin: float = DEFAULT_MARGIN,
     adaptive: AdaptiveSeeds | None = None,
+    split_per_seed: bool | None = None,
+    evaluation_rows: int | None = None,
 ) -> Analysis:
     """Summarise, compare and judge the placements of one sweep.
 
@@ -125,7 +143,9 @@ def analyse(
     `reference` is a placement, "all" (every pair), or None: `none` when it has usable trials,
     else all. `equivalence_margin` is in accuracy points. A table with a `phase` column of a
     per-placement sweep is judged on its re-runs only (tuning.py); `adaptive` holds the sequential
-    calls an adaptive sweep recorded on its parent run (sequential.py).
+    calls an adaptive sweep recorded on its parent run (sequential.py). `split_per_seed` (the
+    spec's dataset.split_per_seed; None when not known) and `evaluation_rows` say for which rows
+    the intervals speak (verdict.scope_sentence).
 
     `metric` None: final test accuracy when every usable trial has one and all trained equally
     long (the held-out split decides the comparisons), else final validation accuracy. Best
@@ -206,6 +226,8 @@ def analyse(
         target_is_default=target_is_default,
         cells=cells,
         n_seeds=n_seeds,
+        split_per_seed=split_per_seed,
+        evaluation_rows=evaluation_rows,
     )
     if recal is not None:
         verdict.append(describe_recalibration(recal))
@@ -231,7 +253,35 @@ def analyse(
         recalibration=recal,
         verdict=tuple(verdict),
         expectations=expectations,
+        intra_seed_correlation=_pooled_correlation(comparisons),
+        seeds_needed=max(
+            (c.seeds_needed for c in comparisons if c.outcome == "cannot tell" and c.seeds_needed),
+            default=None,
+        ),
+        families=_families(comparisons, tested),
+        split_per_seed=split_per_seed,
+        evaluation_rows=evaluation_rows,
     )
+
+
+def _pooled_correlation(comparisons: tuple[Comparison, ...]) -> float:
+    found = [c.intra_seed_correlation for c in comparisons if math.isfinite(c.intra_seed_correlation)]
+    return sum(found) / len(found) if found else math.nan
+
+
+def _families(comparisons: tuple[Comparison, ...], tested: tuple[Interaction, ...]) -> tuple[str, ...]:
+    """The claims that share the verdict's error rate, each family with its share of ALPHA."""
+    out = []
+    if comparisons:
+        named = ", ".join(f"{c.placement} vs {c.reference}" for c in comparisons)
+        out.append(f"overall comparisons ({named}): alpha {ALPHA_OVERALL:g}, Bonferroni")
+    if tested:
+        cells = sum(len(i.cells) for i in tested if math.isfinite(i.p_value))
+        out.append(
+            f"interaction tests ({len(tested)}) and the per-cell claims they gate ({cells} cells): "
+            f"alpha {ALPHA_CELLS:g}, Bonferroni within each"
+        )
+    return tuple(out)
 
 
 def _resolve_reference(reference: str | None, placements: list[str], with_data: set[str]) -> str:

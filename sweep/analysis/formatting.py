@@ -47,15 +47,17 @@ def format_interval(est: Estimate, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def interval_name(est: Estimate) -> str:
-    """ "95% CI", or "simultaneous 95% CI (each at 98.3%)" for an interval of a corrected family."""
+    """ "95% CI", or "simultaneous CI (each at 99.2%)" for an interval of a corrected family."""
     if est.level <= LEVEL + 1e-9:
         return "95% CI"
-    return f"simultaneous 95% CI (each at {est.level * 100:.4g}%)"
+    return f"simultaneous CI (each at {est.level * 100:.4g}%)"
 
 
-def difference_text(diff: Estimate, unit: str = "points") -> str:
-    """ "Δ = −0.8 points, 95% CI −1.5 to −0.1, n = 20 pairs", or without the interval when too few."""
+def difference_text(diff: Estimate, unit: str = "points", pairs: int | None = None) -> str:
+    """ "Δ = −0.8 points, simultaneous CI (each at 99.2%) −1.5 to −0.1, n = 5 seeds (20 pairs)",
+    or without the interval when too few; `diff` is over seeds (comparisons.py)."""
     mean = f"\u0394 = {format_number(diff.mean, signed=True)} {unit}"
+    n = f"n = {diff.n} seed(s)" + (f" ({pairs} pairs)" if pairs is not None else "")
     if not diff.has_interval:
-        return f"{mean}, n = {diff.n} pair(s), too few pairs for an interval"
-    return f"{mean}, {interval_name(diff)} {format_interval(diff)}, n = {diff.n} pairs"
+        return f"{mean}, {n}, too few seeds for an interval"
+    return f"{mean}, {interval_name(diff)} {format_interval(diff)}, {n}"

@@ -1,30 +1,29 @@
 """Whether a placement's effect depends on dropout and optimizer, and if so how, cell by cell.
 
-The model, one per comparison: its paired differences (placement - reference in points, one per
-dropout x optimizer x seed) regressed by OLS on their cell, y = mu_cell + e. The interaction test
-is that regression's F-test of the cell terms against the intercept-only model y = mu + e: is the
-mean difference the same in every cell? (statsmodels' OLS gives the same F and p; `cell_f_test`
-computes them in closed form.) Why this model:
+The data, one comparison at a time: its paired differences (placement - reference in points), one
+per dropout x optimizer cell and seed. Within one cell every value comes from another seed, so a
+cell's values are independent; across cells one seed's values are correlated (comparisons.py).
 
-- Pairing already removed what the two placements share in a cell and seed (the cell's level, the
-  seed's initial weights and batch order), so what is left to test is the placement x cell
-  interaction itself; an ANOVA of raw accuracies would test the same contrast with more nuisance
-  terms to fit.
+- The test, "is the mean difference the same in every cell?", is Welch's heteroskedastic one-way
+  ANOVA of the differences on their cell (Welch 1951; statsmodels' `anova_oneway(use_var=
+  "unequal")` gives the same F and p, `welch_f_test` computes them in closed form). Each cell's
+  mean is weighted by its own variance, so one noisy cell neither hides nor fakes an effect. A seed
+  effect shared by the cells cancels from the contrasts between them yet enlarges each cell's
+  variance, so correlation within seeds makes the test conservative, never liberal.
 - One term per cell, not C(dropout) + C(optimizer): the additive model misses an effect that only
-  one combination shows (worse only with sgd at high dropout), and the per-cell statements need
-  the cell means anyway, so the test and the statements rest on one model.
-- No seed term: each seed enters every cell once, so a seed effect shared by the cells cancels
-  from the contrasts between them and only widens the residual (conservative), while a few-seed
-  sweep keeps its degrees of freedom. A mixed model with a seed variance is not estimable from 3 seeds.
-- Equal variance in every cell, as the F-test assumes; the per-cell intervals use the same pooled
-  residual SD, so they agree with the test.
+  one combination shows (worse only with sgd at high dropout).
+- Each cell's interval is a t-interval from that cell's own seeds (its SD, n_c - 1 degrees of
+  freedom), so it holds whatever the other cells' variances are.
 
-Alpha discipline as in comparisons.py: the F-tests are Bonferroni-adjusted over the comparisons
-tested, and an interaction is claimed when the adjusted p < ALPHA. Each cell's interval is a
-t-interval (pooled SD, residual degrees of freedom) at 1 - ALPHA/m over the m cells of every tested
-comparison, so all cell statements hold together, and `classify` reads each one's outcome; cells of
-fewer than MIN_PAIRS pairs get none. The null false-interaction rate is checked by simulation in
-tests/unit/test_analysis_interactions.py.
+Alpha discipline: the interaction tests and the cell claims share ALPHA_CELLS (comparisons.py), as
+a gate. A comparison's cells are printed only when its interaction test (Bonferroni over the k
+comparisons tested at ALPHA_CELLS) finds a dependence; the cell intervals are simultaneous at
+1 - ALPHA_CELLS/m over the m cells of every tested comparison. Where the effect truly does not
+depend on the cell, the only possible error is the false dependence (at most ALPHA_CELLS over
+those comparisons); where it does, only a false cell claim (at most ALPHA_CELLS over the cells).
+So this half of the verdict errs with probability at most ALPHA_CELLS, and with the overall
+comparisons' ALPHA_OVERALL the whole printed verdict at most ALPHA (docs/statistics.md, with the
+rates measured on simulated sweeps in tests/unit/test_analysis_calibration.py).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import pandas as pd
 from scipy import special
 from statsmodels.stats.multitest import multipletests
 
-from sweep.analysis.comparisons import ALPHA, MIN_PAIRS, Outcome, classify, paired
+from sweep.analysis.comparisons import ALPHA_CELLS, Outcome, classify, paired
 from sweep.analysis.estimate import Estimate
 from sweep.analysis.formatting import format_number
 
@@ -52,7 +51,7 @@ class CellEffect:
 
     dropout: float
     optimizer: str
-    # Points; `std` is the model's pooled residual SD, the interval simultaneous over every cell.
+    # Points over the cell's seeds; `std` is the cell's own SD, the interval simultaneous over every cell.
     diff: Estimate
     outcome: Outcome
 
@@ -65,14 +64,15 @@ class Interaction:
     reference: str
     n_pairs: int
     n_cells: int
-    f_value: float  # NaN when not testable (one cell, no residual degrees of freedom or spread)
-    df_cells: int  # numerator degrees of freedom: cells - 1
-    df_resid: int
+    f_value: float  # Welch's F; NaN when not testable (fewer than 2 cells of 2 seeds with spread)
+    df_cells: int  # numerator degrees of freedom: cells tested - 1
+    df_resid: float  # Welch's denominator degrees of freedom (not a whole number)
     p_value: float
     p_adjusted: float  # Bonferroni over `family`
     family: int  # comparisons whose interaction was tested together
-    depends: bool  # p_adjusted < ALPHA: the effect differs between cells
+    depends: bool  # p_adjusted < ALPHA_CELLS: the effect differs between cells
     cells: tuple[CellEffect, ...]
+    alpha: float = ALPHA_CELLS  # shared by the interaction tests and the cell claims they gate
 
     def how(self) -> str:
         """The cells' outcomes in words, e.g. "worse at dropout >= 0.5, equivalent at dropout 0.1"."""
@@ -86,9 +86,8 @@ class _Fit:
     levels: list[tuple[float, str]]  # (dropout, optimizer)
     f_value: float
     df_cells: int
-    df_resid: int
+    df_resid: float
     p_value: float
-    scale: float  # pooled residual variance; NaN when not testable
 
 
 def interactions(
@@ -107,9 +106,9 @@ def interaction_family(named: Sequence[tuple[str, str, pd.Series]], margin: floa
     p_adj = np.full(len(fits), math.nan)
     if testable:
         raw = [fits[i][2].p_value for i in testable]
-        p_adj[testable] = multipletests(raw, alpha=ALPHA, method="bonferroni")[1]
+        p_adj[testable] = multipletests(raw, alpha=ALPHA_CELLS, method="bonferroni")[1]
     m = sum(len(fits[i][2].levels) for i in testable)
-    level = 1 - ALPHA / max(1, m)
+    level = 1 - ALPHA_CELLS / max(1, m)
     out = []
     for i, (placement, reference, fit) in enumerate(fits):
         out.append(
@@ -120,11 +119,11 @@ def interaction_family(named: Sequence[tuple[str, str, pd.Series]], margin: floa
                 n_cells=len(fit.levels),
                 f_value=fit.f_value,
                 df_cells=fit.df_cells,
-                df_resid=fit.df_resid,
+                df_resid=round(fit.df_resid, 1) if math.isfinite(fit.df_resid) else fit.df_resid,
                 p_value=fit.p_value,
                 p_adjusted=float(p_adj[i]),
                 family=len(testable),
-                depends=bool(p_adj[i] < ALPHA),
+                depends=bool(p_adj[i] < ALPHA_CELLS),
                 cells=_cells(fit, level, margin),
             )
         )
@@ -132,7 +131,7 @@ def interaction_family(named: Sequence[tuple[str, str, pd.Series]], margin: floa
 
 
 def _fit(diffs: pd.Series) -> _Fit | None:
-    """OLS of the differences on their cell; None with fewer than two cells."""
+    """Welch's test of the differences across their cells; None with fewer than two cells."""
     diffs = diffs.dropna()
     cells = list(zip(*(diffs.index.get_level_values(k) for k in CELL_KEYS), strict=True))
     levels = sorted(set(cells))
@@ -141,48 +140,42 @@ def _fit(diffs: pd.Series) -> _Fit | None:
     index = {cell: i for i, cell in enumerate(levels)}
     codes = np.array([index[c] for c in cells])
     y = diffs.to_numpy(dtype=float)
-    df_cells, df_resid = len(levels) - 1, len(y) - len(levels)
-    f_value, p_value, scale = cell_f_test(y, codes, len(levels))
-    return _Fit(y, codes, levels, f_value, df_cells, df_resid, p_value, scale)
+    f_value, df_cells, df_resid, p_value = welch_f_test(y, codes, len(levels))
+    return _Fit(y, codes, levels, f_value, df_cells, df_resid, p_value)
 
 
-def cell_f_test(y: np.ndarray, codes: np.ndarray, k: int) -> tuple[float, float, float]:
-    """F, p and residual variance of OLS `y ~ C(cell)` against `y ~ 1`: statsmodels' OLS
-    fvalue, f_pvalue and scale, as a formula; NaN when undefined (no residual dof or spread).
+def welch_f_test(y: np.ndarray, codes: np.ndarray, k: int) -> tuple[float, int, float, float]:
+    """Welch's F, its degrees of freedom and p over the cells with 2+ values and some spread.
 
-    With one term per cell the fitted values are the cell means, so the sums of squares need no
-    solve; the same numbers without OLS's per-fit overhead, which the null simulation in the tests
-    would pay thousands of times (tests/unit/test_analysis_interactions.py checks the equality).
+    statsmodels' anova_oneway(use_var="unequal") as a formula, without its per-call overhead,
+    which the null simulations in the tests would pay thousands of times; NaN when fewer than two
+    cells qualify.
     """
-    n = len(y)
-    df_cells, df_resid = k - 1, n - k
-    if df_cells < 1 or df_resid < 1:
-        return math.nan, math.nan, math.nan
-    counts = np.bincount(codes, minlength=k)
+    counts = np.bincount(codes, minlength=k).astype(float)
     means = np.bincount(codes, weights=y, minlength=k) / np.maximum(counts, 1)
-    within = float(np.sum((y - means[codes]) ** 2))
-    between = float(np.sum((y - y.mean()) ** 2)) - within
-    scale = within / df_resid
-    if not scale > 1e-12:  # no spread within any cell: F is not defined
-        return math.nan, math.nan, math.nan
-    f_value = max(between, 0.0) / df_cells / scale
-    return f_value, float(special.fdtrc(df_cells, df_resid, f_value)), scale
+    ss = np.bincount(codes, weights=(y - means[codes]) ** 2, minlength=k)
+    var = ss / np.maximum(counts - 1, 1)
+    ok = (counts >= 2) & (var > 1e-12)
+    g = int(ok.sum())
+    if g < 2:
+        return math.nan, max(0, g - 1), math.nan, math.nan
+    n, m, v = counts[ok], means[ok], var[ok]
+    w = n / v
+    total = float(w.sum())
+    centre = float(np.sum(w * m)) / total
+    between = float(np.sum(w * (m - centre) ** 2)) / (g - 1)
+    tmp = float(np.sum((1 - w / total) ** 2 / (n - 1)))
+    f_value = between / (1 + 2 * (g - 2) * tmp / (g * g - 1))
+    df_resid = (g * g - 1) / (3 * tmp)
+    return f_value, g - 1, df_resid, float(special.fdtrc(g - 1, df_resid, f_value))
 
 
 def _cells(fit: _Fit, level: float, margin: float) -> tuple[CellEffect, ...]:
-    """Each cell's mean with a pooled-SD t-interval at `level`, and the outcome it gives."""
-    sd = math.sqrt(fit.scale) if math.isfinite(fit.scale) else math.nan
-    t = float(special.stdtrit(fit.df_resid, 0.5 + level / 2)) if math.isfinite(sd) else math.nan
-    counts = np.bincount(fit.codes, minlength=len(fit.levels))
-    sums = np.bincount(fit.codes, weights=fit.y, minlength=len(fit.levels))
+    """Each cell's mean with a t-interval from its own seeds at `level`, and the outcome it gives."""
     out = []
-    for (dropout, optimizer), n, total in zip(fit.levels, counts, sums, strict=True):
-        mean = float(total / n)
-        if n >= MIN_PAIRS and math.isfinite(t):
-            half = t * sd / math.sqrt(n)
-            est = Estimate(int(n), mean, sd, mean - half, mean + half, level)
-        else:
-            est = Estimate(int(n), mean, sd, math.nan, math.nan, level)
+    for code, (dropout, optimizer) in enumerate(fit.levels):
+        values = fit.y[fit.codes == code]
+        est = Estimate.of(values, level)  # no interval under MIN_SEEDS seeds
         out.append(CellEffect(float(dropout), str(optimizer), est, classify(est, margin)))
     return tuple(out)
 

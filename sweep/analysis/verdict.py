@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from sweep.analysis.comparisons import ALPHA, MIN_PAIRS, Comparison
+from sweep.analysis.comparisons import ALPHA, ALPHA_CELLS, ALPHA_OVERALL, MIN_SEEDS, Comparison
 from sweep.analysis.convergence import DEFAULT_TARGET_SHARE, TimeDifference, describe_difference
 from sweep.analysis.equal_length import EqualLength, describe
 from sweep.analysis.formatting import (
@@ -45,13 +45,15 @@ def verdict_sentences(
     target_is_default: bool,
     cells: int,
     n_seeds: int,
+    split_per_seed: bool | None = None,
+    evaluation_rows: int | None = None,
 ) -> list[str]:
     """The verdict, most important first.
 
     Only what a test or an interval carries: the cell-mean tables' notes stay with their tables.
     """
     label = metric_label(metric)
-    out = [describe_own(own)] if own else []
+    out = [describe_own(own) + " " + rescored(metric, split_per_seed)] if own else []
     if best is None:
         which = "re-run" if own else "trial"
         return [*out, f"No {which} finished with a finite {label}; there is nothing to compare."]
@@ -72,6 +74,8 @@ def verdict_sentences(
         comparisons, interactions, reference, margin, label, cells, n_seeds, own is not None
     )
     out += _interaction_summary(interactions)
+    out += _seed_sentences(comparisons)
+    out.append(scope_sentence(metric, split_per_seed, evaluation_rows))
 
     failed = [s for s in summaries if s.failed_share > 0]
     if failed:
@@ -142,17 +146,20 @@ def _comparison_sentences(
     )
     family = max(c.family for c in comparisons)
     intervals = (
-        f"Intervals are Bonferroni-simultaneous 95% t-intervals over the {family} testable "
-        f"comparison(s), p-values Bonferroni-adjusted to match"
+        f"The seed is the unit: each seed's paired differences are averaged and the intervals are "
+        f"t-intervals over those per-seed means (seeds \u2212 1 degrees of freedom), "
+        f"Bonferroni-simultaneous over the {family} testable comparison(s) at "
+        f"{ALPHA_OVERALL * 100:g}% together, p-values adjusted to match"
         if family
-        else f"No comparison has the {MIN_PAIRS} pairs with some spread that an interval needs"
+        else f"No comparison has the {MIN_SEEDS} seeds with some spread that an interval needs"
     )
     matched = "seed (each placement at its own settings)" if own_settings else "dropout, optimizer and seed"
     out = [
         f"\u0394 below is {what}, in percentage points of {label}, matched on {matched}. "
         f"{intervals}. A comparison is equivalent when its whole interval lies inside "
         f"\u00b1{margin:g} point(s), better or worse when it lies wholly above or below 0, and "
-        f"otherwise this sweep cannot tell."
+        f"otherwise this sweep cannot tell. "
+        f"{family_sentence(any(math.isfinite(i.p_value) for i in interactions))}"
     ]
     depends = {(i.placement, i.reference): i for i in interactions if i.depends}
     for c in comparisons:
@@ -170,7 +177,7 @@ def _comparison_sentences(
 def comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
     """One comparison's outcome with the numbers it rests on."""
     d = c.diff
-    numbers = difference_text(d)
+    numbers = difference_text(d, pairs=c.n_pairs)
     if math.isfinite(c.p_adjusted):
         numbers += f", adjusted {format_p(c.p_adjusted, 'p')}, d_z = {format_number(c.effect_size, 2)}"
     m = f"\u00b1{c.margin:g}-point margin"
@@ -191,15 +198,14 @@ def comparison_sentence(c: Comparison, cells: int, n_seeds: int) -> str:
     if c.pairs_needed is None or c.seeds_needed is None:
         return sentence + "; run at least 2 seeds to estimate how many would be needed."
     source = (
-        "the observed SD of the paired differences"
+        "the observed SD of the per-seed mean differences"
         if d.n >= 2 and d.std > 0
-        else "the spread across trials, as too few pairs measure the paired SD"
+        else "the SD of one pair across trials, as fewer than 2 seeds measure a seed mean's SD"
     )
     return (
         f"{sentence}; resolving a {c.margin:g}-point difference at 80% power and \u03b1 = "
-        f"{ALPHA:g}/{max(1, c.family)} needs about {c.pairs_needed} pairs, i.e. about {c.seeds_needed} "
-        f"seeds at {cells} pairs per seed (this sweep has {n_seeds}; SD "
-        f"{format_number(c.power_sd)} points from {source})."
+        f"{ALPHA_OVERALL:g}/{max(1, c.family)} needs about {c.seeds_needed} seeds (this sweep has "
+        f"{n_seeds}; SD {format_number(c.power_sd)} points from {source})."
     )
 
 
@@ -243,11 +249,11 @@ def interaction_sentence(i: Interaction, c: Comparison) -> str:
     """A comparison whose effect depends on the cell: its outcome per cell instead of one Δ."""
     return (
         f"Against {c.reference}, {c.placement} is {i.how()}: its effect depends on the dropout "
-        f"\u00d7 optimizer cell (interaction F({i.df_cells}, {i.df_resid}) = "
-        f"{format_number(i.f_value, 1)}, Bonferroni-adjusted {format_p(i.p_adjusted, 'p')}), each cell "
-        f"read off its simultaneous interval by the rule above; the overall "
-        f"\u0394 = {format_number(c.diff.mean, signed=True)} points averages over the cells and is not "
-        f"the answer."
+        f"\u00d7 optimizer cell (Welch F({i.df_cells}, {format_number(i.df_resid)}) = "
+        f"{format_number(i.f_value, 1)}, Bonferroni-adjusted {format_p(i.p_adjusted, 'p')} < "
+        f"{i.alpha:g}), each cell read off its simultaneous interval from its own seeds by the rule "
+        f"above; the overall \u0394 = {format_number(c.diff.mean, signed=True)} points averages over "
+        f"the cells and is not the answer."
     )
 
 
@@ -259,8 +265,82 @@ def _interaction_summary(interactions: Sequence[Interaction]) -> list[str]:
     smallest = min(i.p_adjusted for i in quiet)
     which = "No comparison's" if len(quiet) == len(interactions) else "No other comparison's"
     return [
-        f"{which} effect is shown to depend on dropout or optimizer (OLS F-tests of the paired "
+        f"{which} effect is shown to depend on dropout or optimizer (Welch F-tests of the paired "
         f"differences across the {max(i.n_cells for i in quiet)} dropout \u00d7 optimizer cells, "
-        f"Bonferroni over {quiet[0].family} comparison(s): smallest adjusted {format_p(smallest, 'p')}); "
-        f"the overall \u0394 stands, though a smaller dependence cannot be ruled out."
+        f"Bonferroni over {quiet[0].family} comparison(s) at {quiet[0].alpha:g}: smallest adjusted "
+        f"{format_p(smallest, 'p')}); the overall \u0394 stands, though a smaller dependence cannot "
+        f"be ruled out."
     ]
+
+
+def family_sentence(with_cells: bool) -> str:
+    """Which claims share the verdict's one error rate."""
+    if not with_cells:
+        return (
+            f"Every better, worse or equivalent claim here shares one {ALPHA * 100:g}% error rate "
+            f"(the overall comparisons use {ALPHA_OVERALL * 100:g}% of it)."
+        )
+    return (
+        f"Every better, worse or equivalent claim here, overall or per cell, shares one "
+        f"{ALPHA * 100:g}% error rate: the overall comparisons use {ALPHA_OVERALL * 100:g}%, the "
+        f"interaction tests and the per-cell claims they let through the other "
+        f"{ALPHA_CELLS * 100:g}% (cells are judged one by one only where a comparison's interaction "
+        f"test finds that its effect varies between them)."
+    )
+
+
+def _seed_sentences(comparisons: Sequence[Comparison]) -> list[str]:
+    """How correlated one seed's pairs were: why the seed, not the pair, is the unit."""
+    found = [c for c in comparisons if math.isfinite(c.intra_seed_correlation)]
+    if not found:
+        return []
+    values = [c.intra_seed_correlation for c in found]
+    spread = (
+        format_number(values[0], 2)
+        if len(values) == 1
+        else f"{format_number(min(values), 2)} to {format_number(max(values), 2)} across comparisons"
+    )
+    return [
+        f"Intra-seed correlation of the paired differences (after each cell's mean): {spread}. "
+        f"Pairs of one seed share its initial weights and batch order, so they are not independent "
+        f"replicates; the intervals count seeds, not pairs."
+    ]
+
+
+def scope_sentence(metric: str, split_per_seed: bool | None, evaluation_rows: int | None) -> str:
+    """For which rows the intervals speak: a fresh draw of the data, or these evaluation rows."""
+    split = "test" if metric == "final_test_accuracy" else "validation"
+    if split_per_seed:
+        return (
+            f"Each seed drew its own {split} rows (dataset.split_per_seed), so the seed-to-seed "
+            f"spread includes which rows evaluate: the intervals speak for new draws of rows from "
+            f"this data set, not only the rows used."
+        )
+    rows = f" ({evaluation_rows} rows)" if evaluation_rows else ""
+    if split_per_seed is None:
+        return (
+            f"Whether each seed drew its own {split} rows is not known to this analysis: if the rows "
+            f"were fixed, the intervals speak for those rows{rows} only, and another draw of rows "
+            f"would add variance they do not include."
+        )
+    return (
+        f"The {split} rows were fixed for the whole sweep (dataset.split_per_seed false){rows}: the "
+        f"intervals speak for those rows only; another draw of rows would add variance they do not "
+        f"include."
+    )
+
+
+def rescored(metric: str, split_per_seed: bool | None) -> str:
+    """Whether per-placement re-runs are scored on rows that did not choose their block."""
+    if metric == "final_test_accuracy":
+        return "The re-runs are scored on the test split, rows that played no part in choosing the block."
+    if split_per_seed:
+        return (
+            "The re-runs are scored on validation rows drawn afresh for each re-run seed, not the "
+            "draws that chose the block (they overlap them only by chance)."
+        )
+    return (
+        "The re-runs could not be scored on rows that did not choose the block: without "
+        "dataset.test_split or dataset.split_per_seed they are scored on the validation rows that "
+        "picked it, so their accuracy may be overstated (selection bias)."
+    )

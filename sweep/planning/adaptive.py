@@ -35,14 +35,14 @@ class AdaptivePlanner(Planner):
 
     def next_plan(self, trials: TrialTable) -> TunePlan | None:
         # Imported here: scipy.stats costs seconds, and only adaptive sweeps need it.
-        from sweep.adaptive import ran_keys, replay, trials_saved
+        from sweep.adaptive import call_tags, ran_keys, replay, trials_saved
 
         spec, table = self.spec, trials()
         progress = replay(table, spec)
         if self.record_look is not None:
             ran = int(table["status"].isin(RAN).sum())
             self.record_look(
-                {f"adaptive.{c.placement}.vs.{c.reference}": c.describe() for c in progress.calls},
+                call_tags(progress.calls),
                 {"adaptive.trials_run": ran, "adaptive.trials_saved": trials_saved(spec, ran)},
             )
         if progress.next_round is None:

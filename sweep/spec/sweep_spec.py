@@ -64,6 +64,13 @@ class SweepSpec(SpecModel):
                 "search.seeds: adaptive seeds need grid or random search with shared tuning "
                 "(every placement on the same blocks, so each added seed adds pairs)"
             )
+        adaptive = self.search.adaptive
+        if adaptive is not None and (adaptive.max < 3 or self.strategy.scheduler != "fifo"):
+            errors.append(
+                f"search.seeds: adaptive looks judge final accuracies of at least 3 seeds, so they need "
+                f"max >= 3 and strategy.scheduler fifo, which trains every trial to the end (got max="
+                f"{adaptive.max}, scheduler {self.strategy.scheduler})"
+            )
         if self.strategy.algorithm == "grid" and self.strategy.tuning != "shared":
             errors.append(
                 "strategy.tuning: per_placement tuning needs random or optuna search "

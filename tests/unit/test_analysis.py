@@ -64,8 +64,8 @@ def test_equivalent_sentence_gives_delta_simultaneous_ci_and_pairs():
     analysis = analyse(make_trials())
     c = analysis.comparisons[0]
     sentence = next(s for s in analysis.verdict if "is equivalent to" in s)
-    assert f"n = {c.n_pairs} pairs" in sentence
-    assert "simultaneous 95% CI (each at 98.33%)" in sentence and "\u0394 = " in sentence
+    assert f"n = {c.n_seeds} seed(s) ({c.n_pairs} pairs)" in sentence
+    assert "simultaneous CI (each at 99.17%)" in sentence and "\u0394 = " in sentence
 
 
 def test_too_small_sweep_cannot_tell_and_says_how_many_seeds_are_needed():
@@ -75,8 +75,9 @@ def test_too_small_sweep_cannot_tell_and_says_how_many_seeds_are_needed():
     c = analysis.comparisons[0]
     assert c.n_pairs == 2
     assert c.seeds_needed is not None and c.seeds_needed >= 2
-    power = TTestPower().power(effect_size=1 / c.power_sd, alpha=0.05 / 3, nobs=np.arange(2, 500))
-    assert c.pairs_needed == max(3, 2 + int(np.argmax(power >= 0.8)))
+    power = TTestPower().power(effect_size=1 / c.power_sd, alpha=0.025 / 3, nobs=np.arange(2, 500))
+    assert c.seeds_needed == max(3, 2 + int(np.argmax(power >= 0.8)))  # seeds, not pairs
+    assert c.pairs_needed == 2 * c.seeds_needed
     sentence = next(s for s in analysis.verdict if s.startswith("This sweep cannot tell"))
     assert f"about {c.seeds_needed} seeds" in sentence
 
@@ -100,9 +101,9 @@ def test_identical_results_give_nan_p_and_cannot_tell_without_warnings():
 
 
 def test_wide_interval_cannot_tell_even_with_enough_pairs():
-    trials = make_trials(placements=ALL[:2], seeds=2, noise=0.03)
+    trials = make_trials(placements=ALL[:2], seeds=3, noise=0.03)
     c = analyse(trials).comparisons[0]
-    assert c.n_pairs == 8
+    assert c.n_pairs == 12 and c.n_seeds == 3
     assert c.diff.ci_width > 2
     assert c.outcome == "cannot tell"
 
@@ -349,7 +350,7 @@ def test_all_pairs_are_one_family_of_six_simultaneous_intervals():
     analysis = analyse(make_trials({"after_dropout": -0.03}), reference="all")
     assert analysis.reference == "all" and len(analysis.comparisons) == 6
     assert {c.family for c in analysis.comparisons} == {6}
-    assert all(c.diff.level == pytest.approx(1 - 0.05 / 6) for c in analysis.comparisons)
+    assert all(c.diff.level == pytest.approx(1 - 0.025 / 6) for c in analysis.comparisons)
     assert any("every pair" in s for s in analysis.verdict)
 
 

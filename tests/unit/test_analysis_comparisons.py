@@ -44,7 +44,7 @@ def test_simultaneous_intervals_use_the_bonferroni_level_of_the_testable_family(
     rng = np.random.default_rng(3)
     tested = simultaneous([rng.normal(0, 1, 12), rng.normal(1, 1, 12), rng.normal(0, 1, 2)])
     assert [t.family for t in tested] == [2, 2, 2]  # two pairs cannot be tested
-    assert tested[0].diff.level == pytest.approx(1 - 0.05 / 2)
+    assert tested[0].diff.level == pytest.approx(1 - 0.025 / 2)  # the overall comparisons' share
     assert math.isnan(tested[2].p_value) and not tested[2].diff.has_interval
     for t in tested[:2]:
         assert t.p_adjusted == pytest.approx(min(1.0, 2 * t.p_value))
@@ -64,7 +64,7 @@ def test_adjusted_p_below_alpha_exactly_when_the_interval_excludes_zero():
         family = [rng.normal(rng.normal(0, 0.6), 1, int(rng.integers(3, 15))) for _ in range(k)]
         for t in simultaneous(family):
             excludes = t.diff.ci_low > 0 or t.diff.ci_high < 0
-            assert (t.p_adjusted < 0.05) == excludes
+            assert (t.p_adjusted < 0.025) == excludes
 
 
 def test_null_sweeps_call_a_placement_worse_at_most_5_percent_of_the_time():

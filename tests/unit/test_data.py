@@ -423,13 +423,13 @@ def test_a_test_split_is_carved_off_disjoint_from_training_and_validation() -> N
 
 
 def test_without_a_test_split_there_are_no_test_arrays_and_the_split_is_unchanged() -> None:
-    plain = load_dataset(DatasetSpec(source="wine", seed=4))
+    plain = load_dataset(DatasetSpec(source="wine", seed=4, split_per_seed=False))
     assert plain.x_test is None and plain.y_test is None and plain.rows is None
     # None, not an empty array: the data fingerprint of a sweep without one stays what it was
     assert data_fingerprint(plain) == data_fingerprint(
         Dataset(plain.x_train, plain.y_train, plain.x_val, plain.y_val, plain.n_classes, plain.name)
     )
-    held = load_dataset(DatasetSpec(source="wine", seed=4, test_split=0.2))
+    held = load_dataset(DatasetSpec(source="wine", seed=4, test_split=0.2, split_per_seed=False))
     assert data_fingerprint(held) != data_fingerprint(plain)
 
 
@@ -442,11 +442,12 @@ def test_test_and_validation_splits_are_both_stratified() -> None:
 
 
 def test_dataset_seed_fixes_the_test_split() -> None:
-    a, b, c = (load_dataset(DatasetSpec(source="digits", test_split=0.2, seed=s)) for s in (1, 1, 2))
+    fixed = {"source": "digits", "test_split": 0.2, "split_per_seed": False}
+    a, b, c = (load_dataset(DatasetSpec(**fixed, seed=s)) for s in (1, 1, 2))
     assert a.x_test is not None and b.x_test is not None and c.x_test is not None
     np.testing.assert_array_equal(a.x_test, b.x_test)
     assert not np.array_equal(a.x_test, c.x_test)
-    assert trial_data(a, DatasetSpec(source="digits", test_split=0.2, seed=1), 7) is a  # not per seed
+    assert trial_data(a, DatasetSpec(**fixed, seed=1), 7) is a  # not per seed
 
 
 def test_split_per_seed_draws_other_rows_for_each_seed_reproducibly() -> None:

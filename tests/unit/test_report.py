@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from sweep.adaptive import Call, call_tags
 from sweep.analysis import analyse
 from sweep.publish import publish_report
 from sweep.report import (
@@ -176,7 +177,7 @@ def test_too_few_trials_print_no_interval_rather_than_one_past_100_percent():
     markdown = render_markdown(analyse(trials, curves))
     per_placement = markdown.split("## Per placement")[1].split("##")[0]
     assert per_placement.count("too few trials for an interval") == 4
-    assert "too few pairs for an interval" in markdown
+    assert "too few seeds for an interval" in markdown
 
 
 # --- publish: a sweep read back from a real (SQLite) MLflow store -----------------------------
@@ -277,15 +278,15 @@ def test_publish_reads_an_adaptive_sweeps_calls_from_its_parent_run(store):
     record_trials(
         tracker, configs, lambda c: 0.9 - 0.05 * (c["placement"] == "after_dropout") + 0.01 * c["seed"]
     )
-    call = "after_dropout vs none: worse at look 1 (3 seeds, 3 pairs): -5.00 points, interval -5.10 to -4.90"
-    tracker.record_adaptive(
-        {"adaptive.after_dropout.vs.none": call}, {"adaptive.trials_run": 6, "adaptive.trials_saved": 6}
-    )
+    call = Call("after_dropout", "none", "worse", 1, 3, 3, -5.0, -5.1, -4.9, 0.99, 3)
+    tracker.record_adaptive(call_tags([call]), {"adaptive.trials_run": 6, "adaptive.trials_saved": 6})
     published = publish_report(MlflowClient(uri), "publish-adaptive-1", runs / "report", log=False)
     assert set(published.trials["phase"]) == {""}
     adaptive = published.analysis.adaptive
     assert adaptive is not None and adaptive.trials_saved == 6
-    assert [(c.placement, c.outcome, c.text) for c in adaptive.calls] == [("after_dropout", "worse", call)]
+    assert [(c.placement, c.outcome, c.low, c.high) for c in adaptive.calls] == [
+        ("after_dropout", "worse", -5.1, -4.9)
+    ]
     markdown = published.files.markdown.read_text()
     assert "## Adaptive seeds" in markdown and "6 trials run, 6 saved" in markdown
     assert published.analysis.own_settings is None

@@ -43,7 +43,7 @@ def make_trials(
     seeds: int = 5,
     dropouts: tuple[float, ...] = (0.1, 0.5),
     optimizers: tuple[str, ...] = ("sgd", "adam"),
-    noise: float = 0.005,
+    noise: float = 0.003,
     rng_seed: int = 0,
 ) -> pd.DataFrame:
     """One trial per placement and grid point; `effects` (fractions) are keyed by placement or
