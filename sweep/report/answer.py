@@ -118,11 +118,15 @@ def overview(analysis: Analysis) -> str:
         f"{metric_label(analysis.metric)}, equivalent within \u00b1{analysis.equivalence_margin:g} "
         f"point(s); convergence target {target}. Accuracies are in percent with 95% t-intervals "
         f"on the logit scale (none from fewer than 3 trials); differences are in percentage points "
-        f"with Bonferroni-simultaneous 95% intervals."
+        f"with intervals from the per-seed mean differences (the seed is the unit), simultaneous "
+        f"so that every claim of the verdict together errs at most 5% of the time."
     )
     correlation = getattr(analysis, "intra_seed_correlation", None)
     if isinstance(correlation, float):
         text += f" Intra-seed correlation of the paired differences: {format_number(correlation, 2)}."
+    families = getattr(analysis, "families", ())
+    if families:
+        text += " Claims that share the verdict's 5%: " + "; ".join(families) + "."
     if analysis.equal_length is not None:
         text += f" Compared at epoch {analysis.equal_length.epoch}, the length every trial reached."
     if analysis.adaptive is not None:

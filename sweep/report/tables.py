@@ -153,11 +153,12 @@ def comparisons_table(analysis: Analysis) -> Table:
     rows = tuple(_comparison_row(c, correlated) for c in analysis.comparisons)
     note = (
         f"\u0394 = placement \u2212 reference in points of {label}, matched on {matched}. "
-        f"The intervals hold together with 95% confidence (Bonferroni: "
-        f"each at 1 \u2212 0.05/k over the k testable comparisons), and every outcome is read "
+        f"Each interval is a t-interval over the seeds' mean differences (seeds \u2212 1 df); together "
+        f"they hold with 97.5% confidence (Bonferroni: each at 1 \u2212 0.025/k over the k testable "
+        f"comparisons; the other 2.5% goes to the per-cell claims), and every outcome is read "
         f"off them: equivalent when the interval lies inside "
         f"\u00b1{analysis.equivalence_margin:g}, worse or better when it lies wholly below "
-        f"or above 0, cannot tell otherwise (also with fewer than 3 pairs). Seeds to resolve: "
+        f"or above 0, cannot tell otherwise (also with fewer than 3 seeds). Seeds to resolve: "
         f"for 80% power against a {analysis.equivalence_margin:g}-point difference."
     )
     return Table(title, headers, rows, note)
@@ -333,8 +334,9 @@ def _interaction_tables(analysis: Analysis) -> list[Table]:
             )
             for i in analysis.interactions
         ),
-        "Per comparison, an OLS F-test of the paired differences on their dropout \u00d7 optimizer "
-        "cell against one mean for all cells, Bonferroni-adjusted over the comparisons tested. "
+        "Per comparison, Welch's F-test (unequal cell variances) of the paired differences on their "
+        "dropout \u00d7 optimizer cell against one mean for all cells, Bonferroni-adjusted over the "
+        "comparisons tested within the 2.5% the interaction tests and per-cell claims share. "
         "Where it depends, the verdict and the tables below give the outcome per cell instead of "
         "one overall \u0394.",
     )
@@ -357,8 +359,8 @@ def _interaction_tables(analysis: Analysis) -> list[Table]:
                     )
                     for c in i.cells
                 ),
-                f"\u0394 in points of {label}. Each interval is a t-interval from the model's pooled "
-                f"residual SD, simultaneous over every cell of every tested comparison (Bonferroni), "
+                f"\u0394 in points of {label}. Each interval is a t-interval from that cell's own seeds, "
+                f"simultaneous over every cell of every tested comparison (Bonferroni), "
                 f"and read by the verdict's rule: equivalent inside "
                 f"\u00b1{analysis.equivalence_margin:g}, worse or better wholly below or above 0.",
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -224,12 +225,24 @@ def test_adaptive_stops_once_every_comparison_is_decided() -> None:
     looks: list[tuple[dict[str, str], dict[str, int]]] = []
     planner = AdaptivePlanner(s, lambda calls, counts: looks.append((calls, counts)))
     planner.next_plan(lambda: table([]))
-    clear = table(ran(range(2), gap=0.1, noise=[0.0, 0.001]))  # +10 points on both seeds
+    planner.next_plan(lambda: table(ran(range(2), gap=0.1, noise=[0.0, 0.001])))  # 2 seeds: no call yet
+    gaps = [0.10, 0.11, 0.09]  # about +10 points on each of 3 seeds (not all alike: some spread)
+    clear = table(
+        [
+            row(
+                {"placement": p, "dropout": 0.0, "optimizer": "adam", "seed": s},
+                0.8 + (gaps[s] if i == 0 else 0),
+            )
+            for s in range(3)
+            for i, p in enumerate(PAIR)
+        ]
+    )
     assert planner.next_plan(lambda: clear) is None
-    assert planner.expected == 4
+    assert planner.expected == 6  # min 2 seeds, then one more: no call from fewer than 3 seeds
     calls, counts = looks[-1]
-    assert "better at look 1" in calls["adaptive.before_activation.vs.none"]
-    assert counts == {"adaptive.trials_run": 4, "adaptive.trials_saved": 4}
+    call = json.loads(calls["adaptive.before_activation.vs.none"])  # calls are data, not prose
+    assert (call["outcome"], call["look"], call["seeds"]) == ("better", 2, 3)
+    assert counts == {"adaptive.trials_run": 6, "adaptive.trials_saved": 2}
 
 
 def test_adaptive_adds_seeds_while_undecided_until_max() -> None:
