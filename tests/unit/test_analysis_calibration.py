@@ -20,6 +20,9 @@ from statsmodels.stats.power import TTestPower
 from sweep.analysis import analyse
 from sweep.analysis.comparisons import ALPHA_OVERALL
 
+# ~500 analyses (minutes of CPU): in `make test`, not in `make test-fast`.
+pytestmark = pytest.mark.slow
+
 NULL_SWEEPS = 100
 
 
