@@ -11,7 +11,8 @@ from sweep import jobs
 from sweep.cli import app
 from sweep.jobs import _use_token_if_present, check_sweep_id, stage, submission_id
 from sweep.spec import SpecError, load_spec
-from sweep.tracking import JOB_TAG, SweepTracker, local_tracking_uri
+from sweep.store.layout import JOB_TAG
+from sweep.tracking import SweepTracker, local_tracking_uri
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -75,7 +76,12 @@ class ClusterWithOneJob:
         if job_id != self.job_id:
             raise RuntimeError(f"Job {job_id} does not exist")
         return SimpleNamespace(
-            status="RUNNING", message="", start_time=1_764_700_000_000, end_time=None, metadata={}
+            submission_id=job_id,
+            status="RUNNING",
+            message="",
+            start_time=1_764_700_000_000,
+            end_time=None,
+            metadata={},
         )
 
 
