@@ -67,3 +67,9 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayClus
 def cluster(shared_cluster: RayCluster) -> RayCluster:
     """The session's two-node cluster (node1 without the sweep package), every node alive."""
     return shared_cluster.heal()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's cluster run last, one after another: the cluster starts for them
+    and idles through no other test (on 2 cores, an idle two-node cluster is work in the way)."""
+    items.sort(key=lambda item: "shared_cluster" in getattr(item, "fixturenames", ()))
