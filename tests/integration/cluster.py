@@ -401,8 +401,11 @@ class RayCluster(_Server):
         return self
 
     def _launch_worker(self, i: int) -> subprocess.Popen[bytes]:
+        node_env = self._node_env()
+        if self.worker_cmd:  # a Python of its own: a PYTHONPATH to a checkout would hand it ./sweep
+            node_env.pop("PYTHONPATH", None)
         worker_env = {
-            **self._node_env(),
+            **node_env,
             "RAY_HEAD_ADDRESS": self.address,
             "RAY_NUM_CPUS": str(self.cpus_per_node),
             "RAY_CMD": self.worker_cmd or f"{sys.executable} -m ray.scripts.scripts",
