@@ -23,9 +23,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Two processes (pytest-xdist), a test module to each in turn: its module fixtures run once.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not slow"
 
 ui: $(STAMP)
 	$(BIN)/sweep ui
