@@ -1,6 +1,7 @@
-"""Shared test set-up: Keras on TensorFlow, quiet logs, the example specs."""
+"""Shared test set-up: Keras on TensorFlow, quiet logs, the example specs, one store cache."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -15,6 +16,16 @@ apply_environment()
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """SWEEP_CACHE_DIR for the session (and the processes it starts): not the developer's cache,
+    yet MLflow's empty-store template is built once per session, not once per test's store."""
+    with pytest.MonkeyPatch.context() as patch:
+        cache = tmp_path_factory.mktemp("sweep-cache")
+        patch.setenv("SWEEP_CACHE_DIR", str(cache))
+        yield cache
 
 
 @pytest.fixture

@@ -110,7 +110,19 @@ class PostgresServer(_Server):
     @property
     def url(self) -> str:
         """SQLAlchemy URL of the database, as MLflow's --backend-store-uri takes it."""
-        return f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+        return self.url_of(self.database)
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, database: str) -> str:
+        """Another empty database owned by the user, on this server; returns its URL.
+
+        One server, a database per MLflow store: a test's store is its own, without the seconds
+        another PostgreSQL server would cost.
+        """
+        self._psql(f"CREATE DATABASE {database} OWNER {self.user}")
+        return self.url_of(database)
 
     def _as_owner(self, args: list[str]) -> str:
         result = subprocess.run(
@@ -303,6 +315,7 @@ class RayCluster(_Server):
         self._temp_root = Path(tempfile.mkdtemp(prefix="ray-"))
         self._extra_env = dict(env or {})
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._starts = [0] * nodes  # a restarted node gets a temp dir of its own
 
     @property
     def address(self) -> str:
@@ -345,8 +358,9 @@ class RayCluster(_Server):
 
     def _node_args(self, i: int) -> list[str]:
         nm, om, agent, agent_grpc, runtime_env, metrics = self._node_ports[i]
+        temp_dir = self._temp_root / (self.node_name(i) + (f"-{self._starts[i]}" if self._starts[i] else ""))
         args = [
-            f"--temp-dir={self._temp_root / self.node_name(i)}",
+            f"--temp-dir={temp_dir}",
             f"--node-name={self.node_name(i)}",
             f"--node-manager-port={nm}",
             f"--object-manager-port={om}",
@@ -377,25 +391,30 @@ class RayCluster(_Server):
         }
         head_args = [*self._node_args(0), f"--ray-client-server-port={self.client_port}"]
         try:
-            self._launch(0, "start-head.sh", head_env, head_args)
+            self._procs.append(self._launch(0, "start-head.sh", head_env, head_args))
             self._wait_dashboard(timeout)
-            for i in range(1, self.nodes):
-                worker_env = {
-                    **self._node_env(),
-                    "RAY_HEAD_ADDRESS": self.address,
-                    "RAY_NUM_CPUS": str(self.cpus_per_node),
-                    "RAY_CMD": self.worker_cmd or f"{sys.executable} -m ray.scripts.scripts",
-                }
-                self._launch(i, "start-worker.sh", worker_env, self._node_args(i))
+            self._procs += [self._launch_worker(i) for i in range(1, self.nodes)]
             self.wait_nodes(self.nodes, timeout)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _launch(self, i: int, script: str, env: dict[str, str], args: list[str]) -> None:
+    def _launch_worker(self, i: int) -> subprocess.Popen[bytes]:
+        node_env = self._node_env()
+        if self.worker_cmd:  # a Python of its own: a PYTHONPATH to a checkout would hand it ./sweep
+            node_env.pop("PYTHONPATH", None)
+        worker_env = {
+            **node_env,
+            "RAY_HEAD_ADDRESS": self.address,
+            "RAY_NUM_CPUS": str(self.cpus_per_node),
+            "RAY_CMD": self.worker_cmd or f"{sys.executable} -m ray.scripts.scripts",
+        }
+        return self._launch(i, "start-worker.sh", worker_env, self._node_args(i))
+
+    def _launch(self, i: int, script: str, env: dict[str, str], args: list[str]) -> subprocess.Popen[bytes]:
         with self.log_path(i).open("ab") as log:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 [str(SERVICES / script), *args],
                 env=env,
                 stdout=log,
@@ -403,7 +422,35 @@ class RayCluster(_Server):
                 start_new_session=True,
                 cwd=self.tmpdir,
             )
-        self._procs.append(proc)
+
+    def restart_node(self, i: int, timeout: float = 300) -> None:
+        """Start node i (>= 1) again under its name, after kill_node(i) or a crash of its own.
+
+        What is left of the old node is killed; the new one gets fresh ports and temp dir (the old
+        node's may still be held, and its sockets lie in the old session's folder).
+        """
+        if i < 1:
+            raise ValueError(
+                f"restart_node: node 0 is the head; extra nodes are 1..{self.nodes - 1} (got {i})"
+            )
+        node_dir = str(self._temp_root / self.node_name(i))  # and node1-1, node1-2, ... of earlier restarts
+        _stop_group(self._procs[i], timeout=20)
+        for pid, argv in self._cluster_processes():
+            if any(f"{node_dir}/" in arg or f"{node_dir}-" in arg or arg.endswith(node_dir) for arg in argv):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self._node_ports[i] = _free_ports(6)
+        self._starts[i] += 1
+        self._procs[i] = self._launch_worker(i)
+        self.wait_nodes(self.nodes, timeout)
+
+    def heal(self, timeout: float = 300) -> Self:
+        """Restart every node that is not alive (a test killed it): the cluster as start() left it."""
+        alive = self.node_ids()
+        for i in range(1, self.nodes):
+            if self.node_name(i) not in alive:
+                self.restart_node(i, timeout)
+        return self
 
     def log_path(self, i: int) -> Path:
         """The output of node i's `ray start` (Ray's own logs are under its temp dir)."""
@@ -521,6 +568,13 @@ class RayCluster(_Server):
         return result.stdout
 
 
+def cluster_without_sweep(tmpdir: Path) -> RayCluster:
+    """A head on .venv's Python and node1 on a Python with every dependency but not the sweep
+    package, 1 CPU each (not started): a job must bring the package, as on a real cluster."""
+    python = python_without_sweep(Path(tmpdir))
+    return RayCluster(tmpdir, nodes=2, cpus_per_node=1, worker_cmd=f"{python} -m ray.scripts.scripts")
+
+
 def python_without_sweep(tmpdir: Path) -> Path:
     """A Python that imports everything installed in .venv except the `sweep` package.
 
@@ -607,6 +661,7 @@ __all__ = [
     "MlflowServer",
     "PostgresServer",
     "RayCluster",
+    "cluster_without_sweep",
     "free_port",
     "python_without_sweep",
     "wait_for",

@@ -1,15 +1,18 @@
-"""Real services for integration tests: a local Ray, MLflow stores, an `mlflow server`."""
+"""Real services for integration tests, one of each per session where the tests can share it.
+
+A local Ray (`ray.init` in this process); and the compose topology from cluster.py: one
+PostgreSQL, one `mlflow server` on it, one token-auth two-node Ray cluster whose node1 lacks the
+sweep package. Each module that uses the tracking server or the cluster gets it healed first: a
+node an earlier test killed is started again, a tracking server it left stopped is restarted.
+Tests that kill what they run on (the lost node, nothing lost, the faults) start their own.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
+from cluster import MlflowServer, PostgresServer, RayCluster, cluster_without_sweep
 
 
 @pytest.fixture(scope="session")
@@ -24,53 +27,49 @@ def ray_local() -> Iterator[None]:
     ray.shutdown()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL; a test that wants a store of its own calls create_database()."""
+    with PostgresServer(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on loopback, backed by SQLite, with its own artifact store."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(root / "server.log").open("w"),
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
+def shared_tracking(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[MlflowServer]:
+    with MlflowServer(postgres.url, tmp_path_factory.mktemp("tracking") / "artifacts") as server:
+        yield server
 
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("mlflow server did not start: " + (root / "server.log").read_text()[-2000:])
-        time.sleep(0.5)
-    yield url
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=30)
+
+@pytest.fixture(scope="module")
+def tracking(shared_tracking: MlflowServer) -> MlflowServer:
+    """The session's `mlflow server` on PostgreSQL, up (services/start-mlflow.sh, as compose runs it)."""
+    if not shared_tracking.healthy():
+        shared_tracking.stop()
+        shared_tracking.start()
+    return shared_tracking
+
+
+@pytest.fixture
+def mlflow_server(tracking: MlflowServer) -> str:
+    """The URL of a real `mlflow server` on loopback."""
+    return tracking.url
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    with cluster_without_sweep(tmp_path_factory.mktemp("cluster")) as ray_cluster:
+        yield ray_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_cluster: RayCluster) -> RayCluster:
+    """The session's two-node cluster (node1 without the sweep package), every node alive."""
+    return shared_cluster.heal()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's cluster run last, one after another: the cluster starts for them
+    and idles through no other test (on 2 cores, an idle two-node cluster is work in the way)."""
+    items.sort(key=lambda item: "shared_cluster" in getattr(item, "fixturenames", ()))

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 from api_server import AUTH, TOKEN, ApiServer, serve_env, status, until_ended, write_data
-from cluster import MlflowServer, PostgresServer, RayCluster, wait_for
+from cluster import MlflowServer, RayCluster, wait_for
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -66,22 +66,6 @@ def open_runs(tracking: str, parent_run_id: str) -> list[str]:
         [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000
     )
     return [r.info.run_id for r in [run, *children] if r.info.status == "RUNNING"]
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    root = tmp_path_factory.mktemp("api-tracking")
-    with (
-        PostgresServer(root / "postgres") as postgres,
-        MlflowServer(postgres.url, root / "artifacts") as server,
-    ):
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    with RayCluster(tmp_path_factory.mktemp("api-cluster"), nodes=2, cpus_per_node=1) as ray_cluster:
-        yield ray_cluster
 
 
 @pytest.fixture(scope="module")

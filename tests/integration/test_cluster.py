@@ -14,14 +14,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from cluster import Driver, MlflowServer, PostgresServer, RayCluster, python_without_sweep, wait_for
+from cluster import Driver, MlflowServer, RayCluster, cluster_without_sweep, wait_for
 from mlflow.tracking import MlflowClient
 from sweep_runs import trial_runs
 
@@ -31,29 +30,9 @@ SWEEP = [sys.executable, "-m", "sweep"]
 RAY = str(Path(sys.executable).parent / "ray")
 
 
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    root = tmp_path_factory.mktemp("tracking")
-    with (
-        PostgresServer(root / "postgres") as postgres,
-        MlflowServer(postgres.url, root / "artifacts") as server,
-    ):
-        yield server
-
-
 def start_cluster(root: Path) -> RayCluster:
-    """Head on .venv's Python; node1 on a Python without the sweep package."""
-    python = python_without_sweep(root)
-    return RayCluster(root, nodes=2, cpus_per_node=1, worker_cmd=f"{python} -m ray.scripts.scripts").start()
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    ray_cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield ray_cluster
-    finally:
-        ray_cluster.stop()
+    """A cluster of this test's own, like the session's `cluster`: head, and node1 without sweep."""
+    return cluster_without_sweep(root).start()
 
 
 def write_spec(folder: Path, name: str, *, seeds: int = 2, epochs: int = 3, **extra: Any) -> Path:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from cluster import MlflowServer, PostgresServer, RayCluster, python_without_sweep
+from cluster import MlflowServer, PostgresServer, RayCluster
 
 pytestmark = pytest.mark.slow
 
@@ -32,25 +31,10 @@ print(ray.get(import_sweep.options(scheduling_strategy=pin).remote()))
 """
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    with PostgresServer(tmp_path_factory.mktemp("postgres")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    """Head on .venv's Python; node1 on a Python that has every dependency but not sweep."""
-    tmp = tmp_path_factory.mktemp("ray")
-    python = python_without_sweep(tmp)
-    with RayCluster(tmp, nodes=2, worker_cmd=f"{python} -m ray.scripts.scripts") as ray_cluster:
-        yield ray_cluster
-
-
 def test_mlflow_on_postgres_keeps_runs_across_a_restart(postgres: PostgresServer, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    with MlflowServer(postgres.url, tmp_path / "artifacts") as server:
+    with MlflowServer(postgres.create_database("harness"), tmp_path / "artifacts") as server:
         client = MlflowClient(server.url)
         run = client.create_run(client.create_experiment("harness"))
         client.log_metric(run.info.run_id, "loss", 0.5)
@@ -98,6 +82,6 @@ def test_node_started_with_python_without_sweep_cannot_import_it(cluster: RayClu
 
 
 def test_killed_node_is_declared_dead(cluster: RayCluster) -> None:
-    # Last: it takes node1 away from the module's cluster.
+    # Last: it takes node1 away from the session's cluster (the next module's `cluster` restarts it).
     cluster.kill_node(1)
     assert set(cluster.wait_nodes(1, timeout=20)) == {"head"}

@@ -70,6 +70,7 @@ def test_a_data_error_in_the_child_reaches_the_driver_as_it_is(tmp_path: Path) -
     assert done.stdout.startswith("DataError: ") and "missing.csv" in done.stdout
 
 
+@pytest.mark.slow  # a real `sweep run` process: imports Ray Tune and MLflow (as test_data's)
 def test_sweep_run_with_bad_data_fails_cleanly_through_the_prefetch(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,b,y\n" + "1,2,0\n3,4,1\n5,6,2\n" * 20)
     (tmp_path / "spec.yaml").write_text(

@@ -189,7 +189,6 @@ def test_changed_data_is_refused_with_both_fingerprints() -> None:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return local_tracking_uri(tmp_path), tmp_path
 

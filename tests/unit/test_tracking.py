@@ -25,7 +25,6 @@ NODE = {"node_id": "n" * 56, "node_ip": "127.0.0.1", "hostname": "host-a", "pid"
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return local_tracking_uri(tmp_path), tmp_path
 

@@ -195,9 +195,7 @@ def _bn_inputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.float64) for v in probe(x, training=False)]
 
 
-def test_a_trial_with_a_test_split_reports_the_final_model_on_it_and_the_run_keeps_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_trial_with_a_test_split_reports_the_final_model_on_it_and_the_run_keeps_it(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from sweep.data import load_dataset
@@ -219,7 +217,6 @@ def test_a_trial_with_a_test_split_reports_the_final_model_on_it_and_the_run_kee
     assert asha[-1]["test_accuracy"] == last["test_accuracy"]  # the same training
     assert {"val_accuracy_bn_recalibrated", "test_accuracy_bn_recalibrated"} <= last.keys()
 
-    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     uri = local_tracking_uri(tmp_path)
     tracker = SweepTracker(uri, spec, "held-out-1", tmp_path)
     tracker.start_sweep()
