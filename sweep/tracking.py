@@ -34,7 +34,7 @@ from sweep.store.layout import (
     best,
     final,
 )
-from sweep.store_template import seed_local_store
+from sweep.store.template import seed_local_store
 from sweep.trial import RunStatus, TrialConfig, TrialKey
 
 _FLUSH_EVERY_S = 2.0

@@ -44,7 +44,7 @@ def cluster(settings: Settings) -> Iterator[Settings]:
         yield settings
         return
     from services.api.ray_head import LocalRayHead
-    from sweep.store_template import seed_local_store
+    from sweep.store.template import seed_local_store
 
     runs_dir = (settings.runs_dir or Path("runs")).resolve()
     tracking = settings.tracking or local_tracking_uri(runs_dir)

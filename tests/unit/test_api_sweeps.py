@@ -19,7 +19,7 @@ from services.api.sweeps import Event, Sweeps
 from sweep.jobs import JobStatus
 from sweep.spec import parse_spec
 from sweep.store import SweepRecord, SweepStore, layout
-from sweep.store_template import seed_local_store
+from sweep.store.template import seed_local_store
 from sweep.trial import RunStatus, TrialConfig
 
 

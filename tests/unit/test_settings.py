@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sweep.cli import app
 from sweep.retrying import RetryingClient
 from sweep.settings import Settings, apply_environment, local_tracking_uri
-from sweep.store_template import template_path
+from sweep.store.template import template_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = Settings().environment()

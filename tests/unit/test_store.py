@@ -12,7 +12,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweep.spec import parse_spec
 from sweep.store import SweepNotFound, SweepRecord, SweepStore, layout
-from sweep.store_template import seed_local_store
+from sweep.store.template import seed_local_store
 from sweep.trial import Phase, RunStatus, TrialConfig
 
 SPEC = parse_spec(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweep.store_template import seed_local_store, sqlite_path, template_path
+from sweep.store.template import seed_local_store, sqlite_path, template_path
 
 
 @pytest.fixture(autouse=True)
