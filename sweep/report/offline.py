@@ -48,6 +48,7 @@ def report_trials_csv(
         reference=spec.analysis.reference,
         equivalence_margin=spec.analysis.equivalence_margin,
         adaptive=adaptive,
+        split_per_seed=spec.dataset.split_per_seed,
     )
     title = f"{DEFAULT_TITLE} \u2014 {spec.name} ({Path(trials_csv).name})"
     files = write_report(analysis, trials, curves, Path(out_dir), title=title)

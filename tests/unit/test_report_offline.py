@@ -155,3 +155,19 @@ def test_an_adaptive_sweeps_table_is_reported_with_its_intervals_descriptive(tmp
         "## Adaptive seeds" in markdown
         and "not in a trial table: `sweep report SWEEP_ID` shows them" in markdown
     )
+
+
+@pytest.mark.parametrize(("stated", "scope"), [(None, "Each seed drew its own"), (False, "were fixed")])
+def test_the_verdict_speaks_for_the_rows_the_specs_split_drew(
+    tmp_path: Path, stated: bool | None, scope: str
+) -> None:
+    """The spec says whether each seed drew its own rows (its default: yes), as the sweep's own report does."""
+    from sweep.report import report_trials_csv
+    from sweep.spec import load_spec
+
+    trials, spec, _ = write_inputs(tmp_path)
+    if stated is not None:
+        spec.write_text(SPEC + f"dataset:\n  split_per_seed: {str(stated).lower()}\n")
+    done = report_trials_csv(trials, load_spec(spec), tmp_path / "rep")
+    assert [s for s in done.analysis.verdict if "rows" in s and scope in s]
+    assert not [s for s in done.analysis.verdict if "is not known to this analysis" in s]
