@@ -12,7 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench import CHILD_ENV, grid_spec, trial_key
+from bench import CHILD_ENV
+from bench_contenders import grid_spec, trial_key
 from scaling_child import spawn
 from scaling_meters import TimedClient, latency_stats
 
