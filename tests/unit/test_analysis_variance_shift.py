@@ -61,7 +61,10 @@ def test_measured_prediction_is_checked_within_25_percent():
     assert row.relative.mean == pytest.approx(1.0, abs=0.02)
     assert "from the measured means and variances (confirmed)" in close.expectations[1].detail
     far = analyse(trials_with([2.0, 2.1, 1.9, 2.0], expected=[3.7, 3.75, 3.8, 3.7]))
-    assert "from the measured means and variances (refuted)" in far.expectations[1].detail
+    assert "from the measured means and variances; its interval excludes the prediction" in (
+        far.expectations[1].detail
+    )
+    assert "below it (refuted)" in far.expectations[1].detail
 
 
 def test_no_shift_where_dropout_feeds_bn_refutes_the_mechanism():
