@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ MIN_N_FOR_INTERVAL = 3
 LEVEL = 0.95
 
 Values = Sequence[float] | pd.Series | np.ndarray
+Seeds = Sequence[Any] | pd.Series | pd.Index | np.ndarray  # each value's seed
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Estimate:
     level: float = LEVEL
 
     @classmethod
-    def of(cls, values: Values, level: float = LEVEL, seeds: Values | None = None) -> Estimate:
+    def of(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
         """The mean of the finite `values` with a t-interval at `level`; over seeds when `seeds`
         (each value's seed) is given: `n` is then the seeds, `std` the SD of their means."""
         x = _units(values, seeds)
@@ -48,7 +50,7 @@ class Estimate:
         return cls(n, mean, std, mean - half, mean + half, level)
 
     @classmethod
-    def of_accuracy(cls, values: Values, level: float = LEVEL, seeds: Values | None = None) -> Estimate:
+    def of_accuracy(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
         """The mean accuracy (fractions) with a t-interval on the logit scale, so it stays in [0, 1];
         over seeds when `seeds` is given.
 
@@ -67,7 +69,7 @@ class Estimate:
         return cls(est.n, m, est.std, float(low), float(high), level)
 
     @classmethod
-    def of_ratio(cls, values: Values, level: float = LEVEL, seeds: Values | None = None) -> Estimate:
+    def of_ratio(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
         """The geometric mean of positive ratios with a t-interval on the log scale; over seeds
         (each seed's mean log ratio) when `seeds` is given.
 
@@ -91,7 +93,7 @@ class Estimate:
         return self.ci_high - self.ci_low
 
 
-def seed_means(values: Values, seeds: Values) -> np.ndarray:
+def seed_means(values: Values, seeds: Seeds) -> np.ndarray:
     """The mean of each seed's finite `values` (`seeds` gives each value's seed), in seed order."""
     x = np.asarray(values, dtype=float)
     s = np.asarray(seeds)
@@ -103,7 +105,7 @@ def seed_means(values: Values, seeds: Values) -> np.ndarray:
     return pd.Series(x[keep]).groupby(s[keep]).mean().to_numpy(dtype=float)
 
 
-def _units(values: Values, seeds: Values | None) -> np.ndarray:
+def _units(values: Values, seeds: Seeds | None) -> np.ndarray:
     """The independent units: each seed's mean when `seeds` is given, else the finite values."""
     if seeds is not None:
         return seed_means(values, seeds)

@@ -87,9 +87,8 @@ def test_the_bn_vs_none_gap_is_judged_over_seeds_not_pairs():
         for cell in range(8):
             for placement, reach in (("before_activation", bn_epoch), ("none", 5)):
                 run = f"{placement}-{cell}-{seed}"
-                rows.append(
-                    {"run_id": run, "placement": placement, "dropout": 0.1 * cell, "optimizer": "sgd", "seed": seed}
-                )
+                cell_keys = {"dropout": 0.1 * cell, "optimizer": "sgd", "seed": seed}
+                rows.append({"run_id": run, "placement": placement, **cell_keys})
                 runs[run] = [0.95 if e >= reach else 0.5 for e in range(1, 11)]
     finished = pd.DataFrame(rows)
     times = first_epochs(curves_of(runs), finished["run_id"], 0.9)
