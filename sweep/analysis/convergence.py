@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from sweep.analysis.estimate import Estimate
-from sweep.analysis.formatting import format_interval, format_number
+from sweep.analysis.formatting import format_interval, format_nonzero, format_number
 from sweep.analysis.trials import PAIR_KEYS, has_bn
 
 DEFAULT_TARGET_SHARE = 0.95
@@ -145,7 +145,7 @@ def describe_difference(td: TimeDifference, target: float) -> str:
     least = -d.ci_high if sooner else d.ci_low
     if td.is_bound and (td.none_censored > 0) == sooner:
         return (
-            f"BN placements reach {goal} at least {format_number(least)} epochs {direction} than none "
+            f"BN placements reach {goal} at least {format_nonzero(least)} epochs {direction} than none "
             f"on average ({numbers}{censored}, so the true gap is larger)."
         )
     return (

@@ -48,10 +48,11 @@ def format_interval(est: Estimate, scale: float = 1.0, digits: int = 1) -> str:
     """
     if not est.has_interval:
         return TOO_FEW if est.n else "n/a"
-    return f"{_end(est.ci_low * scale, digits)} to {_end(est.ci_high * scale, digits)}"
+    return f"{format_nonzero(est.ci_low * scale, digits)} to {format_nonzero(est.ci_high * scale, digits)}"
 
 
-def _end(x: float, digits: int) -> str:
+def format_nonzero(x: float, digits: int = 1) -> str:
+    """`x` as `format_number` writes it, with more digits where those would round it to 0."""
     shown = digits
     while x != 0 and round(x, shown) == 0 and shown < MAX_DIGITS:
         shown += 1
