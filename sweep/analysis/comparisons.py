@@ -27,6 +27,7 @@ from scipy import special
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from sweep.analysis import estimate
 from sweep.analysis.estimate import MIN_N_FOR_INTERVAL, Estimate
 from sweep.analysis.trials import PAIR_KEYS
 
@@ -58,7 +59,7 @@ class Comparison:
     outcome: Outcome
     power_sd: float  # SD of a per-seed mean difference (points) used for the sample size; NaN if none
     pairs_needed: int | None  # seeds_needed x the pairs a seed adds
-    seeds_needed: int | None  # to resolve a margin-sized difference at 80% power
+    seeds_needed: int | None  # to resolve a margin-sized difference at 80% power; None once decided
     pairs: int = 0  # matched (dropout, optimizer, seed) pairs behind the per-seed means
     # Share of the paired differences' variance (after each cell's mean) that their seed explains
     # (one-way random-effects ANOVA, clipped at 0); NaN with fewer than 2 seeds of 2 cells.
@@ -171,9 +172,7 @@ def paired(
 
 def seed_means(diffs: pd.Series) -> np.ndarray:
     """The mean paired difference of each seed: the comparison's independent units."""
-    if not len(diffs):
-        return np.empty(0)
-    return diffs.groupby(level="seed").mean().to_numpy(dtype=float)
+    return estimate.seed_means(diffs, diffs.index.get_level_values("seed"))
 
 
 def intra_seed_correlation(diffs: pd.Series) -> float:
@@ -222,7 +221,11 @@ def compare(
     for (_, placement, reference), (diffs, seeds), t in zip(groups, matched, tested, strict=True):
         d = t.diff
         power_sd = d.std if math.isfinite(d.std) and d.std > 0 else fallback_sd
-        pairs_needed, seeds_needed = sample_size(power_sd, margin, len(groups), cells)
+        outcome = classify(d, margin)
+        # A decided comparison needs no more seeds: none are quoted for it.
+        pairs_needed, seeds_needed = (
+            sample_size(power_sd, margin, len(groups), cells) if outcome == "cannot tell" else (None, None)
+        )
         out.append(
             Comparison(
                 placement=placement,
@@ -234,7 +237,7 @@ def compare(
                 p_adjusted=t.p_adjusted,
                 effect_size=d.mean / d.std if d.n >= 2 and d.std > 0 else math.nan,
                 margin=margin,
-                outcome=classify(d, margin),
+                outcome=outcome,
                 power_sd=power_sd,
                 pairs_needed=pairs_needed,
                 seeds_needed=seeds_needed,

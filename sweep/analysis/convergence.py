@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from sweep.analysis.estimate import Estimate
-from sweep.analysis.formatting import format_number
+from sweep.analysis.formatting import format_interval, format_nonzero, format_number
 from sweep.analysis.trials import PAIR_KEYS, has_bn
 
 DEFAULT_TARGET_SHARE = 0.95
@@ -43,12 +43,14 @@ class TimeToTarget:
 
 @dataclass(frozen=True)
 class TimeDifference:
-    """Restricted mean epochs to target of the BN placements minus none, paired per key."""
+    """Restricted mean epochs to target of the BN placements minus none, paired per key and
+    judged by seed (the mean of each seed's paired differences, S - 1 df: estimate.py)."""
 
-    diff: Estimate  # epochs; negative: BN placements get there sooner
+    diff: Estimate  # epochs, over seeds; negative: BN placements get there sooner
     horizon: float
     bn_censored: int  # BN trials among the pairs that never reached the target
     none_censored: int
+    pairs: int = 0  # matched keys behind the per-seed means
 
     @property
     def is_bound(self) -> bool:
@@ -106,11 +108,13 @@ def bn_vs_none(
         return None
     paired_keys = rows.set_index(keys).index.isin(per_key.index)
     counted = rows[paired_keys]
+    diffs = per_key[True] - per_key[False]
     return TimeDifference(
-        diff=Estimate.of(per_key[True] - per_key[False]),
+        diff=Estimate.of(diffs, seeds=diffs.index.get_level_values("seed")),
         horizon=horizon,
         bn_censored=int(counted.loc[counted["bn"], "censored"].sum()),
         none_censored=int(counted.loc[~counted["bn"], "censored"].sum()),
+        pairs=len(diffs),
     )
 
 
@@ -118,11 +122,8 @@ def describe_difference(td: TimeDifference, target: float) -> str:
     """The BN-vs-none gap in words, as a bound where only one side has censored trials."""
     d = td.diff
     goal = f"{format_number(target * 100, 0)}% validation accuracy"
-    ci = (
-        f", 95% CI {format_number(d.ci_low)} to {format_number(d.ci_high)}, n = {d.n} pairs"
-        if d.has_interval
-        else f", n = {d.n} pair(s), too few pairs for an interval"
-    )
+    n = f"n = {d.n} seed(s) ({td.pairs} pairs)"
+    ci = f", 95% CI {format_interval(d)}, {n}" if d.has_interval else f", {n}, too few seeds for an interval"
     numbers = (
         f"restricted mean difference {format_number(d.mean, signed=True)} epochs within "
         f"{format_number(td.horizon, 0)}{ci}"
@@ -144,7 +145,7 @@ def describe_difference(td: TimeDifference, target: float) -> str:
     least = -d.ci_high if sooner else d.ci_low
     if td.is_bound and (td.none_censored > 0) == sooner:
         return (
-            f"BN placements reach {goal} at least {format_number(least)} epochs {direction} than none "
+            f"BN placements reach {goal} at least {format_nonzero(least)} epochs {direction} than none "
             f"on average ({numbers}{censored}, so the true gap is larger)."
         )
     return (

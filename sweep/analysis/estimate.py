@@ -1,10 +1,17 @@
-"""A mean with its spread and confidence interval: of differences, of accuracies, of ratios."""
+"""A mean with its spread and confidence interval: of differences, of accuracies, of ratios.
+
+Given the seed of each value, the values are averaged within each seed first and the interval is
+over the S seed means, S - 1 degrees of freedom: one seed fixes the initial weights, the batch
+order and (with dataset.split_per_seed) the evaluation rows of every cell, so the trials of one
+seed are not independent replicates (docs/statistics.md).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +22,7 @@ MIN_N_FOR_INTERVAL = 3
 LEVEL = 0.95
 
 Values = Sequence[float] | pd.Series | np.ndarray
+Seeds = Sequence[Any] | pd.Series | pd.Index | np.ndarray  # each value's seed
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,10 @@ class Estimate:
     level: float = LEVEL
 
     @classmethod
-    def of(cls, values: Values, level: float = LEVEL) -> Estimate:
-        """The mean of the finite `values` with a t-interval at `level`."""
-        x = _finite(values)
+    def of(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
+        """The mean of the finite `values` with a t-interval at `level`; over seeds when `seeds`
+        (each value's seed) is given: `n` is then the seeds, `std` the SD of their means."""
+        x = _units(values, seeds)
         n = len(x)
         mean = float(x.mean()) if n else math.nan
         std = float(x.std(ddof=1)) if n >= 2 else math.nan
@@ -41,12 +50,13 @@ class Estimate:
         return cls(n, mean, std, mean - half, mean + half, level)
 
     @classmethod
-    def of_accuracy(cls, values: Values, level: float = LEVEL) -> Estimate:
-        """The mean accuracy (fractions) with a t-interval on the logit scale, so it stays in [0, 1].
+    def of_accuracy(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
+        """The mean accuracy (fractions) with a t-interval on the logit scale, so it stays in [0, 1];
+        over seeds when `seeds` is given.
 
         The delta method: logit(mean) +- t * SE / (mean * (1 - mean)), mapped back.
         """
-        x = _finite(values)
+        x = _units(values, seeds)
         est = cls.of(x, level)
         if not math.isfinite(est.ci_low):
             return est
@@ -59,14 +69,16 @@ class Estimate:
         return cls(est.n, m, est.std, float(low), float(high), level)
 
     @classmethod
-    def of_ratio(cls, values: Values, level: float = LEVEL) -> Estimate:
-        """The geometric mean of positive ratios with a t-interval on the log scale.
+    def of_ratio(cls, values: Values, level: float = LEVEL, seeds: Seeds | None = None) -> Estimate:
+        """The geometric mean of positive ratios with a t-interval on the log scale; over seeds
+        (each seed's mean log ratio) when `seeds` is given.
 
         `std` is the SD of the logs. One trial with a huge ratio moves it far less than the mean.
         """
-        x = _finite(values)
-        x = x[x > 0]
-        logs = cls.of(np.log(x), level)
+        x = np.asarray(values, dtype=float)
+        keep = np.isfinite(x) & (x > 0)
+        kept_seeds = None if seeds is None else np.asarray(seeds)[keep]
+        logs = cls.of(np.log(x[keep]), level, kept_seeds)
         low, high = math.exp(logs.ci_low), math.exp(logs.ci_high)
         return cls(logs.n, math.exp(logs.mean), logs.std, low, high, level)
 
@@ -81,7 +93,22 @@ class Estimate:
         return self.ci_high - self.ci_low
 
 
-def _finite(values: Values) -> np.ndarray:
+def seed_means(values: Values, seeds: Seeds) -> np.ndarray:
+    """The mean of each seed's finite `values` (`seeds` gives each value's seed), in seed order."""
+    x = np.asarray(values, dtype=float)
+    s = np.asarray(seeds)
+    if len(s) != len(x):
+        raise ValueError(f"seeds: must give one seed per value (got {len(s)} for {len(x)} values)")
+    keep = np.isfinite(x)
+    if not keep.any():
+        return np.empty(0)
+    return pd.Series(x[keep]).groupby(s[keep]).mean().to_numpy(dtype=float)
+
+
+def _units(values: Values, seeds: Seeds | None) -> np.ndarray:
+    """The independent units: each seed's mean when `seeds` is given, else the finite values."""
+    if seeds is not None:
+        return seed_means(values, seeds)
     x = np.asarray(values, dtype=float)
     return x[np.isfinite(x)]
 

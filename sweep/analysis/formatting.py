@@ -6,7 +6,8 @@ import math
 
 from sweep.analysis.estimate import LEVEL, Estimate
 
-TOO_FEW = "too few trials for an interval"
+TOO_FEW = "too few seeds for an interval"
+MAX_DIGITS = 6  # an interval end this close to 0 prints as 0.000000
 
 _METRIC_LABELS = {
     "final_val_accuracy": "final validation accuracy",
@@ -40,10 +41,22 @@ def format_p(p: float, name: str = "") -> str:
 
 
 def format_interval(est: Estimate, scale: float = 1.0, digits: int = 1) -> str:
-    """ "low to high", or what stands in for an interval too few values could give."""
+    """ "low to high", or what stands in for an interval too few values could give.
+
+    An end that is not 0 never prints as 0: it gets the digits that show its sign ("0.03 to 4.6"),
+    so an interval that excludes 0 never reads as touching it.
+    """
     if not est.has_interval:
         return TOO_FEW if est.n else "n/a"
-    return f"{format_number(est.ci_low * scale, digits)} to {format_number(est.ci_high * scale, digits)}"
+    return f"{format_nonzero(est.ci_low * scale, digits)} to {format_nonzero(est.ci_high * scale, digits)}"
+
+
+def format_nonzero(x: float, digits: int = 1) -> str:
+    """`x` as `format_number` writes it, with more digits where those would round it to 0."""
+    shown = digits
+    while x != 0 and round(x, shown) == 0 and shown < MAX_DIGITS:
+        shown += 1
+    return format_number(x, shown)
 
 
 def interval_name(est: Estimate) -> str:

@@ -3,9 +3,9 @@
 EVIDENCE.md's mechanism for after_dropout (Li et al. 2019): dropout in front of BN makes BN's
 moving variance, gathered with dropout on, wrong for inference with dropout off. Trials record
 the accuracy again after BN's statistics are re-estimated with dropout off
-(`final_*_accuracy_bn_recalibrated`). Read here, paired per trial and against a reference
-placement: after_dropout's deficit with its own statistics and with the recalibrated ones, both
-in one Bonferroni family with the verdict's three-outcome rule.
+(`final_*_accuracy_bn_recalibrated`). Read here, paired per trial and judged by seed (each seed's
+mean gain, S - 1 df), and against a reference placement: after_dropout's deficit with its own
+statistics and with the recalibrated ones, both in one Bonferroni family with the verdict's rule.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ class Recalibration:
     """after_dropout (dropout > 0) with BN statistics re-estimated without dropout."""
 
     accuracy: str  # the plain accuracy column the recalibrated one is read against
-    gain: Estimate  # recalibrated - plain, per after_dropout trial, points, 95% t-interval
+    gain: Estimate  # recalibrated - plain, points: mean of each seed's mean gain, 95% t-interval over seeds
     reference: str | None  # the placement the deficit is measured against
     deficit: Comparison | None  # after_dropout - reference, BN statistics as trained
     recalibrated: Comparison | None  # after_dropout (recalibrated) - reference
+    gain_trials: int = 0  # after_dropout trials behind the per-seed mean gains
 
 
 def recalibration(compared: pd.DataFrame, margin: float) -> Recalibration | None:
@@ -51,11 +52,13 @@ def recalibration(compared: pd.DataFrame, margin: float) -> Recalibration | None
     recal = pd.to_numeric(rows[column], errors="coerce").astype(float)
     if not np.isfinite(recal[mine].to_numpy()).any():
         return None
-    gain = Estimate.of((recal[mine] - rows.loc[mine, plain]) * 100)
+    gains = (recal[mine] - rows.loc[mine, plain]) * 100
+    gain = Estimate.of(gains, seeds=rows.loc[mine, "seed"])
+    trials = int(np.isfinite(gains.to_numpy(dtype=float)).sum())
     present = set(rows["placement"])
     reference = next((p for p in REFERENCES if p in present), None)
     if reference is None:
-        return Recalibration(plain, gain, None, None, None)
+        return Recalibration(plain, gain, None, None, None, trials)
     swapped = rows.copy()
     swapped.loc[mine, plain] = recal[mine]
     swapped = swapped[~mine | np.isfinite(recal)]
@@ -65,7 +68,7 @@ def recalibration(compared: pd.DataFrame, margin: float) -> Recalibration | None
         margin,
         keys=PAIR_KEYS,
     )
-    return Recalibration(plain, gain, reference, deficit, fixed)
+    return Recalibration(plain, gain, reference, deficit, fixed, trials)
 
 
 def describe(r: Recalibration) -> str:
@@ -73,7 +76,7 @@ def describe(r: Recalibration) -> str:
     label = metric_label(r.accuracy)
     head = (
         f"Re-estimating after_dropout's BN statistics without dropout changes its {label} by "
-        f"{gain_text(r.gain)}"
+        f"{gain_text(r.gain, r.gain_trials)}"
     )
     if r.deficit is None or r.recalibrated is None or r.reference is None:
         return f"{head}; no other placement to measure a deficit against."
@@ -93,12 +96,14 @@ def describe(r: Recalibration) -> str:
     return f"{head}; {against}: {answer}."
 
 
-def gain_text(gain: Estimate) -> str:
-    """ "Δ = +0.4 points, 95% CI 0.1 to 0.7, n = 12 trials", or without the interval when too few."""
+def gain_text(gain: Estimate, trials: int) -> str:
+    """ "Δ = +0.4 points, 95% CI 0.1 to 0.7, n = 4 seed(s) (12 trials)", or without the interval
+    when too few seeds; `gain` is over seeds."""
     mean = f"\u0394 = {format_number(gain.mean, signed=True)} points"
+    n = f"n = {gain.n} seed(s) ({trials} trials)"
     if not gain.has_interval:
-        return f"{mean}, n = {gain.n} trial(s), too few for an interval"
-    return f"{mean}, 95% CI {format_interval(gain)}, n = {gain.n} trials"
+        return f"{mean}, {n}, too few seeds for an interval"
+    return f"{mean}, 95% CI {format_interval(gain)}, {n}"
 
 
 def all_finite(values: pd.Series) -> bool:

@@ -9,8 +9,9 @@ where c and v are the mean and variance of dropout's input. For a centred input 
 familiar 1/(1 - rate); a ReLU's output (c > 0) gives more. A trial table that carries the formula
 evaluated with each channel's measured c and v (`bn_variance_shift_expected`) is checked against
 it; without it, 1/(1 - rate) is only the lowest ratio the formula allows. Across trials a ratio is
-summarised by its geometric mean with a log-scale interval, which one trial inflated by channels
-of near-zero test variance moves far less than it moves a plain mean.
+summarised by its geometric mean with a log-scale interval over seeds (each seed's mean log ratio,
+S - 1 df: the trials of one seed share its weights, batches and rows), which one trial inflated by
+channels of near-zero test variance moves far less than it moves a plain mean.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ class VarianceShift:
 
     placement: str
     dropout: float
-    ratio: Estimate  # geometric mean over trials, log-scale interval
+    ratio: Estimate  # geometric mean of the seeds' geometric means, log-scale interval over seeds
     expected: float | None  # Li et al.'s ratio where dropout feeds BN directly; None elsewhere
     expected_is_lower_bound: bool  # no measured means: `expected` is 1/(1 - rate), the least it can be
-    relative: Estimate | None  # measured / expected per trial, when the expected ratio was measured
+    relative: Estimate | None  # measured / expected, over seeds like `ratio`, when `expected` was measured
 
 
 def li_variance_ratio(rate: float, mean_sq_over_var: float = 0.0) -> float:
@@ -51,13 +52,15 @@ def variance_shifts(usable: pd.DataFrame, order: Sequence[str]) -> tuple[Varianc
         mine = present[present["placement"] == placement]
         for dropout, group in mine.groupby("dropout"):
             rate = float(dropout)
-            ratio = Estimate.of_ratio(group["bn_variance_shift"])
+            ratio = Estimate.of_ratio(group["bn_variance_shift"], seeds=group["seed"])
             if not dropout_feeds_bn(placement) or rate >= 1:
                 rows.append(VarianceShift(placement, rate, ratio, None, False, None))
                 continue
             measured = group["bn_variance_shift_expected"].to_numpy(dtype=float)
             if np.isfinite(measured).any():
-                relative = Estimate.of_ratio(group["bn_variance_shift"] / group["bn_variance_shift_expected"])
+                relative = Estimate.of_ratio(
+                    group["bn_variance_shift"] / group["bn_variance_shift_expected"], seeds=group["seed"]
+                )
                 expected = Estimate.of_ratio(measured).mean
                 rows.append(VarianceShift(placement, rate, ratio, expected, False, relative))
             else:

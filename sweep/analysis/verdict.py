@@ -60,9 +60,12 @@ def verdict_sentences(
     out += [describe(equal_length)] if equal_length else []
     out.append(_accuracy_sentence(metric))
     est = next(s for s in summaries if s.placement == best).metric
-    ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} trials" if est.has_interval else ""
-    ci = ci or f"n = {est.n}, {TOO_FEW}"
-    out.append(f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, {ci}).")
+    ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} seeds" if est.has_interval else ""
+    ci = ci or f"n = {est.n} seed(s), {TOO_FEW}"
+    out.append(
+        f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, the mean of its seeds' "
+        f"means, {ci})."
+    )
     if adaptive is not None:
         out.append(
             "Seeds were added adaptively while comparisons were undecided: the sequential calls "
@@ -100,7 +103,7 @@ def verdict_sentences(
         names = sorted({s.placement for s in fed})
         out.append(
             f"In {', '.join(names)}, BN's moving variance divided by the variance it sees at test "
-            f"time (geometric mean over trials) is {listed}; Li et al. 2019 predict "
+            f"time (geometric mean over seeds) is {listed}; Li et al. 2019 predict "
             f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
             f"at least 1/(1\u2212rate)."
         )

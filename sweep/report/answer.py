@@ -38,7 +38,7 @@ def short_answer(analysis: Analysis) -> tuple[str, ...]:
         elif s.placement == analysis.reference:
             out.append(
                 f"{s.placement} is the reference ({format_number(s.metric.mean * 100)}% {label}, "
-                f"n = {s.metric.n})."
+                f"n = {s.metric.n} seeds)."
             )
         else:
             c = next((c for c in analysis.comparisons if c.placement == s.placement), None)
@@ -63,7 +63,7 @@ def _against_reference(c: Comparison, cells: Interaction | None) -> str:
 def _interval(c: Comparison) -> str:
     delta = f"\u0394 {format_number(c.diff.mean, signed=True)}"
     if not c.diff.has_interval:
-        return f" ({delta}, too few pairs for an interval)"
+        return f" ({delta}, too few seeds for an interval)"
     return f" ({delta}, simultaneous 95% CI {format_interval(c.diff)})"
 
 
@@ -116,8 +116,9 @@ def overview(analysis: Analysis) -> str:
     text = (
         f"{analysis.n_trials} trials over {analysis.n_seeds} seed(s); {compared} on "
         f"{metric_label(analysis.metric)}, equivalent within \u00b1{analysis.equivalence_margin:g} "
-        f"point(s); convergence target {target}. Accuracies are in percent with 95% t-intervals "
-        f"on the logit scale (none from fewer than 3 trials); differences are in percentage points "
+        f"point(s); convergence target {target}. Accuracies are in percent: the mean of each "
+        f"seed's mean, with 95% t-intervals over the seeds on the logit scale (none from fewer "
+        f"than 3 seeds); differences are in percentage points "
         f"with intervals from the per-seed mean differences (the seed is the unit), simultaneous "
         f"so that every claim of the verdict together errs at most 5% of the time."
     )

@@ -58,8 +58,8 @@ def plot_learning_curves(
     needed = {"run_id", "epoch", "val_accuracy"}
     if curves is None or curves.empty or not needed <= set(curves.columns):
         return False
-    finished = trials.loc[trials["status"] == "FINISHED", ["run_id", "placement"]]
-    data = curves.astype({"run_id": str}).merge(finished.astype({"run_id": str}), on="run_id")
+    finished = trials.loc[trials["status"] == "FINISHED", ["run_id", "placement", "seed"]]
+    data = curves[sorted(needed)].astype({"run_id": str}).merge(finished.astype({"run_id": str}), on="run_id")
     data = data[np.isfinite(pd.to_numeric(data["val_accuracy"], errors="coerce"))]
     if data.empty:
         return False
@@ -68,7 +68,7 @@ def plot_learning_curves(
     for placement in placement_order(data["placement"].unique()):
         mine = data[data["placement"] == placement]
         rows = [
-            (float(epoch), Estimate.of_accuracy(group["val_accuracy"].to_numpy(dtype=float)))
+            (float(epoch), Estimate.of_accuracy(group["val_accuracy"], seeds=group["seed"]))
             for epoch, group in mine.groupby("epoch")
         ]
         epochs = np.array([e for e, _ in rows])
@@ -88,8 +88,8 @@ def plot_learning_curves(
             label=f"target {format_number(target_accuracy * 100, 0)}%",
         )
     ax.set_title(
-        "Validation accuracy per epoch\nline: mean over finished trials; band: 95% CI of the mean "
-        "(logit scale, from 3 trials)"
+        "Validation accuracy per epoch\nline: mean of the seeds' means; band: its 95% CI over "
+        "seeds (logit scale, from 3 seeds)"
     )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")

@@ -78,13 +78,13 @@ def placements_table(analysis: Analysis) -> Table:
     # The verdict's accuracy beside the validation one when they differ (test accuracy).
     extra_headers: tuple[str, ...] = ()
     if analysis.metric != "final_val_accuracy":
-        extra_headers = (f"{metric_label(analysis.metric)} % (mean \u00b1 sd)", "95% CI ")
+        extra_headers = (f"{metric_label(analysis.metric)} % (mean \u00b1 sd of seed means)", "95% CI ")
     headers = (
         "placement",
         "trials",
         "finished",
         "failed or diverged",
-        "final val acc % (mean \u00b1 sd)",
+        "final val acc % (mean \u00b1 sd of seed means)",
         "95% CI",
         *extra_headers,
         "best val acc % (mean)",
@@ -114,7 +114,10 @@ def placements_table(analysis: Analysis) -> Table:
     )
     note = (
         "Failed or diverged: not FINISHED, or a non-finite metric or loss; such trials are left "
-        "out of every other column. Epochs to target: Kaplan\u2013Meier, a trial that never "
+        "out of every other column. Accuracies, loss and variance ratio: each seed's trials are "
+        "averaged first, and the mean, SD and 95% CI (logit scale, none from fewer than 3 seeds) "
+        "are over those seed means, as the trials of one seed share its initial weights, batch "
+        "order and evaluation rows. Epochs to target: Kaplan\u2013Meier, a trial that never "
         "reached the target censored at its last epoch; the restricted mean counts it as the "
         "last epoch observed."
     )
@@ -159,7 +162,8 @@ def comparisons_table(analysis: Analysis) -> Table:
         f"off them: equivalent when the interval lies inside "
         f"\u00b1{analysis.equivalence_margin:g}, worse or better when it lies wholly below "
         f"or above 0, cannot tell otherwise (also with fewer than 3 seeds). Seeds to resolve: "
-        f"for 80% power against a {analysis.equivalence_margin:g}-point difference."
+        f"for 80% power against a {analysis.equivalence_margin:g}-point difference, for the "
+        f"comparisons this sweep cannot tell."
     )
     return Table(title, headers, rows, note)
 
@@ -170,7 +174,7 @@ def _comparison_row(c: Comparison, correlated: bool) -> tuple[str, ...]:
         c.placement,
         c.reference,
         format_number(c.diff.mean, signed=True),
-        format_interval(c.diff).replace("trials", "pairs"),
+        format_interval(c.diff),
         str(c.n_pairs),
         str(c.n_seeds),
         *((format_number(correlation, 2) if _finite(correlation) else "n/a",) if correlated else ()),
@@ -178,8 +182,15 @@ def _comparison_row(c: Comparison, correlated: bool) -> tuple[str, ...]:
         format_p(c.p_adjusted),
         format_number(c.effect_size, 2),
         c.outcome,
-        str(c.seeds_needed) if c.seeds_needed is not None else "n/a",
+        _seeds_to_resolve(c),
     )
+
+
+def _seeds_to_resolve(c: Comparison) -> str:
+    """Only an undecided comparison has seeds left to resolve it."""
+    if c.outcome != "cannot tell":
+        return "decided"
+    return str(c.seeds_needed) if c.seeds_needed is not None else "n/a"
 
 
 def _finite(x: object) -> bool:
@@ -217,7 +228,7 @@ def _best_dropout_table(analysis: Analysis) -> Table:
 def _variance_shift_table(analysis: Analysis) -> Table:
     return Table(
         "BN variance shift: moving variance / variance seen at test time",
-        ("placement", "dropout", "geometric mean ratio", "95% CI", "trials", "Li et al. predict"),
+        ("placement", "dropout", "geometric mean ratio", "95% CI", "seeds", "Li et al. predict"),
         tuple(
             (
                 v.placement,
@@ -232,7 +243,8 @@ def _variance_shift_table(analysis: Analysis) -> Table:
         "Li et al. 2019 (arXiv:1801.05134): dropout with keep rate p in front of BN gives "
         "1/p + (1/p \u2212 1)\u00b7c\u00b2/v for an input of mean c and variance v; without "
         "the measured means only its least value, 1/(1\u2212rate), is known. Only where "
-        "dropout feeds BN directly.",
+        "dropout feeds BN directly. The geometric mean and its log-scale interval are over the seeds' "
+        "geometric means.",
     )
 
 
@@ -249,19 +261,20 @@ def _median(x: float) -> str:
 
 def _recalibration_table(r: Recalibration) -> Table:
     """after_dropout's BN statistics re-estimated without dropout: the gain; the deficit before, after."""
-    rows = [("after_dropout recalibrated \u2212 as trained", *_diff_cells(r.gain, "trials"), "")]
+    rows = [("after_dropout recalibrated \u2212 as trained", *_diff_cells(r.gain, "seeds"), "")]
     for name, c in (("as trained", r.deficit), ("recalibrated", r.recalibrated)):
         if c is not None:
             rows.append(
-                (f"after_dropout ({name}) \u2212 {r.reference}", *_diff_cells(c.diff, "pairs"), c.outcome)
+                (f"after_dropout ({name}) \u2212 {r.reference}", *_diff_cells(c.diff, "seeds"), c.outcome)
             )
     return Table(
         "BN statistics re-estimated without dropout "
         f"(after_dropout, dropout > 0, {metric_label(r.accuracy)})",
         ("difference", "\u0394 points", "interval", "n", "outcome"),
         tuple(rows),
-        "The first row is a plain 95% t-interval over after_dropout's trials; the two rows against "
-        "the reference share one Bonferroni-simultaneous family and the verdict's three-outcome rule.",
+        "The first row is a 95% t-interval over the seeds' mean gains of after_dropout's trials "
+        "(seeds \u2212 1 df); the two rows against the reference share one Bonferroni-simultaneous "
+        "family and the verdict's three-outcome rule. Every n counts seeds.",
     )
 
 
@@ -353,7 +366,7 @@ def _interaction_tables(analysis: Analysis) -> list[Table]:
                         f"{c.dropout:g}",
                         c.optimizer,
                         format_number(c.diff.mean, signed=True),
-                        format_interval(c.diff).replace("trials", "pairs"),
+                        format_interval(c.diff),
                         str(c.diff.n),
                         c.outcome,
                     )

@@ -120,7 +120,9 @@ def test_failed_and_diverged_trials_count_as_failed_and_leave_the_pairs():
     none = analysis.placement("none")
     assert none.n_trials == 20 and none.n_finished == 17
     assert none.failed_share == pytest.approx(4 / 20)
-    assert none.final_val_accuracy.n == 16
+    # The four lost trials are seed 0's: the placement's mean is over the 4 seeds left.
+    assert set(trials.loc[failed.append(pd.Index([diverged])), "seed"]) == {0}
+    assert none.final_val_accuracy.n == 4
     assert comparison(analysis, "after_dropout").n_pairs == 16
     assert analysis.placement("before_activation").failed_share == 0
     assert any("4 of 80 trials failed or diverged" in s for s in analysis.verdict)
@@ -373,18 +375,16 @@ def test_too_few_trials_give_no_accuracy_interval_and_say_so():
     trials.loc[trials["placement"] == "none", "final_val_accuracy"] = [0.5, 0.99]
     analysis = analyse(trials)
     none = analysis.placement("none")
-    assert none.final_val_accuracy.n == 2 and not none.final_val_accuracy.has_interval
-    assert any("n = 2, too few trials for an interval" in s for s in analysis.verdict)
+    assert none.final_val_accuracy.n == 1 and not none.final_val_accuracy.has_interval
+    assert any("n = 1 seed(s), too few seeds for an interval" in s for s in analysis.verdict)
 
 
 def test_accuracy_intervals_stay_within_0_and_100_percent():
-    trials = make_trials(seeds=2, dropouts=(0.1,), noise=0.05)
-    trials["final_val_accuracy"] = (
-        trials["final_val_accuracy"].clip(upper=1.0) * 0 + [0.55, 0.999, 1.0, 0.99] * 4
-    )
+    trials = make_trials(seeds=3, dropouts=(0.1,), noise=0.05)
+    trials["final_val_accuracy"] = np.resize([0.55, 0.999, 1.0, 0.99, 0.97], len(trials))
     for s in analyse(trials).placements:
         est = s.final_val_accuracy
-        assert 0 <= est.ci_low <= est.ci_high <= 1
+        assert est.has_interval and 0 <= est.ci_low <= est.ci_high <= 1
 
 
 # --- ASHA: unequal lengths compared at the epoch every trial reached ---------------------------
@@ -430,3 +430,48 @@ def test_none_never_reaching_the_target_gives_a_bound_on_how_much_sooner_bn_gets
     assert any("at least" in s and "epochs sooner than none" in s for s in analysis.verdict)
     assert analysis.expectations[3].status == "confirmed"
     assert "so the true gap is larger" in analysis.expectations[3].detail
+
+
+# --- the seed as the unit beyond the comparisons --------------------------------------------------
+
+
+def test_a_placements_mean_accuracy_has_its_interval_over_seeds():
+    """3 seeds x 8 cells with a strong seed effect: 24 trials as units give a narrow interval."""
+    from trial_tables import seed_effect_trials
+
+    from sweep.analysis import Estimate
+
+    trials = seed_effect_trials()
+    analysis = analyse(trials)
+    none = analysis.placement("none")
+    by_trial = Estimate.of_accuracy(trials.loc[trials["placement"] == "none", "final_val_accuracy"])
+    assert none.final_val_accuracy.n == 3 and by_trial.n == 24
+    assert none.final_val_accuracy.ci_width > 5 * by_trial.ci_width
+    highest = next(s for s in analysis.verdict if s.startswith("Highest mean"))
+    assert "n = 3 seeds)" in highest and "trials" not in highest
+
+
+def test_no_seeds_are_quoted_for_a_comparison_already_decided():
+    analysis = analyse(make_trials({"after_dropout": -0.03}))
+    decided = [c for c in analysis.comparisons if c.outcome != "cannot tell"]
+    assert decided and all(c.seeds_needed is None and c.pairs_needed is None for c in decided)
+    undecided = analyse(make_trials(seeds=1, dropouts=(0.1,))).comparisons
+    assert all(c.outcome == "cannot tell" and c.seeds_needed for c in undecided)
+
+
+def test_the_best_dropout_preference_is_paired_by_seed_and_corrected_for_the_choice():
+    """Expectation 3 picks each group's best rate on the data: its test covers every pair of rates."""
+    from scipy import stats
+
+    effects = {(p, 0.5): -0.03 for p in ALL[:3]} | {("none", 0.1): -0.03, ("none", 0.3): -0.01}
+    trials = make_trials(effects, dropouts=(0.1, 0.3, 0.5))
+    analysis = analyse(trials)
+    expectation = analysis.expectations[2]
+    assert {b.group: b.dropout for b in analysis.best_dropout} == {"with BN": 0.1, "without BN": 0.5}
+    bn = trials[trials["placement"] != "none"]
+    means = bn.groupby(["seed", "dropout"])["final_val_accuracy"].mean().unstack()
+    p = stats.ttest_rel(means[0.1], means[0.5]).pvalue
+    # 3 rates: 3 pairs the data could have picked.
+    assert f"with BN adjusted p = {min(1.0, 3 * p):.2g}" in expectation.detail
+    assert "Bonferroni over the 3 pair(s) of the 3 dropout rates" in expectation.detail
+    assert expectation.status == "confirmed", expectation.detail

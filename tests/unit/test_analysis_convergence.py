@@ -78,3 +78,24 @@ def test_a_gap_with_no_censoring_is_reported_as_a_plain_difference():
     assert td is not None and not td.is_bound
     assert td.diff.mean == pytest.approx(np.mean([3, 4, 3, 4, 3]) - 8)
     assert "at least" not in describe_difference(td, 0.9)
+
+
+def test_the_bn_vs_none_gap_is_judged_over_seeds_not_pairs():
+    """3 seeds x 8 cells: a seed that is slow is slow for BN in every cell, so 24 pairs are 3 units."""
+    rows, runs = [], {}
+    for seed, bn_epoch in enumerate((2, 6, 4)):  # BN's epoch to target moves with the seed
+        for cell in range(8):
+            for placement, reach in (("before_activation", bn_epoch), ("none", 5)):
+                run = f"{placement}-{cell}-{seed}"
+                cell_keys = {"dropout": 0.1 * cell, "optimizer": "sgd", "seed": seed}
+                rows.append({"run_id": run, "placement": placement, **cell_keys})
+                runs[run] = [0.95 if e >= reach else 0.5 for e in range(1, 11)]
+    finished = pd.DataFrame(rows)
+    times = first_epochs(curves_of(runs), finished["run_id"], 0.9)
+    td = bn_vs_none(finished, times, horizon=10)
+    assert td is not None and td.pairs == 24 and td.diff.n == 3
+    assert td.diff.mean == pytest.approx(-1.0)
+    # Per seed: -3, +1, -1: SD 2 over 3 seeds, t(2) -> about -6 to +4; by pairs it would be narrow.
+    assert td.diff.ci_low < -5 and td.diff.ci_high > 3
+    text = describe_difference(td, 0.9)
+    assert "n = 3 seed(s) (24 pairs)" in text and text.startswith("The sweep cannot tell")

@@ -56,3 +56,43 @@ def test_ratio_estimate_is_a_geometric_mean_one_outlier_barely_moves():
     assert est.mean < 4 < np.mean(ratios)
     assert est.ci_low > 0 and est.has_interval
     assert Estimate.of_ratio([2.0, 0.0, math.nan]).n == 1  # non-positive and missing dropped
+
+
+# --- the seed as the unit -------------------------------------------------------------------------
+
+
+def seeded_values() -> tuple[np.ndarray, np.ndarray]:
+    """3 seeds x 8 cells: each seed moves all its values together, the cells barely differ."""
+    rng = np.random.default_rng(3)
+    seeds = np.repeat([0, 1, 2], 8)
+    return np.array([4.0, -4.0, 0.0])[seeds] + 2.0 + rng.normal(0, 0.1, len(seeds)), seeds
+
+
+def test_given_seeds_the_interval_is_a_t_interval_over_the_seed_means():
+    values, seeds = seeded_values()
+    by_seed = Estimate.of(values, seeds=seeds)
+    means = np.array([values[seeds == s].mean() for s in range(3)])
+    assert by_seed.n == 3 and by_seed.std == pytest.approx(means.std(ddof=1))
+    low, high = stats.t.interval(0.95, 2, loc=means.mean(), scale=stats.sem(means))
+    assert (by_seed.ci_low, by_seed.ci_high) == (pytest.approx(low), pytest.approx(high))
+    by_trial = Estimate.of(values)
+    # 24 trials as independent: narrow and excluding 0; 3 seeds: several times wider, holding 0.
+    assert by_trial.n == 24 and by_trial.ci_low > 0
+    assert by_seed.ci_width > 5 * by_trial.ci_width and by_seed.ci_low < 0 < by_seed.ci_high
+
+
+def test_seed_means_skip_missing_values_and_need_one_seed_per_value():
+    assert Estimate.of([1.0, math.nan, 3.0, 5.0, 7.0], seeds=[0, 0, 0, 1, 1]).n == 2
+    with pytest.raises(ValueError, match="one seed per value"):
+        Estimate.of([1.0, 2.0], seeds=[0])
+
+
+def test_accuracies_and_ratios_are_also_averaged_within_seeds_first():
+    values, seeds = seeded_values()
+    acc = Estimate.of_accuracy(0.8 + values / 100, seeds=seeds)
+    assert acc.n == 3 and acc.ci_width > 5 * Estimate.of_accuracy(0.8 + values / 100).ci_width
+    ratios = np.exp(values / 10)
+    ratio = Estimate.of_ratio(ratios, seeds=seeds)
+    log_means = [np.log(ratios[seeds == s]).mean() for s in range(3)]
+    assert ratio.n == 3 and ratio.mean == pytest.approx(math.exp(np.mean(log_means)))
+    assert ratio.ci_width > 5 * Estimate.of_ratio(ratios).ci_width

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from trial_tables import make_trials
+import pytest
+from trial_tables import make_trials, seed_effect_trials
 
 from sweep.analysis import analyse
+from sweep.analysis.recalibration import RECALIBRATED, describe
 from sweep.report import render_markdown
 
 
@@ -63,7 +65,7 @@ def test_recalibration_that_recovers_the_deficit_is_said_to_remove_it():
     analysis = analyse(trials)
     r = analysis.recalibration
     assert r is not None and r.reference == "before_activation"
-    assert r.gain.n == 20 and abs(r.gain.mean - 5.0) < 1e-9
+    assert r.gain.n == 5 and r.gain_trials == 20 and abs(r.gain.mean - 5.0) < 1e-9  # over the 5 seeds
     assert r.deficit is not None and r.deficit.outcome == "worse"
     assert r.recalibrated is not None and r.recalibrated.outcome == "equivalent"
     assert r.deficit.family == 2  # the two comparisons are one Bonferroni family
@@ -98,3 +100,17 @@ def test_recalibration_is_read_on_validation_when_the_verdict_is_on_test():
     r = analysis.recalibration
     assert r is not None and r.accuracy == "final_val_accuracy"
     assert r.recalibrated is not None and r.recalibrated.outcome == "equivalent"
+
+
+def test_the_recalibration_gain_is_an_interval_over_seeds():
+    """3 seeds x 8 cells whose gain moves with the seed: 24 trials are 3 units, and the interval says so."""
+    trials = seed_effect_trials()
+    mine = trials["placement"] == "after_dropout"
+    per_seed = trials["seed"].map({0: 0.01, 1: 0.05, 2: 0.03})  # the gain each seed's rows give
+    trials[RECALIBRATED] = trials["final_val_accuracy"] + np.where(mine, per_seed, 0.0)
+    r = analyse(trials).recalibration
+    assert r is not None and r.gain.n == 3 and r.gain_trials == 24
+    assert r.gain.mean == pytest.approx(3.0)
+    # Seed means 1, 5, 3 points: SD 2, t(2) = 4.30 -> 3 +- 4.97; 24 trials as units would give +-0.9.
+    assert r.gain.ci_low == pytest.approx(3 - 4.303 * 2 / math.sqrt(3), abs=0.01)
+    assert "n = 3 seed(s) (24 trials)" in describe(r)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,7 +62,10 @@ def test_measured_prediction_is_checked_within_25_percent():
     assert row.relative.mean == pytest.approx(1.0, abs=0.02)
     assert "from the measured means and variances (confirmed)" in close.expectations[1].detail
     far = analyse(trials_with([2.0, 2.1, 1.9, 2.0], expected=[3.7, 3.75, 3.8, 3.7]))
-    assert "from the measured means and variances (refuted)" in far.expectations[1].detail
+    assert "from the measured means and variances; its interval excludes the prediction" in (
+        far.expectations[1].detail
+    )
+    assert "below it (refuted)" in far.expectations[1].detail
 
 
 def test_no_shift_where_dropout_feeds_bn_refutes_the_mechanism():
@@ -73,3 +77,25 @@ def test_no_shift_where_dropout_feeds_bn_refutes_the_mechanism():
 def test_placements_where_dropout_does_not_feed_bn_have_no_prediction():
     rows = variance_shifts(trials_with([2.0, 2.0, 2.0]).assign(dropout=0.5), ["before_activation"])
     assert rows[0].expected is None and rows[0].relative is None
+
+
+def test_the_ratio_is_averaged_within_seeds_before_its_interval():
+    # Two trials a seed: the seed's rows set the ratio, the two trials agree on it.
+    again = trials_with([2.0, 2.6, 2.2]).assign(optimizer="sgd", run_id=lambda d: d["run_id"] + "-sgd")
+    trials = pd.concat([trials_with([2.0, 2.6, 2.2]), again])
+    (row,) = [s for s in analyse(trials).variance_shift if s.placement == "after_dropout"]
+    assert row.ratio.n == 3  # seeds, not the 6 trials
+    logs = np.log([2.0, 2.6, 2.2])
+    half = 4.303 * logs.std(ddof=1) / math.sqrt(3)
+    assert row.ratio.ci_high == pytest.approx(math.exp(logs.mean() + half), rel=1e-3)
+
+
+def test_a_ratio_whose_interval_excludes_the_prediction_is_not_confirmed():
+    """Inside the +-25% called "about", but 4-10% short of the prediction: say so, do not confirm."""
+    measured = [3.40, 3.45, 3.50, 3.42]
+    analysis = analyse(trials_with(measured, expected=[3.75] * 4))
+    (row,) = [s for s in analysis.variance_shift if s.placement == "after_dropout"]
+    assert row.relative is not None and row.relative.ci_low > 0.8 and row.relative.ci_high < 1
+    detail = analysis.expectations[1].detail
+    assert "its interval excludes the prediction, lying" in detail and "% below it (cannot tell)" in detail
+    assert "(confirmed)" not in detail and analysis.expectations[1].status != "confirmed"

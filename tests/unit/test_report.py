@@ -183,8 +183,8 @@ def test_too_few_trials_print_no_interval_rather_than_one_past_100_percent():
     trials = trials[trials["optimizer"] == "sgd"]  # two trials a placement
     markdown = render_markdown(analyse(trials, curves))
     per_placement = markdown.split("## Per placement")[1].split("##")[0]
-    assert per_placement.count("too few trials for an interval") == 4
-    assert "too few seeds for an interval" in markdown
+    # One seed: no interval for a placement's mean either, as its trials are one unit.
+    assert per_placement.count("too few seeds for an interval") == 4
 
 
 # --- publish: a sweep read back from a real (SQLite) MLflow store -----------------------------
@@ -348,7 +348,7 @@ def test_the_report_opens_with_one_sentence_per_placement_and_the_forest_plot(tm
         "simultaneous 95% CI \u22120.4 to 0.7).",
         "after_dropout is worse than none by 2.8 points (\u0394 \u22122.8, simultaneous 95% CI "
         "\u22123.1 to \u22122.5).",
-        "none is the reference (89.9% final validation accuracy, n = 24).",
+        "none is the reference (89.9% final validation accuracy, n = 6 seeds).",
     )
     top = markdown.split("## Verdict")[0]
     assert top.index("## The answer") < top.index(answer[0]) < top.index("](forest.png)")
@@ -360,6 +360,15 @@ def test_the_report_opens_with_one_sentence_per_placement_and_the_forest_plot(tm
     assert page.index("<h2>The answer</h2>") < page.index("<figure>") < page.index("<h2>Verdict</h2>")
     assert "forest" not in page.split("<figure>")[2]  # the forest plot comes first
     assert json.loads(files.json.read_text())["answer"] == list(answer)
+
+
+def test_seeds_to_resolve_are_given_only_for_comparisons_the_sweep_cannot_tell(sweep6):
+    _, _, analysis = sweep6
+    table = render_markdown(analysis).split("## Paired comparisons")[1].split("\n## ")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert rows["after_dropout"].endswith("| worse | decided |")
+    assert rows["before_activation"].endswith("| equivalent | decided |")
+    assert "for the comparisons this sweep cannot tell" in table
 
 
 def test_the_forest_plot_has_a_row_per_comparison_with_its_simultaneous_interval(tmp_path, sweep6):

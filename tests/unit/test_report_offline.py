@@ -161,7 +161,7 @@ def test_an_adaptive_sweeps_table_is_reported_with_its_intervals_descriptive(tmp
 def test_the_verdict_speaks_for_the_rows_the_specs_split_drew(
     tmp_path: Path, stated: bool | None, scope: str
 ) -> None:
-    """The spec says whether each seed drew its own rows (its default: yes), as the sweep's own report does."""
+    """The spec says whether each seed drew its own rows (its default: yes), as the sweep's report does."""
     from sweep.report import report_trials_csv
     from sweep.spec import load_spec
 
