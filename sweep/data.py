@@ -143,33 +143,7 @@ def _check_finite(x: np.ndarray, path: Path, columns: list[str] | None = None) -
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as err:  # OSError, ValueError, EOFError, zipfile.BadZipFile, ...
-        raise DataError(f"dataset.path: {path} is not an npz archive ({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"dataset.path: {path} holds one array, not an npz archive of arrays x and y")
-    with archive:
-        missing = [k for k in ("x", "y") if k not in archive.files]
-        if missing:
-            raise DataError(
-                f"dataset.path: {path} has no array {' or '.join(missing)} "
-                f"(it has: {_listed(archive.files) or 'nothing'})"
-            )
-        arrays = {}
-        for key in ("x", "y"):
-            try:
-                arrays[key] = archive[key]
-            except ValueError as err:
-                if "allow_pickle" in str(err):
-                    raise DataError(
-                        f"dataset.path: {path}: array {key} holds Python objects, which load only by "
-                        "unpickling (refused: a pickle can run code); save numeric arrays"
-                    ) from None
-                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
-            except Exception as err:  # a damaged member: zipfile and zlib raise their own kinds
-                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
-    x, y = arrays["x"], arrays["y"]
+    x, y = _npz_arrays(path)
     if x.ndim == 0 or y.ndim == 0:
         raise DataError(
             f"dataset.path: {path}: x and y must be arrays of rows (got shapes {x.shape}, {y.shape})"
@@ -202,6 +176,37 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | Non
     if image is not None and len(image) == 2:
         image = (*image, 1)
     return flat, y, image
+
+
+def _npz_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays x and y of the npz archive at `path`, never unpickled."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as err:  # OSError, ValueError, EOFError, zipfile.BadZipFile, ...
+        raise DataError(f"dataset.path: {path} is not an npz archive ({err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"dataset.path: {path} holds one array, not an npz archive of arrays x and y")
+    with archive:
+        missing = [k for k in ("x", "y") if k not in archive.files]
+        if missing:
+            raise DataError(
+                f"dataset.path: {path} has no array {' or '.join(missing)} "
+                f"(it has: {_listed(archive.files) or 'nothing'})"
+            )
+        arrays = {}
+        for key in ("x", "y"):
+            try:
+                arrays[key] = archive[key]
+            except ValueError as err:
+                if "allow_pickle" in str(err):
+                    raise DataError(
+                        f"dataset.path: {path}: array {key} holds Python objects, which load only by "
+                        "unpickling (refused: a pickle can run code); save numeric arrays"
+                    ) from None
+                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
+            except Exception as err:  # a damaged member: zipfile and zlib raise their own kinds
+                raise DataError(f"dataset.path: {path}: cannot read array {key} ({err})") from None
+    return arrays["x"], arrays["y"]
 
 
 def _describe(spec: DatasetSpec) -> str:

@@ -6,7 +6,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.tracking import MlflowClient
 
@@ -33,6 +33,10 @@ from sweep.store.layout import (
 from sweep.sweep_dir import load_sweep_spec
 from sweep.trainable import fit_trial
 from sweep.trial import RunStatus, TrialConfig
+
+if TYPE_CHECKING:
+    from sweep.data import Dataset
+    from sweep.spec import SweepSpec
 
 # The recorded metric each re-trained value is held against (tracking.SweepTracker.end_trial).
 # recorded name -> the key of the re-run's last result: every final figure a trial's run keeps
@@ -117,6 +121,54 @@ def reproduce_trial(
     settings = apply_environment()
     uri = settings.resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
     run = _trial_run(MlflowClient(uri), run_id)
+    trial = _recorded_trial(run, run_id, runs_dir, uri)
+    os.environ.update(settings.worker_env())  # Keras on TensorFlow, as on a Ray worker
+    history: list[dict[str, Any]] = []
+    with warnings.catch_warnings():  # workers run with PYTHONWARNINGS=ignore
+        warnings.simplefilter("ignore")
+        fit_trial(trial.config, trial.spec, trial.data, history.append, epochs=trial.epochs)
+    last = history[-1]
+    recorded = run.data.metrics
+    matches = tuple(
+        MetricMatch(name, float(recorded[name]), float(last[key]))
+        for name, key in COMPARED.items()
+        if name in recorded and key in last
+    )
+    now = library_versions()
+    tags = run.data.tags
+    changes = {
+        name: (tags[tag], now[name])
+        for name, tag in VERSION_TAGS.items()
+        if tags.get(tag, now[name]) != now[name]
+    }
+    if not matches:
+        raise ReproduceError(f"RUN_ID: {run_id} recorded none of {', '.join(COMPARED)}")
+    return Reproduction(
+        run_id=run_id,
+        run_name=run.info.run_name,
+        sweep_id=trial.sweep_id,
+        config=trial.config,
+        epochs=trial.epochs,
+        data_fingerprint=trial.fingerprint,
+        metrics=matches,
+        version_changes=changes,
+    )
+
+
+@dataclass(frozen=True)
+class _RecordedTrial:
+    """What training a recorded trial again needs, each part checked against its run's record."""
+
+    sweep_id: str
+    spec: SweepSpec
+    config: dict[str, Any]
+    data: Dataset
+    fingerprint: str
+    epochs: int
+
+
+def _recorded_trial(run: Any, run_id: str, runs_dir: str | Path, uri: str) -> _RecordedTrial:
+    """The trial of `run` as its sweep's spec gives it, refused where spec or data are not the run's."""
     tags, params = run.data.tags, run.data.params
     sweep_id = tags[SWEEP_ID]
     spec = load_sweep_spec(sweep_id, runs_dir, uri)
@@ -136,38 +188,9 @@ def reproduce_trial(
             f"spec: sweep {sweep_id}'s spec no longer gives this trial's recorded identity "
             f"({TRIAL_HASH} {tags[TRIAL_HASH][:16]}); was its spec.yaml under {runs_dir} edited?"
         )
-    recorded = run.data.metrics
     # A trial a scheduler stopped early is trained as far as it got: the epochs before are the same.
     epochs = spec.training.epochs
+    recorded = run.data.metrics
     if tags.get(STOPPED_EARLY) == "true" and EPOCHS_COMPLETED in recorded:
         epochs = int(recorded[EPOCHS_COMPLETED])
-
-    os.environ.update(settings.worker_env())  # Keras on TensorFlow, as on a Ray worker
-    history: list[dict[str, Any]] = []
-    with warnings.catch_warnings():  # workers run with PYTHONWARNINGS=ignore
-        warnings.simplefilter("ignore")
-        fit_trial(config, spec, data, history.append, epochs=epochs)
-    last = history[-1]
-    matches = tuple(
-        MetricMatch(name, float(recorded[name]), float(last[key]))
-        for name, key in COMPARED.items()
-        if name in recorded and key in last
-    )
-    now = library_versions()
-    changes = {
-        name: (tags[tag], now[name])
-        for name, tag in VERSION_TAGS.items()
-        if tags.get(tag, now[name]) != now[name]
-    }
-    if not matches:
-        raise ReproduceError(f"RUN_ID: {run_id} recorded none of {', '.join(COMPARED)}")
-    return Reproduction(
-        run_id=run_id,
-        run_name=run.info.run_name,
-        sweep_id=sweep_id,
-        config=config,
-        epochs=epochs,
-        data_fingerprint=fingerprint,
-        metrics=matches,
-        version_changes=changes,
-    )
+    return _RecordedTrial(sweep_id, spec, config, data, fingerprint, epochs)

@@ -196,13 +196,54 @@ def _run(
     ray_cpus: int | None = None,
     prefetched: DataPrefetch | None = None,
 ) -> SweepResult:
-
+    """One attempt at a sweep: prepare its folder and data, start MLflow and Ray, run the trials."""
     started = time.monotonic()
-    timings: dict[str, float] = {}
     address = cluster_address(ray_address)  # before anything is created: a bad address changes nothing
+    runs_dir = runs_dir.resolve()
+    prepared = _prepare(spec, sweep_id, runs_dir, tracking_uri, prefetched)
+    timings = {"data_s": time.monotonic() - started}
+    mark = time.monotonic()
+    tracker, done, ray_error = _start(prepared, sweep_id, runs_dir, address, ray_cpus)
+    timings["ray_and_tracking_setup_s"] = time.monotonic() - mark
+    state, totals = _run_trials(prepared, tracker, done, ray_error, progress, timings)
+    result = SweepResult(
+        sweep_id,
+        tracker.parent_run_id,
+        prepared.uri,
+        state,
+        totals,
+        timings=timings,
+        experiment_id=tracker.experiment_id,
+    )
+    if state == "finished" and report:
+        mark = time.monotonic()
+        _publish(result, tracker, prepared.sweep_dir / "report")
+        timings["report_s"] = time.monotonic() - mark
+    result.wall_time_s = time.monotonic() - started
+    return result
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A sweep ready to start: its folder written, its data loaded, fingerprinted and in a trainable."""
+
+    spec: SweepSpec  # naming the sweep's own copy of its data file
+    sweep_dir: Path
+    uri: str
+    fingerprint: str
+    trainable: Any
+
+
+def _prepare(
+    spec: SweepSpec,
+    sweep_id: str,
+    runs_dir: Path,
+    tracking_uri: str | None,
+    prefetched: DataPrefetch | None,
+) -> _Prepared:
+    """Load the data, then write the sweep's folder: where its runs go, its spec, its data file."""
     # Data errors surface before anything exists: no run, no store, no sweep folder.
     data = prefetched.result() if prefetched is not None else load_sweep_data(spec)
-    runs_dir = runs_dir.resolve()
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = Settings().resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
@@ -211,19 +252,38 @@ def _run(
     trainable = _trainable(spec, data)
     spec = _keep_data_with_sweep(spec, sweep_dir)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
-    timings["data_s"] = time.monotonic() - started
-    mark = time.monotonic()
+    return _Prepared(spec, sweep_dir, uri, fingerprint, trainable)
+
+
+def _start(
+    prepared: _Prepared, sweep_id: str, runs_dir: Path, address: str | None, ray_cpus: int | None
+) -> tuple[SweepTracker, frozenset[TrialKey], BaseException | None]:
+    """Open the sweep's parent run while Ray starts; Ray's error, if any, is returned, not raised."""
     # MLflow opens (or creates) its store while Ray starts.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        opening = pool.submit(_open_tracker, uri, spec, sweep_id, runs_dir, fingerprint)
+        opening = pool.submit(
+            _open_tracker, prepared.uri, prepared.spec, sweep_id, runs_dir, prepared.fingerprint
+        )
         ray_error: BaseException | None = None
         try:
             with sigterm_handled():  # ray.init installs its own SIGTERM handler; ours stays
                 init_ray(address, ray_cpus)
-        except Exception as err:  # raised below, once the parent run can record it
+        except Exception as err:  # raised by _run_trials, once the parent run can record it
             ray_error = err
         tracker, done = opening.result()  # `done`: what an earlier attempt finished, per MLflow
-    timings["ray_and_tracking_setup_s"] = time.monotonic() - mark
+    return tracker, done, ray_error
+
+
+def _run_trials(
+    prepared: _Prepared,
+    tracker: SweepTracker,
+    done: frozenset[TrialKey],
+    ray_error: BaseException | None,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+) -> tuple[str, dict[str, int]]:
+    """Run what the planner asks for, then close the sweep's runs whatever happened: state, counts."""
+    spec, sweep_dir = prepared.spec, prepared.sweep_dir
     attempt = _attempt_name(sweep_dir)
     state = "failed"
     recorder = None
@@ -235,7 +295,9 @@ def _run(
             tracker, spec.strategy.metric, spec.strategy.mode, planner.expected, progress
         )
         timings.update(
-            _run_plans(planner, tracker, recorder, trainable, spec, attempt=attempt, sweep_dir=sweep_dir)
+            _run_plans(
+                planner, tracker, recorder, prepared.trainable, spec, attempt=attempt, sweep_dir=sweep_dir
+            )
         )
         recorder.drain()
         state = "finished" if recorder.ended >= planner.expected else "interrupted"
@@ -256,21 +318,7 @@ def _run(
             if state != "failed":
                 raise
             totals = {}
-    result = SweepResult(
-        sweep_id,
-        tracker.parent_run_id,
-        uri,
-        state,
-        totals,
-        timings=timings,
-        experiment_id=tracker.experiment_id,
-    )
-    if state == "finished" and report:
-        mark = time.monotonic()
-        _publish(result, tracker, sweep_dir / "report")
-        timings["report_s"] = time.monotonic() - mark
-    result.wall_time_s = time.monotonic() - started
-    return result
+    return state, totals
 
 
 def _publish(result: SweepResult, tracker: SweepTracker, out_dir: Path) -> None:

@@ -155,9 +155,39 @@ def analyse(
         raise ValueError(f"target_accuracy: must be a fraction > 0 and <= 1 (got {target_accuracy})")
     if not 0 < equivalence_margin <= 100:
         raise ValueError(f"equivalence_margin: must be > 0 and <= 100 points (got {equivalence_margin})")
+    table = _ready_table(trials, curves, metric, reference)
+    target_is_default = target_accuracy is None
+    target = _default_target(table.compared) if target_accuracy is None else target_accuracy
+    found = _findings(table, target, equivalence_margin)
+    return _judged(
+        table,
+        found,
+        _Question(target, target_is_default, equivalence_margin, adaptive, split_per_seed, evaluation_rows),
+    )
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The trial table made ready to judge: cleaned, its metric and reference chosen, at one length."""
+
+    trials: pd.DataFrame  # a per-placement sweep's re-runs only
+    curves: pd.DataFrame
+    order: list[str]  # the placements, in the report's order
+    own: OwnSettings | None
+    keys: tuple[str, ...]  # what pairs two trials across placements
+    metric: str
+    usable: pd.DataFrame
+    compared: pd.DataFrame  # the usable trials, at equal length when they trained unequally
+    equal: EqualLength | None
+    reference: str
+
+
+def _ready_table(
+    trials: pd.DataFrame, curves: pd.DataFrame | None, metric: str | None, reference: str | None
+) -> _Table:
     validation = "final_val_accuracy"
     trials = clean_trials(trials, metric or validation)
-    curves = clean_curves(curves)
+    clean = clean_curves(curves)
     order = placement_order(trials["placement"].unique())
     own: OwnSettings | None = None
     keys: tuple[str, ...] = PAIR_KEYS
@@ -166,91 +196,136 @@ def analyse(
         trials = confirmations(trials)
     metric = metric or _verdict_accuracy(trials)
     usable = trials[usable_mask(trials, metric)]
-    compared, equal = at_equal_length(usable, curves, metric)
+    compared, equal = at_equal_length(usable, clean, metric)
     reference = _resolve_reference(reference, order, set(compared["placement"]))
+    return _Table(trials, clean, order, own, keys, metric, usable, compared, equal, reference)
 
-    target_is_default = target_accuracy is None
-    if target_accuracy is None:
-        means = compared.groupby("placement")["final_val_accuracy"].mean()
-        best_mean = float(means.max()) if len(means) else math.nan
-        target_accuracy = (
-            math.floor(DEFAULT_TARGET_SHARE * best_mean * 100) / 100 if math.isfinite(best_mean) else math.nan
-        )
+
+def _default_target(compared: pd.DataFrame) -> float:
+    """95% of the best placement's mean final validation accuracy, down to a whole percent."""
+    means = compared.groupby("placement")["final_val_accuracy"].mean()
+    best_mean = float(means.max()) if len(means) else math.nan
+    return math.floor(DEFAULT_TARGET_SHARE * best_mean * 100) / 100 if math.isfinite(best_mean) else math.nan
+
+
+@dataclass(frozen=True)
+class _Findings:
+    """The numbers the verdict is drawn from."""
+
+    finished: pd.DataFrame
+    times: pd.DataFrame  # epochs to target, per run
+    horizon: float  # the last epoch any followed curve reached
+    summaries: tuple[PlacementSummary, ...]
+    best: str | None
+    cells: int
+    comparisons: tuple[Comparison, ...]
+    shifts: tuple[VarianceShift, ...]
+    tested: tuple[Interaction, ...]
+    by_factor: tuple[CellMeans, ...]
+    best_dropouts: tuple[BestDropout, ...]
+    speed: TimeDifference | None
+    recal: Recalibration | None
+    n_seeds: int
+
+
+def _findings(table: _Table, target: float, margin: float) -> _Findings:
+    trials, compared, metric, order, own = table.trials, table.compared, table.metric, table.order, table.own
     finished = trials[trials["status"] == "FINISHED"]
-    followed = truncate(curves, equal)
-    times = first_epochs(followed, finished["run_id"], target_accuracy)
+    followed = truncate(table.curves, table.equal)
+    times = first_epochs(followed, finished["run_id"], target)
     seen = followed.loc[followed["run_id"].isin(set(times.index)), "epoch"]
     horizon = float(seen.max()) if len(seen) else math.nan
 
-    n_usable = usable["placement"].value_counts()
+    n_usable = table.usable["placement"].value_counts()
     summaries = tuple(
         summarise(trials, int(n_usable.get(p, 0)), compared, times, horizon, p, metric) for p in order
     )
     usable_means = {s.placement: s.metric.mean for s in summaries if s.metric.n}
     best = max(usable_means, key=lambda p: usable_means[p]) if usable_means else None
     cells = 1 if own is not None else max(1, len(trials[["dropout", "optimizer"]].drop_duplicates()))
-    pairs = comparison_pairs([p for p in order if p in usable_means], reference)
+    pairs = comparison_pairs([p for p in order if p in usable_means], table.reference)
     groups = [(compared, p, ref) for p, ref in pairs]
-    comparisons = compare(groups, metric, equivalence_margin, cells, fallback_sd(compared, metric), keys=keys)
-    shifts = variance_shifts(compared, order)
+    comparisons = compare(groups, metric, margin, cells, fallback_sd(compared, metric), keys=table.keys)
     # With each placement at its own block there are no shared cells to break the effect down by.
-    tested = () if own is not None else interactions(groups, metric, equivalence_margin)
     factors = () if own is not None else ("dropout", "optimizer")
-    by_factor = tuple(m for f in factors if (m := cell_means(compared, f, metric, order)))
-    best_dropouts = () if own is not None else best_dropout(compared, metric)
-    speed = bn_vs_none(finished, times, horizon, keys)
-    recal = None if own is not None or equal is not None else recalibration(compared, equivalence_margin)
-    n_seeds = int(trials["seed"].nunique())
-
-    expectations = (
-        expect_before_vs_after(compared, metric, equivalence_margin, comparisons, keys),
-        expect_after_dropout(compared, metric, equivalence_margin, shifts, own is not None),
-        expect_less_dropout_with_bn(compared, metric, best_dropouts, own is not None),
-        expect_faster_with_bn(speed, times, target_accuracy),
-    )
-    verdict = verdict_sentences(
-        trials=trials,
+    return _Findings(
+        finished=finished,
+        times=times,
+        horizon=horizon,
         summaries=summaries,
-        comparisons=comparisons,
-        reference=reference,
-        margin=equivalence_margin,
-        equal_length=equal,
-        speed=speed,
-        shifts=shifts,
-        interactions=tested,
-        own=own,
-        adaptive=adaptive,
-        metric=metric,
         best=best,
-        target=target_accuracy,
-        target_is_default=target_is_default,
         cells=cells,
-        n_seeds=n_seeds,
-        split_per_seed=split_per_seed,
-        evaluation_rows=evaluation_rows,
+        comparisons=comparisons,
+        shifts=variance_shifts(compared, order),
+        tested=() if own is not None else interactions(groups, metric, margin),
+        by_factor=tuple(m for f in factors if (m := cell_means(compared, f, metric, order))),
+        best_dropouts=() if own is not None else best_dropout(compared, metric),
+        speed=bn_vs_none(finished, times, horizon, table.keys),
+        recal=None if own is not None or table.equal is not None else recalibration(compared, margin),
+        n_seeds=int(trials["seed"].nunique()),
     )
-    if recal is not None:
-        verdict.append(describe_recalibration(recal))
+
+
+@dataclass(frozen=True)
+class _Question:
+    """What the caller asked beside the table: the target, the margin, what the sweep recorded."""
+
+    target: float
+    target_is_default: bool
+    margin: float
+    adaptive: AdaptiveSeeds | None
+    split_per_seed: bool | None
+    evaluation_rows: int | None
+
+
+def _judged(table: _Table, found: _Findings, asked: _Question) -> Analysis:
+    """The expectations and the verdict drawn from the findings, and the Analysis that holds all."""
+    own, margin, metric = table.own, asked.margin, table.metric
+    expectations = _expectations(table, found, asked)
+    verdict = verdict_sentences(
+        trials=table.trials,
+        summaries=found.summaries,
+        comparisons=found.comparisons,
+        reference=table.reference,
+        margin=margin,
+        equal_length=table.equal,
+        speed=found.speed,
+        shifts=found.shifts,
+        interactions=found.tested,
+        own=own,
+        adaptive=asked.adaptive,
+        metric=metric,
+        best=found.best,
+        target=asked.target,
+        target_is_default=asked.target_is_default,
+        cells=found.cells,
+        n_seeds=found.n_seeds,
+        split_per_seed=asked.split_per_seed,
+        evaluation_rows=asked.evaluation_rows,
+    )
+    if found.recal is not None:
+        verdict.append(describe_recalibration(found.recal))
+    comparisons = found.comparisons
     return Analysis(
         metric=metric,
-        target_accuracy=float(target_accuracy),
-        target_is_default=target_is_default,
-        n_trials=len(trials),
-        n_seeds=n_seeds,
-        reference=reference,
-        equivalence_margin=equivalence_margin,
-        best_placement=best,
-        equal_length=equal,
-        placements=summaries,
-        variance_shift=shifts,
+        target_accuracy=float(asked.target),
+        target_is_default=asked.target_is_default,
+        n_trials=len(table.trials),
+        n_seeds=found.n_seeds,
+        reference=table.reference,
+        equivalence_margin=margin,
+        best_placement=found.best,
+        equal_length=table.equal,
+        placements=found.summaries,
+        variance_shift=found.shifts,
         comparisons=comparisons,
-        time_difference=speed,
-        interactions=tested,
-        cell_means=by_factor,
-        best_dropout=best_dropouts,
+        time_difference=found.speed,
+        interactions=found.tested,
+        cell_means=found.by_factor,
+        best_dropout=found.best_dropouts,
         own_settings=own,
-        adaptive=adaptive,
-        recalibration=recal,
+        adaptive=asked.adaptive,
+        recalibration=found.recal,
         verdict=tuple(verdict),
         expectations=expectations,
         intra_seed_correlation=_pooled_correlation(comparisons),
@@ -258,9 +333,19 @@ def analyse(
             (c.seeds_needed for c in comparisons if c.outcome == "cannot tell" and c.seeds_needed),
             default=None,
         ),
-        families=_families(comparisons, tested),
-        split_per_seed=split_per_seed,
-        evaluation_rows=evaluation_rows,
+        families=_families(comparisons, found.tested),
+        split_per_seed=asked.split_per_seed,
+        evaluation_rows=asked.evaluation_rows,
+    )
+
+
+def _expectations(table: _Table, found: _Findings, asked: _Question) -> tuple[Expectation, ...]:
+    own, margin, metric = table.own is not None, asked.margin, table.metric
+    return (
+        expect_before_vs_after(table.compared, metric, margin, found.comparisons, table.keys),
+        expect_after_dropout(table.compared, metric, margin, found.shifts, own),
+        expect_less_dropout_with_bn(table.compared, metric, found.best_dropouts, own),
+        expect_faster_with_bn(found.speed, found.times, asked.target),
     )
 
 

@@ -126,32 +126,41 @@ def expect_after_dropout(
         parts["low"] = within_margin(c_low)
         details.append(f"at dropout in (0, {LOW_DROPOUT:g}], {_comparison_text(c_low)}: {parts['low']}")
 
-    ratios = [s for s in shifts if s.placement == "after_dropout" and s.expected and s.dropout > 0]
-    if ratios:
-        verdicts = [_ratio_status(s) for s in ratios]
-        parts["ratio"] = (
-            "refuted"
-            if "refuted" in verdicts
-            else "confirmed"
-            if set(verdicts) == {"confirmed"}
-            else "cannot tell"
-        )
-        listed = "; ".join(_ratio_text(s, v) for s, v in zip(ratios, verdicts, strict=True))
-        details.append(f"BN variance ratio: {listed}")
-    else:
-        details.append("no variance-shift measurements at dropout > 0 (not tested)")
-
-    status: Status
-    if "high" not in parts and "ratio" not in parts:
-        status = "not tested"
-    elif "refuted" in parts.values():
-        status = "refuted"
-    elif {"high", "ratio"} <= set(parts) and set(parts.values()) == {"confirmed"}:
-        status = "confirmed"
-    else:
-        status = "cannot tell"
+    ratio, ratio_detail = _ratio_part(shifts)
+    if ratio is not None:
+        parts["ratio"] = ratio
+    details.append(ratio_detail)
     text = "; ".join(details)
-    return Expectation(2, title, status, text[:1].upper() + text[1:] + ".")
+    return Expectation(2, title, _after_dropout_status(parts), text[:1].upper() + text[1:] + ".")
+
+
+def _ratio_part(shifts: Sequence[VarianceShift]) -> tuple[Status | None, str]:
+    """after_dropout's BN variance ratios against Li et al.'s formula: a status (None: not
+    measured) and its detail."""
+    ratios = [s for s in shifts if s.placement == "after_dropout" and s.expected and s.dropout > 0]
+    if not ratios:
+        return None, "no variance-shift measurements at dropout > 0 (not tested)"
+    verdicts = [_ratio_status(s) for s in ratios]
+    status: Status = (
+        "refuted"
+        if "refuted" in verdicts
+        else "confirmed"
+        if set(verdicts) == {"confirmed"}
+        else "cannot tell"
+    )
+    listed = "; ".join(_ratio_text(s, v) for s, v in zip(ratios, verdicts, strict=True))
+    return status, f"BN variance ratio: {listed}"
+
+
+def _after_dropout_status(parts: dict[str, Status]) -> Status:
+    """Confirmed only when the high-dropout accuracy and the ratio both are; any refuted part refutes."""
+    if "high" not in parts and "ratio" not in parts:
+        return "not tested"
+    if "refuted" in parts.values():
+        return "refuted"
+    if {"high", "ratio"} <= set(parts) and set(parts.values()) == {"confirmed"}:
+        return "confirmed"
+    return "cannot tell"
 
 
 def _ratio_status(s: VarianceShift) -> Status:

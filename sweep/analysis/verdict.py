@@ -59,13 +59,7 @@ def verdict_sentences(
         return [*out, f"No {which} finished with a finite {label}; there is nothing to compare."]
     out += [describe(equal_length)] if equal_length else []
     out.append(_accuracy_sentence(metric))
-    est = next(s for s in summaries if s.placement == best).metric
-    ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} seeds" if est.has_interval else ""
-    ci = ci or f"n = {est.n} seed(s), {TOO_FEW}"
-    out.append(
-        f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, the mean of its seeds' "
-        f"means, {ci})."
-    )
+    out.append(_best_sentence(summaries, best, label))
     if adaptive is not None:
         out.append(
             "Seeds were added adaptively while comparisons were undecided: the sequential calls "
@@ -79,7 +73,26 @@ def verdict_sentences(
     out += _interaction_summary(interactions)
     out += _seed_sentences(comparisons)
     out.append(scope_sentence(metric, split_per_seed, evaluation_rows))
+    out += _failure_sentences(trials, summaries)
+    out += _time_sentences(summaries, speed, target, target_is_default)
+    out += _variance_shift_sentences(shifts)
+    return out
 
+
+def _best_sentence(summaries: Sequence[PlacementSummary], best: str, label: str) -> str:
+    """The placement with the highest mean, with its interval (a description, not a test)."""
+    est = next(s for s in summaries if s.placement == best).metric
+    ci = f"95% CI {format_interval(est, 100)}%, n = {est.n} seeds" if est.has_interval else ""
+    ci = ci or f"n = {est.n} seed(s), {TOO_FEW}"
+    return (
+        f"Highest mean {label}: {best} ({format_number(est.mean * 100)}%, the mean of its seeds' "
+        f"means, {ci})."
+    )
+
+
+def _failure_sentences(trials: pd.DataFrame, summaries: Sequence[PlacementSummary]) -> list[str]:
+    """The trials left out of the statistics, and the placements left with none."""
+    out = []
     failed = [s for s in summaries if s.failed_share > 0]
     if failed:
         n_bad = sum(round(s.failed_share * s.n_trials) for s in failed)
@@ -91,23 +104,26 @@ def verdict_sentences(
     out.extend(
         f"{s.placement} has no usable trial, so it is not compared." for s in summaries if s.metric.n == 0
     )
-    out += _time_sentences(summaries, speed, target, target_is_default)
-
-    fed = [s for s in shifts if s.expected is not None and s.dropout > 0]
-    if fed:
-        listed = ", ".join(
-            f"{format_number(s.ratio.mean, 2)} at dropout {s.dropout:g} "
-            f"({'at least ' if s.expected_is_lower_bound else ''}{format_number(s.expected, 2)} predicted)"
-            for s in fed
-        )
-        names = sorted({s.placement for s in fed})
-        out.append(
-            f"In {', '.join(names)}, BN's moving variance divided by the variance it sees at test "
-            f"time (geometric mean over seeds) is {listed}; Li et al. 2019 predict "
-            f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
-            f"at least 1/(1\u2212rate)."
-        )
     return out
+
+
+def _variance_shift_sentences(shifts: Sequence[VarianceShift]) -> list[str]:
+    """BN's variance shift where dropout feeds it, beside what Li et al. 2019 predict."""
+    fed = [s for s in shifts if s.expected is not None and s.dropout > 0]
+    if not fed:
+        return []
+    listed = ", ".join(
+        f"{format_number(s.ratio.mean, 2)} at dropout {s.dropout:g} "
+        f"({'at least ' if s.expected_is_lower_bound else ''}{format_number(s.expected, 2)} predicted)"
+        for s in fed
+    )
+    names = sorted({s.placement for s in fed})
+    return [
+        f"In {', '.join(names)}, BN's moving variance divided by the variance it sees at test "
+        f"time (geometric mean over seeds) is {listed}; Li et al. 2019 predict "
+        f"1/p + (1/p \u2212 1)\u00b7c\u00b2/v for keep rate p and input mean c and variance v, "
+        f"at least 1/(1\u2212rate)."
+    ]
 
 
 def _accuracy_sentence(metric: str) -> str:

@@ -46,6 +46,13 @@ class SweepSpec(SpecModel):
 
     @model_validator(mode="after")
     def _parts_agree(self) -> SweepSpec:
+        errors = [*self._search_problems(), *self._data_problems()]
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def _search_problems(self) -> list[str]:
+        """Where the search, the strategy and the analysis disagree."""
         errors = []
         if self.strategy.algorithm == "grid" and isinstance(self.search.dropout, Range):
             errors.append(
@@ -89,6 +96,11 @@ class SweepSpec(SpecModel):
                 f"analysis.reference: must be one of the searched placements "
                 f"({', '.join(self.search.placement)}) or all (got {reference!r})"
             )
+        return errors
+
+    def _data_problems(self) -> list[str]:
+        """Where the model, the training and the data set disagree."""
+        errors = []
         classes = self.dataset.known_classes
         if self.training.loss == "binary_crossentropy" and classes not in (None, 2):
             errors.append(
@@ -104,9 +116,7 @@ class SweepSpec(SpecModel):
         if rows is not None:
             what = f"dataset {self.dataset.source}"
             errors += row_problems(rows, self.dataset, self.training.batch_size, what, classes)
-        if errors:
-            raise ValueError("\n".join(errors))
-        return self
+        return errors
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from sweep.cli import _best_table
+from sweep.cli.render import best_table
 from sweep.spec import parse_spec
 from sweep.tracking import SweepTracker, local_tracking_uri
 
@@ -41,7 +41,7 @@ def test_the_best_trials_table_prints_run_ids_and_placements_whole(width: int) -
         }
     )
     console = Console(width=width, record=True)
-    console.print(_best_table(trials, "val_accuracy", "max"))
+    console.print(best_table(trials, "val_accuracy", "max"))
     out = console.export_text()
     assert max(len(line) for line in out.splitlines()) <= width
     for whole in (*RUN_IDS, "after_activation", "before_activation"):

@@ -1,0 +1,92 @@
+"""Commands about a spec alone: `validate`, `schema`, `show-model`; none starts Ray or MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sweep.cli.root import Overrides, console, fail, load
+from sweep.spec import PLACEMENTS, SweepSpec
+
+
+def validate(
+    file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
+    set_: Overrides = None,
+) -> None:
+    """Check a spec, and the data file it names; print the trial count or every error (exit 2)."""
+    spec = load(file, set_)
+    if spec.dataset.path is not None:  # read it now, not when the sweep has started
+        from sweep.data import DataError, load_sweep_data
+
+        try:
+            load_sweep_data(spec)
+        except DataError as err:
+            fail([f"{file}: {err}"])
+    console.print(f"valid: {spec.trial_count} trials ({spec.describe_count()})", highlight=False)
+
+
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors)."""
+    print(json.dumps(SweepSpec.model_json_schema(mode="validation"), indent=2))
+
+
+@contextmanager
+def _tensorflow_quiet() -> Iterator[None]:
+    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
+
+    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
+    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def show_model(
+    file: Annotated[Path, typer.Argument(help="Spec file.")],
+    placement: Annotated[str, typer.Option(help=f"One of {', '.join(PLACEMENTS)}.")] = "before_activation",
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate (default: the spec's first).")] = None,
+) -> None:
+    """Print the network one trial would build, one line per layer."""
+    spec = load(file)
+    if placement not in PLACEMENTS:
+        fail([f"--placement: must be one of {', '.join(PLACEMENTS)} (got {placement!r})"])
+    rate = dropout
+    if rate is None:
+        rate = spec.search.dropout[0] if isinstance(spec.search.dropout, list) else spec.search.dropout.low
+    if not 0 <= rate < 1:
+        fail([f"--dropout: must be >= 0 and < 1 (got {rate})"])
+    from sweep.data import DataError, load_dataset
+
+    try:
+        data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+    except DataError as err:
+        fail([str(err)])
+    with _tensorflow_quiet():
+        from sweep.models import build_model, describe_model
+
+        model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
+    table = Table(title=f"{spec.model.kind} · {placement} · dropout {rate:g}")
+    table.add_column("#", justify="right")
+    table.add_column("layer")
+    table.add_column("class")
+    table.add_column("output shape")
+    for i, (name, cls, shape) in enumerate(describe_model(model)):
+        table.add_row(str(i), name, cls, shape)
+    console.print(table)
+    console.print(f"parameters: {model.count_params():,}")
