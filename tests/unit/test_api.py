@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from services.api.app import create_app
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
-from services.api.sweeps import GONE, SweepState, status_of, sweep_id_for_key
+from services.api.states import GONE, SweepState, status_of
+from services.api.sweeps import sweep_id_for_key
 from sweep.results import TRIAL_COLUMNS, SweepProgress, mlflow_run_url
 from sweep.spec import parse_spec
 
@@ -57,7 +58,7 @@ def test_post_json_spec_answers_202_with_location_and_links(api: TestClient) -> 
     assert response.status_code == 202, response.text
     body = response.json()
     assert response.headers["location"] == f"/v1/sweeps/{body['id']}" == body["links"]["self"]
-    assert body["status"] == "PENDING" and body["ray_job_id"] == f"sweep-{body['id']}"
+    assert body["status"] == "QUEUED" and body["ray_job_id"] == f"sweep-{body['id']}"
     assert body["links"]["report"].endswith("/report")
 
 
@@ -359,7 +360,9 @@ def test_the_token_is_not_in_any_answer_or_the_openapi_document(fake: FakeSweeps
 @pytest.mark.parametrize(
     ("job_status", "run_status", "job_id", "expected"),
     [
-        ("PENDING", None, None, "PENDING"),
+        ("PENDING", None, None, "QUEUED"),
+        ("PENDING", "SCHEDULED", "sweep-x", "QUEUED"),  # waiting for a sweep slot
+        ("PENDING", "KILLED", "sweep-x", "CANCELLED"),  # cancelled while queued: Ray skips it later
         ("RUNNING", "RUNNING", None, "RUNNING"),
         ("SUCCEEDED", "FINISHED", None, "SUCCEEDED"),
         ("STOPPED", "KILLED", None, "CANCELLED"),
