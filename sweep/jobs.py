@@ -6,6 +6,7 @@ a second driver. The CLI (`sweep submit/status/cancel/logs`) and the REST servic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -197,22 +198,45 @@ def submit_spec(
             "env_vars": dict(JOB_ENV),
         }
         held = _hold_parent(tracking_uri, spec, sweep_id, sid, metadata) if tracking_uri else None
+        job = {
+            "entrypoint": entrypoint,
+            "runtime_env": runtime_env,
+            "metadata": {"sweep.id": sweep_id, "sweep.name": spec.name, **(metadata or {})},
+            # Ray holds the job PENDING until the head has a slot free (sweep.admission).
+            "entrypoint_resources": dict(admission.ENTRYPOINT_RESOURCES),
+        }
         try:
-            client.submit_job(
-                entrypoint=entrypoint,
-                submission_id=sid,
-                runtime_env=runtime_env,
-                metadata={"sweep.id": sweep_id, "sweep.name": spec.name, **(metadata or {})},
-                # Ray holds the job PENDING until the head has a slot free (sweep.admission).
-                entrypoint_resources=dict(admission.ENTRYPOINT_RESOURCES),
-            )
+            new = _send(client, sid, job)
         except Exception as err:
-            if "already exists" not in str(err):
-                if held is not None and held[1]:  # nothing was queued: no queued record either
-                    _drop_parent(tracking_uri, held[0])
-                raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
-            return Submission(sweep_id, sid, address, entrypoint, already_submitted=True)
-    return Submission(sweep_id, sid, address, entrypoint, already_submitted=False)
+            if held is not None and held[1]:  # nothing was queued: no queued record either
+                _drop_parent(tracking_uri, held[0])
+            raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
+    return Submission(sweep_id, sid, address, entrypoint, already_submitted=not new)
+
+
+def _send(client: Any, sid: str, job: dict[str, Any]) -> bool:
+    """Submit the job; False when the cluster has one of this id already.
+
+    A dropped connection (a kept-alive one the dashboard closed meanwhile) is tried once more:
+    the fixed submission id makes that safe, and "already exists" then means the first try landed.
+    """
+    import requests
+
+    try:
+        client.submit_job(submission_id=sid, **job)
+        return True
+    except requests.ConnectionError:
+        pass
+    except Exception as err:
+        if "already exists" in str(err):
+            return False
+        raise
+    try:
+        client.submit_job(submission_id=sid, **job)
+    except Exception as err:
+        if "already exists" not in str(err):
+            raise
+    return True
 
 
 def _hold_parent(
@@ -229,10 +253,8 @@ def _hold_parent(
 def _drop_parent(tracking_uri: str | None, run_id: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    try:
+    with contextlib.suppress(Exception):  # the submit error is what the caller needs to see
         MlflowClient(tracking_uri).delete_run(run_id)
-    except Exception:  # the submit error is what the caller needs to see
-        pass
 
 
 def status(sweep_id: str, *, address: str, tracking_uri: str | None = None) -> JobStatus:

@@ -176,7 +176,9 @@ class Sweeps:
         parents = self._parents()
         places = admission.queue_positions(j for j in known.values() if j.queued)
         states = [self._reconciled(i, known.get(i), parents.get(i)) for i in set(known) | set(parents)]
-        states = [replace(s, queue_position=places.get(s.sweep_id)) if s.status == "QUEUED" else s for s in states]
+        states = [
+            replace(s, queue_position=places.get(s.sweep_id)) if s.status == "QUEUED" else s for s in states
+        ]
         states.sort(key=lambda s: s.created or 0.0, reverse=True)
         if status == "QUEUED":  # the queue in its order: the next to start first
             states.sort(key=lambda s: s.queue_position or len(states) + 1)

@@ -145,9 +145,7 @@ class SweepStore:
         )
         return str(run.info.run_id)
 
-    def queue_sweep(
-        self, experiment_id: str, sweep_id: str, spec: SweepSpec, tags: Mapping[str, str]
-    ) -> str:
+    def queue_sweep(self, experiment_id: str, sweep_id: str, spec: SweepSpec, tags: Mapping[str, str]) -> str:
         """A new parent run for a sweep whose job waits for a slot: SCHEDULED, state `queued`."""
         run_id = self.create_sweep(experiment_id, sweep_id, spec, {**tags, SWEEP_STATE: "queued"})
         self.client.update_run(run_id, status=RunStatus.SCHEDULED)
