@@ -214,29 +214,30 @@ def submit_spec(
     return Submission(sweep_id, sid, address, entrypoint, already_submitted=not new)
 
 
-def _send(client: Any, sid: str, job: dict[str, Any]) -> bool:
+def _send(client: Any, sid: str, job: dict[str, Any], patience_s: float = 60.0) -> bool:
     """Submit the job; False when the cluster has one of this id already.
 
-    A dropped connection (a kept-alive one the dashboard closed meanwhile) is tried once more:
-    the fixed submission id makes that safe, and "already exists" then means the first try landed.
+    What a head answers while it starts ("No available agent", seen for seconds after its Jobs API
+    is up) and a dropped connection (a kept-alive one the dashboard closed meanwhile) are tried
+    again for up to `patience_s`: the fixed submission id makes that safe, and "already exists"
+    after such a try means an earlier try landed.
     """
     import requests
 
-    try:
-        client.submit_job(submission_id=sid, **job)
-        return True
-    except requests.ConnectionError:
-        pass
-    except Exception as err:
-        if "already exists" in str(err):
-            return False
-        raise
-    try:
-        client.submit_job(submission_id=sid, **job)
-    except Exception as err:
-        if "already exists" not in str(err):
-            raise
-    return True
+    deadline = time.monotonic() + patience_s
+    retried = False
+    while True:
+        try:
+            client.submit_job(submission_id=sid, **job)
+            return True
+        except Exception as err:
+            if "already exists" in str(err):
+                return retried
+            transient = isinstance(err, requests.ConnectionError) or "No available agent" in str(err)
+            if not transient or time.monotonic() > deadline:
+                raise
+        retried = True
+        time.sleep(2.0)
 
 
 def _hold_parent(
