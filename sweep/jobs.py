@@ -355,6 +355,12 @@ def queue_position(sweep_id: str, *, address: str) -> int | None:
     return admission.queue_positions(pending).get(sweep_id)
 
 
+def queue_line(sweep_id: str, *, address: str) -> str:
+    """What `sweep status` says of a queued sweep: QUEUED and its place."""
+    place = queue_position(sweep_id, address=address)
+    return "QUEUED, waiting for a sweep slot" + (f": position {place} (1 starts next)" if place else "")
+
+
 def logs(sweep_id: str, *, address: str) -> str:
     """Everything the sweep's driver printed so far."""
     current = status(sweep_id, address=address)

@@ -44,6 +44,16 @@ def sweep_id_for_key(spec: SweepSpec, key: str) -> str:
     return f"{spec.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+def check_room(queued: int, limit: int | None) -> None:
+    """Refuse a new sweep (429, with Retry-After) while `limit` sweeps are queued already."""
+    if limit is not None and queued >= limit:
+        raise TooMany(
+            f"{queued} sweeps are queued already (SWEEP_MAX_QUEUED_SWEEPS={limit}): "
+            "submit again once some have started",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+
 class Sweeps:
     """Submit, read, cancel and follow sweeps on one Ray cluster and one MLflow tracking server."""
 
@@ -297,7 +307,7 @@ class Sweeps:
             sweep_id = sweep_id_for_key(spec, idempotency_key)
             if sweep_id in self._parents(sweep_id):  # Ray forgot it; MLflow did not
                 return self.get(sweep_id), False
-        self._admit(sum(job.queued for job in known.values()))
+        check_room(sum(job.queued for job in known.values()), self.max_queued)
         try:
             done = jobs.submit_spec(
                 spec,
@@ -317,15 +327,6 @@ class Sweeps:
         if done.already_submitted:  # a concurrent retry won the race
             return self._replay(done.sweep_id, self._job(done.sweep_id), spec_hash), False
         return self.get(done.sweep_id), True
-
-    def _admit(self, queued: int) -> None:
-        """Refuse a new sweep (429) while the queue is full."""
-        if self.max_queued is not None and queued >= self.max_queued:
-            raise TooMany(
-                f"{queued} sweeps are queued already (SWEEP_MAX_QUEUED_SWEEPS={self.max_queued}): "
-                "submit again once some have started",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
 
     def _replay(self, sweep_id: str, job: JobStatus | None, spec_hash: str) -> SweepState:
         if job is not None and job.metadata.get(SPEC_HASH) not in (None, spec_hash):

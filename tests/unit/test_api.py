@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.api.app import create_app
+from services.api.problems import TooMany
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
 from services.api.states import GONE, SweepState, status_of
-from services.api.sweeps import sweep_id_for_key
+from services.api.sweeps import RETRY_AFTER_S, check_room, sweep_id_for_key
 from sweep.results import TRIAL_COLUMNS, SweepProgress, mlflow_run_url
 from sweep.spec import parse_spec
 
@@ -206,6 +207,39 @@ def test_health_and_readiness_name_what_is_down(api: TestClient, fake: FakeSweep
     ready = api.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"ray": "Ray Jobs API at http://ray: cannot answer", "mlflow": "ok"}
+    assert ready.json()["sweeps"] is None  # not counted without Ray
+
+
+def test_readyz_counts_the_sweeps_running_and_queued(api: TestClient) -> None:
+    api.post("/v1/sweeps", json=SPEC)
+    assert api.get("/readyz").json()["sweeps"] == {"running": 1, "queued": 1}
+
+
+def test_a_queued_sweep_shows_its_place_and_lists_by_status(api: TestClient) -> None:
+    sweep_id = api.post("/v1/sweeps", json=SPEC).json()["id"]
+    assert api.get(f"/v1/sweeps/{sweep_id}").json()["queue_position"] == 1
+    assert api.get("/v1/sweeps/live").json()["queue_position"] is None
+    queued = api.get("/v1/sweeps", params={"status": "QUEUED"}).json()["items"]
+    assert [s["id"] for s in queued] == [sweep_id]
+
+
+def test_the_queue_has_room_below_its_limit_only() -> None:
+    check_room(999, 1000)
+    check_room(10**6, None)
+    with pytest.raises(TooMany):
+        check_room(1000, 1000)
+
+
+def test_a_full_queue_answers_429_with_retry_after(fake: FakeSweeps) -> None:
+    def full(spec: Any, idempotency_key: str | None = None) -> Any:
+        check_room(2, 2)
+
+    fake.submit = full  # type: ignore[method-assign]
+    response = client_for(fake).post("/v1/sweeps", json=SPEC)
+    assert response.status_code == 429, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "SWEEP_MAX_QUEUED_SWEEPS=2" in response.json()["detail"]
 
 
 # --- errors -------------------------------------------------------------------------------------
