@@ -11,8 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from sweep import admission
 from sweep.jobs import JobStatus
-from sweep.spec import parse_spec
 from sweep.reproducibility import DATA_FINGERPRINT
+from sweep.spec import parse_spec
 from sweep.store.layout import JOB_TAG, SPEC_ARTIFACT, SWEEP_STATE, TRIALS_TOTAL
 from sweep.tracking import SweepCancelled, SweepTracker, local_tracking_uri
 from sweep.trial import RunStatus
