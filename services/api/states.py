@@ -14,10 +14,7 @@ from sweep.store.layout import ERROR, JOB_TAG, METRIC_PARAM, MODE_PARAM, SWEEP_N
 from sweep.trial import RunStatus
 
 GONE = "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was running"
-GONE_QUEUED = (
-    "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was queued: "
-    "it never ran; submit it again"
-)
+GONE_QUEUED = "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was queued"
 # A queued parent run is written just before its job is submitted: a read in between must not
 # take the job for lost.
 SUBMIT_GRACE_S = 120.0

@@ -22,7 +22,8 @@ from mlflow.tracking import MlflowClient
 
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
-from services.api.problems import Conflict, NotFound, TooMany, Unavailable
+from services.api.problems import Conflict, NotFound, Unavailable
+from services.api.queue import check_room, resubmit
 from services.api.states import GONE, Event, Parent, SweepState, parent_of, status_of
 from sweep import admission, jobs
 from sweep.jobs import JobError, JobStatus
@@ -35,23 +36,11 @@ from sweep.trial import ENDED, RunStatus
 SPEC_HASH = "sweep.spec_sha256"  # Ray job metadata
 KEY_HASH = "sweep.idempotency_key_sha256"
 _LIST_LIMIT = 1000  # parent runs read for a listing
-# What a refused submit is told to wait: about the time a quick sweep takes to free a slot.
-RETRY_AFTER_S = 60
 
 
 def sweep_id_for_key(spec: SweepSpec, key: str) -> str:
     """The sweep id an Idempotency-Key stands for: a retried POST lands on the same Ray job."""
     return f"{spec.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def check_room(queued: int, limit: int | None) -> None:
-    """Refuse a new sweep (429, with Retry-After) while `limit` sweeps are queued already."""
-    if limit is not None and queued >= limit:
-        raise TooMany(
-            f"{queued} sweeps are queued already (SWEEP_MAX_QUEUED_SWEEPS={limit}): "
-            "submit again once some have started",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
 
 
 class Sweeps:
@@ -184,8 +173,12 @@ class Sweeps:
         in their queue's order)."""
         known = self._jobs()
         parents = self._parents()
-        places = admission.queue_positions(j for j in known.values() if j.queued)
-        states = [self._reconciled(i, known.get(i), parents.get(i)) for i in set(known) | set(parents)]
+        # Oldest first: queued sweeps a restarted head forgot are submitted again in their order.
+        ids = sorted(
+            set(known) | set(parents), key=lambda i: (parents[i].start or 0.0) if i in parents else 0.0
+        )
+        states = [self._reconciled(i, known.get(i), parents.get(i)) for i in ids]
+        places = admission.queue_positions(s.job for s in states if s.job is not None and s.job.queued)
         states = [
             replace(s, queue_position=places.get(s.sweep_id)) if s.status == "QUEUED" else s for s in states
         ]
@@ -204,12 +197,21 @@ class Sweeps:
 
     def _reconciled(self, sweep_id: str, job: JobStatus | None, parent: Parent | None) -> SweepState:
         status, reason = status_of(job, parent)
-        if (
-            job is None
-            and parent is not None
-            and parent.record.status in (RunStatus.RUNNING, RunStatus.SCHEDULED)
-            and status == "FAILED"
-        ):
+        if job is not None or parent is None or status != "FAILED":
+            return SweepState(sweep_id, status, reason, job, parent)
+        if parent.record.status == RunStatus.SCHEDULED:  # queued on a head that forgot it
+            why = resubmit(
+                self.store,
+                parent.record,
+                address=self.ray_address,
+                tracking_uri=self.tracking_uri,
+                runs_dir=self.runs_dir,
+            )
+            job = self._job(sweep_id) if why is None else None
+            if job is not None:
+                return SweepState(sweep_id, *status_of(job, parent), job, parent)
+            reason = f"{reason}; submitting it again failed: {why or 'Ray does not list it'}"
+        if parent.record.status in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             self._close(parent, reason or GONE)
         return SweepState(sweep_id, status, reason, job, parent)
 

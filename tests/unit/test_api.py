@@ -15,10 +15,11 @@ from pydantic import SecretStr
 
 from services.api.app import create_app
 from services.api.problems import TooMany
+from services.api.queue import RETRY_AFTER_S, check_room
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
 from services.api.states import GONE, SweepState, status_of
-from services.api.sweeps import RETRY_AFTER_S, check_room, sweep_id_for_key
+from services.api.sweeps import sweep_id_for_key
 from sweep.results import TRIAL_COLUMNS, SweepProgress, mlflow_run_url
 from sweep.spec import parse_spec
 
