@@ -227,3 +227,7 @@ def _mark(proc: Path) -> bytes | None:
     except OSError:
         return None
     return next((e for e in entries if e.startswith(b"SWEEP_SERVE_RAY_HEAD=")), None)
+
+
+if __name__ == "__main__":
+    main()
