@@ -11,6 +11,7 @@ over when the job starts (`sweep.tracking.SweepTracker.start_sweep`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.store.layout import JOB_TAG, SWEEP_STATE
@@ -40,7 +41,12 @@ def queue_positions(pending: Iterable[JobStatus]) -> dict[str, int]:
 
 
 def hold_parent(
-    tracking_uri: str, spec: SweepSpec, sweep_id: str, job_id: str, tags: Mapping[str, str] | None = None
+    tracking_uri: str,
+    spec: SweepSpec,
+    sweep_id: str,
+    job_id: str,
+    tags: Mapping[str, str] | None = None,
+    runs_dir: str | None = None,
 ) -> tuple[str, bool]:
     """The queued sweep's parent run: SCHEDULED, state `queued`, its spec recorded; returns its id
     and whether it is new (else the sweep id had a parent run already).
@@ -55,7 +61,8 @@ def hold_parent(
 
     client = MlflowClient(tracking_uri)
     store = SweepStore(client)
-    experiment = experiment_id(client, spec.tracking.experiment, None)
+    # A local store's experiment keeps its artifacts beside it, as the driver would create it.
+    experiment = experiment_id(client, spec.tracking.experiment, Path(runs_dir) if runs_dir else None)
     existing = store.parent_runs(sweep_id, [experiment])
     if existing:
         return str(existing[0].info.run_id), False

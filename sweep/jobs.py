@@ -197,7 +197,7 @@ def submit_spec(
             "excludes": ["__pycache__"],
             "env_vars": dict(JOB_ENV),
         }
-        held = _hold_parent(tracking_uri, spec, sweep_id, sid, metadata) if tracking_uri else None
+        held = _hold_parent(tracking_uri, spec, sweep_id, sid, metadata, runs_dir) if tracking_uri else None
         job = {
             "entrypoint": entrypoint,
             "runtime_env": runtime_env,
@@ -241,12 +241,17 @@ def _send(client: Any, sid: str, job: dict[str, Any], patience_s: float = 60.0) 
 
 
 def _hold_parent(
-    tracking_uri: str | None, spec: SweepSpec, sweep_id: str, sid: str, metadata: dict[str, str] | None
+    tracking_uri: str | None,
+    spec: SweepSpec,
+    sweep_id: str,
+    sid: str,
+    metadata: dict[str, str] | None,
+    runs_dir: str | None,
 ) -> tuple[str, bool]:
     """The sweep's queued parent run (sweep.admission.hold_parent); JobError when MLflow refuses."""
     tags = {k: v for k, v in (metadata or {}).items() if k.startswith("sweep.")}
     try:
-        return admission.hold_parent(str(tracking_uri), spec, sweep_id, sid, tags)
+        return admission.hold_parent(str(tracking_uri), spec, sweep_id, sid, tags, runs_dir)
     except Exception as err:
         raise JobError(f"cannot record the queued sweep in MLflow at {tracking_uri}: {_short(err)}") from err
 

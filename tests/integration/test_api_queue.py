@@ -66,6 +66,9 @@ def test_one_slot_runs_one_sweep_and_queues_the_rest_in_order(tmp_path: Path) ->
     assert runs[second].info.status == "KILLED"
     assert runs[second].data.tags["sweep.state"] == "cancelled"
     experiments = [runs[second].info.experiment_id]
+    # Created at submit time by the service, beside the local store as a driver would have made it.
+    location = store.get_experiment(experiments[0]).artifact_location
+    assert location == (tmp_path / "runs" / "mlartifacts").resolve().as_uri()
     children = store.search_runs(experiments, f"tags.`mlflow.parentRunId` = '{gone['parent_run_id']}'")
     assert children == []  # it never ran a trial
     # The third started only once the first had ended: one slot.

@@ -57,6 +57,12 @@ def test_a_queued_parent_is_scheduled_with_its_spec_and_one_per_sweep_id(uri: st
     assert SPEC_ARTIFACT in {a.path for a in MlflowClient(uri).list_artifacts(run_id)}
 
 
+def test_a_queued_parent_in_a_local_store_keeps_its_artifacts_beside_it(uri: str, tmp_path: Path) -> None:
+    run_id, _ = admission.hold_parent(uri, SPEC, "queued-4", "sweep-queued-4", runs_dir=str(tmp_path))
+    experiment = MlflowClient(uri).get_experiment(MlflowClient(uri).get_run(run_id).info.experiment_id)
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").resolve().as_uri()
+
+
 def test_the_driver_takes_the_queued_parent_over(uri: str, tmp_path: Path) -> None:
     run_id, _ = admission.hold_parent(uri, SPEC, "queued-2", "sweep-queued-2")
     tracker = SweepTracker(
