@@ -172,15 +172,15 @@ class Meter(threading.Thread):
         self.before_mb = _used_mb()
         self.peak_used_mb = self.before_mb
         self.peak_rss_mb = 0.0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._done.wait(1.0):
             self.peak_used_mb = max(self.peak_used_mb, _used_mb())
             self.peak_rss_mb = max(self.peak_rss_mb, _tree_rss_mb(self.root))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
