@@ -67,7 +67,6 @@ class Sweeps:
         # a read gets it by id instead of listing experiments and searching them.
         self._parent_ids: dict[str, str] = {}
 
-    # --- the two sources -------------------------------------------------------------------
     def _ray(self) -> Any:
         # One client: constructing one costs a round trip to the head (its version check).
         if self._client is None:
@@ -197,6 +196,12 @@ class Sweeps:
 
     def _reconciled(self, sweep_id: str, job: JobStatus | None, parent: Parent | None) -> SweepState:
         status, reason = status_of(job, parent)
+        if job is not None and job.finished and parent and parent.record.status == RunStatus.SCHEDULED:
+            # Its job ended before a driver took the parent over: closed, so it is never resubmitted.
+            ended = admission.CANCELLED if job.status == "STOPPED" else "failed"
+            self._close(
+                parent, f"its Ray job ended {job.status} before the sweep started: {job.message}", ended
+            )
         if job is not None or parent is None or status != "FAILED":
             return SweepState(sweep_id, status, reason, job, parent)
         if parent.record.status == RunStatus.SCHEDULED:  # queued on a head that forgot it
@@ -215,13 +220,13 @@ class Sweeps:
             self._close(parent, reason or GONE)
         return SweepState(sweep_id, status, reason, job, parent)
 
-    def _close(self, parent: Parent, reason: str) -> None:
-        """End a parent run whose job is gone, and its open trial runs, as FAILED with the reason."""
+    def _close(self, parent: Parent, reason: str, state: str = "failed") -> None:
+        """End a parent run whose job is gone, and its open trial runs, as FAILED (or `state`)."""
         record = parent.record
         try:
             for run in self.store.trial_runs(record, RunStatus.RUNNING):
                 self.store.end_run(run.info.run_id, RunStatus.FAILED, reason)
-            self.store.end_sweep(record.parent_run_id, "failed", error=reason)
+            self.store.end_sweep(record.parent_run_id, state, error=reason)
         except (MlflowException, requests.RequestException, OSError):
             pass  # the answer is FAILED either way; the next read tries again
 

@@ -82,3 +82,16 @@ def test_a_forgotten_queued_sweep_that_cannot_be_submitted_again_fails_with_the_
     assert state.reason is not None and "while the sweep was queued" in state.reason
     assert "file not found (/data/gone.csv)" in state.reason
     assert MlflowClient(uri).get_run(run_id).info.status == RunStatus.FAILED  # closed, not left queued
+
+
+@pytest.mark.parametrize(
+    ("ended", "run_status"), [("FAILED", RunStatus.FAILED), ("STOPPED", RunStatus.KILLED)]
+)
+def test_a_queued_parent_whose_job_ended_before_it_started_is_closed(
+    uri: str, ended: str, run_status: str
+) -> None:
+    run_id, _ = admission.hold_parent(uri, SPEC, "lost-4", "sweep-lost-4")
+    sweeps = ForgetfulRay("http://127.0.0.1:1", uri)
+    sweeps.submitted["lost-4"] = JobStatus("lost-4", "sweep-lost-4", ended, "runtime env failed", 1.0, 2.0)
+    assert sweeps.get("lost-4", progress=False).status == ("FAILED" if ended == "FAILED" else "CANCELLED")
+    assert MlflowClient(uri).get_run(run_id).info.status == run_status  # never resubmitted later
