@@ -233,7 +233,9 @@ def _send(client: Any, sid: str, job: dict[str, Any], patience_s: float = 60.0) 
         except Exception as err:
             if "already exists" in str(err):
                 return retried
-            transient = isinstance(err, requests.ConnectionError) or "No available agent" in str(err)
+            # Ray's SDK raises the builtin ConnectionError ("Failed to connect to Ray at address").
+            dropped = isinstance(err, ConnectionError | requests.ConnectionError)
+            transient = dropped or "No available agent" in str(err)
             if not transient or time.monotonic() > deadline:
                 raise
         retried = True

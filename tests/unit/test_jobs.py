@@ -139,9 +139,10 @@ def test_a_submit_to_a_head_still_starting_is_sent_again(no_sleep: None) -> None
     import requests
 
     starting = RuntimeError("Request failed with status code 500: No available agent to submit job")
-    api = FlakyJobsApi(starting, requests.ConnectionError("Connection aborted."), None)
+    refused = ConnectionError("Failed to connect to Ray at address: http://127.0.0.1:8265.")  # Ray's SDK
+    api = FlakyJobsApi(starting, requests.ConnectionError("Connection aborted."), refused, None)
     assert jobs._send(api, "sweep-x", {}) is True
-    assert len(api.sent) == 3
+    assert len(api.sent) == 4
 
 
 def test_already_exists_after_a_dropped_try_means_that_try_landed(no_sleep: None) -> None:
