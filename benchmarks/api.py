@@ -519,7 +519,7 @@ sys.path.insert(0, {tests!r})
 import uvicorn
 from pydantic import SecretStr
 from fake_sweeps import FakeSweeps, job, parent
-from services.api.sweeps import SweepState
+from services.api.states import SweepState
 from services.api.app import create_app
 from services.api.settings import Settings
 from sweep.results import SweepProgress

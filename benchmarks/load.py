@@ -1,4 +1,5 @@
-"""A bounded load test of the REST service on loopback (issue 16), larger than the test's.
+"""Load on the REST service on loopback: a bounded request load (issue 16), or a burst of sweeps
+(issue 23).
 
 Starts the stack the integration tests use (an `mlflow server` on SQLite, a one-node Ray head with
 token auth, `sweep serve`), sends a fixed list of requests from concurrent clients
@@ -8,7 +9,16 @@ The run ends by itself. Usage:
 
     .venv/bin/python benchmarks/load.py [--clients 20] [--keys 10] [--resends 10] [--polls 1500]
 
-Figures: docs/reliability.md. The JSON lands in benchmarks/results/load-<time>.json.
+With `--burst N --slots K` it instead starts `sweep serve` as a user does (its own Ray head, a
+local MLflow store) with K sweep slots (SWEEP_MAX_RUNNING_SWEEPS), POSTs N examples/quick.yaml
+sweeps at once, and waits for all of them: whether all SUCCEEDED, the time from the burst to the
+first and the last result, the peak memory in use on the machine (`free`'s used) and the peak RSS
+of the service's process tree (the head, its drivers and workers), each sampled every second.
+
+    .venv/bin/python benchmarks/load.py --burst 6 --slots 2
+
+Figures: docs/reliability.md, docs/api.md#queue. The JSON lands in
+benchmarks/results/load-<time>.json (burst-<time>.json for a burst).
 """
 
 from __future__ import annotations
@@ -18,15 +28,20 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from api_load import plan, run_load  # noqa: E402
-from api_server import TOKEN, ApiServer, serve_env, until_ended, write_data  # noqa: E402
+from api_server import TOKEN, ApiServer, serve_env, status, until_ended, write_data  # noqa: E402
 from cluster import MlflowServer, RayCluster  # noqa: E402
+
+ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def main() -> None:
@@ -40,7 +55,15 @@ def main() -> None:
         "--polls", type=int, default=1500, help="status polls (plus a quarter each of trials, reports)"
     )
     parser.add_argument("--lists", type=int, default=200)
+    parser.add_argument("--burst", type=int, help="POST this many quick sweeps at once instead")
+    parser.add_argument("--slots", type=int, default=2, help="--burst: SWEEP_MAX_RUNNING_SWEEPS")
+    parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="--burst: the head's CPUs")
+    parser.add_argument("--timeout", type=float, default=6 * 3600, help="--burst: give up after (s)")
     args = parser.parse_args()
+    if args.burst:
+        summary = burst(args.burst, args.slots, args.cpus, args.timeout)
+        write(summary, "burst")
+        return
 
     spec = {
         "name": "load",
@@ -77,10 +100,133 @@ def main() -> None:
                         for sweep_id in ids:
                             api.post(f"/v1/sweeps/{sweep_id}/cancel")
                             until_ended(api, sweep_id, timeout=600)
+    write(summary, "load")
+
+
+def write(summary: dict[str, Any], kind: str) -> None:
     print(json.dumps(summary, indent=2))
-    out = ROOT / "benchmarks" / "results" / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = ROOT / "benchmarks" / "results" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")
+
+
+def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
+    """N quick sweeps POSTed at once to a `sweep serve` with `slots` sweep slots, followed to the end."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "examples" / "quick.yaml").read_text())
+    with tempfile.TemporaryDirectory(prefix="sweep-burst-") as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEP_", "RAY_", "MLFLOW_TRACKING"))}
+        env |= {
+            "SWEEP_RUNS_DIR": str(root / "runs"),
+            "SWEEP_RAY_CPUS": str(cpus),
+            "SWEEP_API_TOKEN": TOKEN,
+            "SWEEP_MAX_RUNNING_SWEEPS": str(slots),
+        }
+        with ApiServer(root / "serve", env) as service, service.client() as api:
+            meter = Meter(service)
+            meter.start()
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=min(n, 32)) as pool:
+                posts = list(
+                    pool.map(lambda i: api.post("/v1/sweeps", json={**spec, "name": f"burst-{i}"}), range(n))
+                )
+            refused = [p.text for p in posts if p.status_code != 202]
+            ids = [p.json()["id"] for p in posts if p.status_code == 202]
+            ended: dict[str, tuple[str, float]] = {}
+            peak_queued = 0
+            while len(ended) < len(ids) and time.monotonic() - started < timeout:
+                for sweep_id in ids:
+                    if sweep_id not in ended and (now := status(api, sweep_id)["status"]) in ENDED:
+                        ended[sweep_id] = (now, time.monotonic() - started)
+                counts = api.get("/readyz").json().get("sweeps") or {}
+                peak_queued = max(peak_queued, counts.get("queued", 0))
+                time.sleep(2)
+            meter.stop()
+    times = sorted(t for _, t in ended.values())
+    return {
+        "burst": n,
+        "slots": slots,
+        "head_cpus": cpus,
+        "all_succeeded": len(ended) == n and all(s == "SUCCEEDED" for s, _ in ended.values()),
+        "statuses": sorted(s for s, _ in ended.values()),
+        "refused": refused[:5],
+        "first_result_s": round(times[0], 1) if times else None,
+        "last_result_s": round(times[-1], 1) if len(times) == n else None,
+        "peak_queued": peak_queued,
+        "used_memory_before_mb": meter.before_mb,
+        "peak_used_memory_mb": meter.peak_used_mb,
+        "peak_service_rss_mb": meter.peak_rss_mb,
+        "cpus": os.cpu_count(),
+        "load_average_after": os.getloadavg(),
+    }
+
+
+class Meter(threading.Thread):
+    """Every second: the machine's used memory (`free`), and the RSS of the service's process tree."""
+
+    def __init__(self, service: ApiServer):
+        super().__init__(daemon=True)
+        self.root = service._proc.pid if service._proc else 0
+        self.before_mb = _used_mb()
+        self.peak_used_mb = self.before_mb
+        self.peak_rss_mb = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(1.0):
+            self.peak_used_mb = max(self.peak_used_mb, _used_mb())
+            self.peak_rss_mb = max(self.peak_rss_mb, _tree_rss_mb(self.root))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _used_mb() -> float:
+    """Used memory as `free` counts it: total - available."""
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    kb = int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])
+    return round(kb / 1024, 1)
+
+
+def _tree_rss_mb(root: int) -> float:
+    """The RSS of `root`'s session and of every process carrying the mark of the Ray head it
+    started (Ray's workers leave the head's process group, not its environment)."""
+    marks = {_mark(p) for p in _children(root)} - {None}
+    total_kb = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getsid(int(proc.name)) != root and _mark(proc) not in marks:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except (OSError, ProcessLookupError):
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def _children(pid: int) -> list[Path]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(proc)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _mark(proc: Path) -> bytes | None:
+    """The SWEEP_SERVE_RAY_HEAD entry of a process's environment (services/api/ray_head.py)."""
+    try:
+        entries = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return next((e for e in entries if e.startswith(b"SWEEP_SERVE_RAY_HEAD=")), None)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ a second driver. The CLI (`sweep submit/status/cancel/logs`) and the REST servic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweep import admission
 from sweep.spec import SpecError, SweepSpec, load_spec
 from sweep.sweep_dir import new_sweep_id
 
@@ -64,6 +66,11 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def queued(self) -> bool:
+        """Waiting for a slot (sweep.admission), or for its runtime environment."""
+        return self.status == "PENDING"
 
     @classmethod
     def from_info(cls, sweep_id: str, info: Any) -> JobStatus:
@@ -190,18 +197,72 @@ def submit_spec(
             "excludes": ["__pycache__"],
             "env_vars": dict(JOB_ENV),
         }
+        held = _hold_parent(tracking_uri, spec, sweep_id, sid, metadata, runs_dir) if tracking_uri else None
+        job = {
+            "entrypoint": entrypoint,
+            "runtime_env": runtime_env,
+            "metadata": {"sweep.id": sweep_id, "sweep.name": spec.name, **(metadata or {})},
+            # Ray holds the job PENDING until the head has a slot free (sweep.admission).
+            "entrypoint_resources": dict(admission.ENTRYPOINT_RESOURCES),
+        }
         try:
-            client.submit_job(
-                entrypoint=entrypoint,
-                submission_id=sid,
-                runtime_env=runtime_env,
-                metadata={"sweep.id": sweep_id, "sweep.name": spec.name, **(metadata or {})},
-            )
+            new = _send(client, sid, job)
         except Exception as err:
-            if "already exists" not in str(err):
-                raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
-            return Submission(sweep_id, sid, address, entrypoint, already_submitted=True)
-    return Submission(sweep_id, sid, address, entrypoint, already_submitted=False)
+            if held is not None and held[1]:  # nothing was queued: no queued record either
+                _drop_parent(tracking_uri, held[0])
+            raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
+    return Submission(sweep_id, sid, address, entrypoint, already_submitted=not new)
+
+
+def _send(client: Any, sid: str, job: dict[str, Any], patience_s: float = 60.0) -> bool:
+    """Submit the job; False when the cluster has one of this id already.
+
+    What a head answers while it starts ("No available agent", seen for seconds after its Jobs API
+    is up) and a dropped connection (a kept-alive one the dashboard closed meanwhile) are tried
+    again for up to `patience_s`: the fixed submission id makes that safe, and "already exists"
+    after such a try means an earlier try landed.
+    """
+    import requests
+
+    deadline = time.monotonic() + patience_s
+    retried = False
+    while True:
+        try:
+            client.submit_job(submission_id=sid, **job)
+            return True
+        except Exception as err:
+            if "already exists" in str(err):
+                return retried
+            # Ray's SDK raises the builtin ConnectionError ("Failed to connect to Ray at address").
+            dropped = isinstance(err, ConnectionError | requests.ConnectionError)
+            transient = dropped or "No available agent" in str(err)
+            if not transient or time.monotonic() > deadline:
+                raise
+        retried = True
+        time.sleep(2.0)
+
+
+def _hold_parent(
+    tracking_uri: str | None,
+    spec: SweepSpec,
+    sweep_id: str,
+    sid: str,
+    metadata: dict[str, str] | None,
+    runs_dir: str | None,
+) -> tuple[str, bool]:
+    """The sweep's queued parent run (sweep.admission.hold_parent); JobError when MLflow refuses."""
+    tags = {k: v for k, v in (metadata or {}).items() if k.startswith("sweep.")}
+    try:
+        return admission.hold_parent(str(tracking_uri), spec, sweep_id, sid, tags, runs_dir)
+    except Exception as err:
+        raise JobError(f"cannot record the queued sweep in MLflow at {tracking_uri}: {_short(err)}") from err
+
+
+def _drop_parent(tracking_uri: str | None, run_id: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    with contextlib.suppress(Exception):  # the submit error is what the caller needs to see
+        MlflowClient(tracking_uri).delete_run(run_id)
 
 
 def status(sweep_id: str, *, address: str, tracking_uri: str | None = None) -> JobStatus:
@@ -247,8 +308,14 @@ def _recorded_submission_id(sweep_id: str, tracking_uri: str) -> str | None:
     return client.get_run(record.parent_run_id).data.tags.get(JOB_TAG)
 
 
-def cancel(sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30) -> JobStatus:
-    """Stop a sweep's job gracefully (SIGINT; its runs end KILLED) and wait for it to end."""
+def cancel(
+    sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30, tracking_uri: str | None = None
+) -> JobStatus:
+    """Stop a sweep's job gracefully (SIGINT; its runs end KILLED) and wait for it to end.
+
+    A queued job (PENDING) is not waited for: Ray ends it when its turn comes, and its driver
+    does not run the sweep; its queued parent run (found through `tracking_uri`) ends KILLED now.
+    """
     current = status(sweep_id, address=address)
     if current.finished:
         return current
@@ -256,11 +323,49 @@ def cancel(sweep_id: str, *, address: str, wait_s: float = STOP_WAIT_S + 30) -> 
         job_client(address).stop_job(current.submission_id)
     except Exception as err:
         raise JobError(f"cannot stop job {current.submission_id}: {_short(err)}") from err
+    if current.queued:
+        if tracking_uri:
+            _end_queued(sweep_id, tracking_uri)
+        return current
     deadline = time.monotonic() + wait_s
     while not current.finished and time.monotonic() < deadline:
         time.sleep(1.0)
         current = status(sweep_id, address=address)
     return current
+
+
+def _end_queued(sweep_id: str, tracking_uri: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from sweep.results import SweepNotFound, find_sweep
+
+    client = MlflowClient(tracking_uri)
+    try:
+        record = find_sweep(client, sweep_id, with_spec=False)
+    except SweepNotFound:
+        return
+    admission.end_queued(client, record.parent_run_id, "cancelled while queued: it never ran")
+
+
+def queue_position(sweep_id: str, *, address: str) -> int | None:
+    """The sweep's place in the queue (1: next to start); None when its job is not queued."""
+    try:
+        listed = job_client(address).list_jobs()
+    except Exception as err:
+        raise JobError(f"cannot list the jobs at {address}: {_short(err)}") from err
+    pending = [
+        JobStatus.from_info(str(info.submission_id).removeprefix(SUBMISSION_PREFIX), info)
+        for info in listed
+        if str(getattr(info.status, "value", info.status)) == "PENDING"
+        and str(info.submission_id or "").startswith(SUBMISSION_PREFIX)
+    ]
+    return admission.queue_positions(pending).get(sweep_id)
+
+
+def queue_line(sweep_id: str, *, address: str) -> str:
+    """What `sweep status` says of a queued sweep: QUEUED and its place."""
+    place = queue_position(sweep_id, address=address)
+    return "QUEUED, waiting for a sweep slot" + (f": position {place} (1 starts next)" if place else "")
 
 
 def logs(sweep_id: str, *, address: str) -> str:

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     tracking_patience_s: float = Field(default=600.0, ge=0)
     # The migrated empty MLflow store is kept here (unset: $XDG_CACHE_HOME/sweep, ~/.cache/sweep).
     cache_dir: Path | None = None
+    # Sweeps whose driver runs at once on a head started here (`sweep serve`'s own; compose's
+    # through services/start-head.sh); the others wait, queued (sweep.admission, docs/api.md#queue).
+    max_running_sweeps: int = Field(default=2, ge=1)
+    # Beyond this many queued sweeps the REST service refuses new ones (429).
+    max_queued_sweeps: int = Field(default=1000, ge=0)
     # A failing sweep shows its traceback.
     debug: bool = False
 

@@ -10,6 +10,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from sweep.admission import CANCELLED, QUEUED
 from sweep.failures import INFRASTRUCTURE
 from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
@@ -30,6 +31,7 @@ from sweep.store.layout import (
     METRICS,
     NODE_TAGS,
     STOPPED_EARLY,
+    SWEEP_STATE,
     attempt_tag,
     best,
     final,
@@ -73,6 +75,10 @@ def one_line_error(text: str | None) -> str:
 def trial_run_name(config: dict[str, Any]) -> str:
     """The run name of a Ray Tune trial's configuration (`TrialConfig.run_name`)."""
     return TrialConfig.from_tune(config).run_name
+
+
+class SweepCancelled(RuntimeError):
+    """The sweep was cancelled while its job waited for a slot: its driver must not run it."""
 
 
 class SweepTracker:
@@ -132,7 +138,8 @@ class SweepTracker:
         )
 
     def start_sweep(self) -> frozenset[TrialKey]:
-        """Create the parent run, or reopen it when the sweep is resumed.
+        """Create the parent run, take over the one its submitter left queued, or reopen it when
+        the sweep is resumed.
 
         Returns the keys of trials an earlier attempt ended for good (FINISHED, or FAILED for a
         reason of the trial's own: a retry would fail the same way).
@@ -152,9 +159,14 @@ class SweepTracker:
 
     def _reopen(self, run_id: str) -> frozenset[TrialKey]:
         tags = self.client.get_run(run_id).data.tags
+        state, job = tags.get(SWEEP_STATE), self.run_tags.get(JOB_TAG)
+        if state == CANCELLED and job and tags.get(JOB_TAG) == job:
+            raise SweepCancelled(f"sweep {self.sweep_id} was cancelled while it was queued: not started")
         if self.data_fingerprint:  # refused before anything of the sweep changes
             check_same_data(tags.get(DATA_FINGERPRINT), self.data_fingerprint, f"sweep {self.sweep_id}")
         self.parent_run_id = run_id
+        if state == QUEUED:  # created at submit time (sweep.admission): this driver takes it over
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in self.repro_tags.items()])
         # Resumed outside the Ray job that started it: that job no longer speaks for the sweep.
         if JOB_TAG not in self.run_tags and JOB_TAG in tags:
             self.client.delete_tag(run_id, JOB_TAG)

@@ -28,7 +28,11 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
                 "the service needs SWEEP_RAY_ADDRESS and SWEEP_TRACKING_URI (or MLFLOW_TRACKING_URI)"
             )
         sweeps = Sweeps(
-            settings.ray_address, settings.tracking, settings.job_runs_dir, settings.status_cache_s
+            settings.ray_address,
+            settings.tracking,
+            settings.job_runs_dir,
+            settings.status_cache_s,
+            settings.max_queued_sweeps,
         )
 
     @asynccontextmanager

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+# QUEUED: waiting for one of the cluster's sweep slots (docs/api.md#queue).
+Status = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 TERMINAL: frozenset[str] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 
@@ -48,6 +49,9 @@ class Sweep(BaseModel):
     name: str | None
     status: Status
     reason: str | None = Field(description="Why a sweep FAILED (or what Ray says about its job).")
+    queue_position: int | None = Field(
+        default=None, description="QUEUED: its place in the queue, 1 for the next to start."
+    )
     created_at: datetime | None
     ended_at: datetime | None
     ray_job_id: str | None = Field(description="The Ray job's submission id (`sweep-<id>`).")
@@ -70,6 +74,12 @@ class TrialTable(BaseModel):
     trials: list[dict[str, Any]]
 
 
+class SweepCounts(BaseModel):
+    running: int = Field(description="Sweeps whose driver runs now.")
+    queued: int = Field(description="Sweeps waiting for a slot.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
+    sweeps: SweepCounts | None = Field(default=None, description="/readyz: null when Ray cannot be read.")

@@ -64,6 +64,12 @@ class Invalid(ApiError):
     status, title = 422, "Unprocessable Content"
 
 
+class TooMany(ApiError):
+    """The queue of sweeps is full: `Retry-After` says when to try again."""
+
+    status, title = 429, "Too Many Requests"
+
+
 class Unavailable(ApiError):
     """Ray's Jobs API or MLflow cannot be reached (or refused): the detail names which."""
 

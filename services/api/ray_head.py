@@ -2,8 +2,9 @@
 
 It runs `services/start-head.sh` (what compose's `ray-head` runs) with token authentication on, a
 token generated for it, its own temp dir and ports picked free (so it never collides with another
-Ray on the machine), and the Jobs API on 127.0.0.1. `stop()` ends it and every process it started,
-found by a mark in their environment (Ray's workers leave the head's process group).
+Ray on the machine), the Jobs API on 127.0.0.1 and `slots` sweep slots (sweep.admission). `stop()`
+ends it and every process it started, found by a mark in their environment (Ray's workers leave
+the head's process group).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def _free_ports(n: int) -> list[int]:
 class LocalRayHead:
     """`ray start --head --block` for the lifetime of the service."""
 
-    def __init__(self, cpus: int | None = None):
+    def __init__(self, cpus: int | None = None, slots: int = 2):
         self.cpus = cpus
+        self.slots = slots  # sweeps whose driver runs at once (sweep.admission)
         self.token = secrets.token_hex(32)
         # Ray's Unix sockets live under the temp dir and must stay under 108 bytes: keep it short.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="sweep-ray-"))
@@ -85,6 +87,7 @@ class LocalRayHead:
         )
         if self.cpus:
             env["RAY_NUM_CPUS"] = str(self.cpus)
+        env["SWEEP_MAX_RUNNING_SWEEPS"] = str(self.slots)
         args = [
             f"--temp-dir={self.temp_dir / 'ray'}",
             f"--ray-client-server-port={self.client_port}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -14,9 +15,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from services.api import intake
 from services.api.auth import require_token, settings_of
-from services.api.models import Health, Links, Problem, Status, Sweep, SweepPage, Trials, TrialTable
+from services.api.models import (
+    Health,
+    Links,
+    Problem,
+    Status,
+    Sweep,
+    SweepCounts,
+    SweepPage,
+    Trials,
+    TrialTable,
+)
 from services.api.problems import MEDIA_TYPE, ApiError
-from services.api.sweeps import Sweeps, SweepState, records
+from services.api.states import SweepState
+from services.api.sweeps import Sweeps, records
 from sweep.results import mlflow_run_url
 
 SweepId = Annotated[
@@ -63,6 +75,7 @@ def render(state: SweepState, request: Request) -> Sweep:
         name=state.name,
         status=state.status,  # type: ignore[arg-type]
         reason=state.reason,
+        queue_position=state.queue_position,
         created_at=_time(state.created),
         ended_at=_time(state.ended),
         ray_job_id=state.job.submission_id if state.job else (parent.job_id if parent else None),
@@ -102,10 +115,16 @@ _SPEC_BODY = {
     responses={
         200: {"model": Sweep, "description": "An earlier POST with this Idempotency-Key: its sweep"},
         202: {
-            "description": "Submitted as a Ray job",
+            "description": "Submitted as a Ray job: RUNNING, or QUEUED until a sweep slot frees",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
         **_problems(400, 408, 409, 413, 415, 422),
+        429: {
+            "model": Problem,
+            "content": {MEDIA_TYPE: {}},
+            "description": "SWEEP_MAX_QUEUED_SWEEPS sweeps are queued already",
+            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+        },
     },
 )
 async def submit(
@@ -305,10 +324,14 @@ def healthz() -> Health:
     "/readyz",
     response_model=Health,
     responses={503: {"model": Health, "description": "Ray's Jobs API or MLflow cannot be reached"}},
-    summary="Ray's Jobs API and MLflow answer",
+    summary="Ray's Jobs API and MLflow answer; how many sweeps run and wait",
 )
 def readyz(sweeps: Service) -> JSONResponse:
     down = sweeps.unavailable()
     checks = {name: down.get(name, "ok") for name in ("ray", "mlflow")}
-    body = Health(status="unavailable" if down else "ok", checks=checks)
+    counts = None
+    if "ray" not in down:
+        with contextlib.suppress(ApiError):  # Ray went away since: the checks say enough
+            counts = SweepCounts(**sweeps.counts())
+    body = Health(status="unavailable" if down else "ok", checks=checks, sweeps=counts)
     return JSONResponse(body.model_dump(), status_code=503 if down else 200)

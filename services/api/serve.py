@@ -50,7 +50,7 @@ def cluster(settings: Settings) -> Iterator[Settings]:
     tracking = settings.tracking or local_tracking_uri(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     seed_local_store(tracking)  # a new local store from the migrated template, as `sweep run` makes it
-    with LocalRayHead(cpus=settings.ray_cpus) as head:
+    with LocalRayHead(cpus=settings.ray_cpus, slots=settings.max_running_sweeps) as head:
         os.environ.update(head.client_env)
         yield settings.model_copy(
             update={"ray_address": head.address, "tracking_uri": tracking, "runs_dir": runs_dir}

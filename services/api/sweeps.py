@@ -12,7 +12,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,107 +23,19 @@ from mlflow.tracking import MlflowClient
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
-from sweep import jobs
+from services.api.queue import check_room, resubmit
+from services.api.states import GONE, Event, Parent, SweepState, parent_of, status_of
+from sweep import admission, jobs
 from sweep.jobs import JobError, JobStatus
-from sweep.results import SweepProgress, progress_of, trial_table
+from sweep.results import progress_of, trial_table
 from sweep.spec import SpecError, SweepSpec
-from sweep.store import SweepRecord, SweepStore
-from sweep.store.layout import ERROR, JOB_TAG, METRIC_PARAM, MODE_PARAM, REPORT_DIR, SWEEP_ID, SWEEP_NAME
+from sweep.store import SweepStore
+from sweep.store.layout import REPORT_DIR, SWEEP_ID
 from sweep.trial import ENDED, RunStatus
 
 SPEC_HASH = "sweep.spec_sha256"  # Ray job metadata
 KEY_HASH = "sweep.idempotency_key_sha256"
-GONE = "its Ray job no longer exists (the Ray head restarted or forgot it) while the sweep was running"
-# Ray's job status -> the sweep's; a job that is not known is decided by its parent run.
-_FROM_JOB = {
-    "PENDING": "PENDING",
-    "RUNNING": "RUNNING",
-    "SUCCEEDED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "STOPPED": "CANCELLED",
-}
-_FROM_RUN: dict[str, str] = {
-    RunStatus.RUNNING: "RUNNING",
-    RunStatus.SCHEDULED: "PENDING",
-    RunStatus.FINISHED: "SUCCEEDED",
-    RunStatus.KILLED: "CANCELLED",
-}
 _LIST_LIMIT = 1000  # parent runs read for a listing
-
-
-@dataclass(frozen=True)
-class Parent:
-    """A sweep's parent run, as much of it as the service shows."""
-
-    record: SweepRecord
-    name: str | None
-    job_id: str | None  # the Ray job that ran it, if it ran as one
-    start: float | None  # seconds since the epoch
-    end: float | None
-    error: str | None
-    metric: str
-    mode: str
-
-
-@dataclass(frozen=True)
-class Event:
-    """One Server-Sent Event of a sweep.
-
-    Trials are numbered 1, 2, ... in the order they ended and the sweep's end is one past the
-    last trial, so a client that reconnects with the last id it saw gets exactly the rest.
-    """
-
-    id: int
-    kind: str  # "trial" (data: its row of the trial table) or "end" (data: {"state": SweepState})
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SweepState:
-    sweep_id: str
-    status: str
-    reason: str | None
-    job: JobStatus | None
-    parent: Parent | None
-    progress: SweepProgress | None = None
-
-    @property
-    def name(self) -> str | None:
-        if self.parent and self.parent.name:
-            return self.parent.name
-        return self.job.metadata.get(SWEEP_NAME) if self.job else None
-
-    @property
-    def created(self) -> float | None:
-        return (self.job.start_time if self.job else None) or (self.parent.start if self.parent else None)
-
-    @property
-    def ended(self) -> float | None:
-        if self.status not in TERMINAL:
-            return None
-        return (self.job.end_time if self.job else None) or (self.parent.end if self.parent else None)
-
-
-def status_of(job: JobStatus | None, parent: Parent | None) -> tuple[str, str | None]:
-    """The sweep's status and why, from its Ray job (if Ray knows it) and its parent run.
-
-    A finished parent run outlives its job's failure: a sweep whose job died and that `sweep resume`
-    then completed is SUCCEEDED, whatever its old job says. While the job runs it speaks (the
-    report is attached after the parent run ends, before the job does).
-    """
-    job_over = job is not None and job.status not in ("PENDING", "RUNNING")
-    if parent is not None and parent.record.status == RunStatus.FINISHED and (job is None or job_over):
-        return "SUCCEEDED", None
-    if job is not None:
-        status = _FROM_JOB.get(job.status, "FAILED")
-        return status, (job.message or None) if status == "FAILED" else None
-    if parent is None:
-        raise ValueError("a sweep needs a Ray job or a parent run")
-    run_status = parent.record.status
-    if run_status == RunStatus.RUNNING and parent.job_id:
-        return "FAILED", GONE
-    status = _FROM_RUN.get(run_status, "FAILED")
-    return status, parent.error if status == "FAILED" else None
 
 
 def sweep_id_for_key(spec: SweepSpec, key: str) -> str:
@@ -135,9 +47,15 @@ class Sweeps:
     """Submit, read, cancel and follow sweeps on one Ray cluster and one MLflow tracking server."""
 
     def __init__(
-        self, ray_address: str, tracking_uri: str, runs_dir: str | None = None, status_cache_s: float = 0.0
+        self,
+        ray_address: str,
+        tracking_uri: str,
+        runs_dir: str | None = None,
+        status_cache_s: float = 0.0,
+        max_queued: int | None = None,
     ):
         self.ray_address = ray_address
+        self.max_queued = max_queued  # queued sweeps beyond which a submit is refused (429)
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
@@ -149,7 +67,6 @@ class Sweeps:
         # a read gets it by id instead of listing experiments and searching them.
         self._parent_ids: dict[str, str] = {}
 
-    # --- the two sources -------------------------------------------------------------------
     def _ray(self) -> Any:
         # One client: constructing one costs a round trip to the head (its version check).
         if self._client is None:
@@ -201,7 +118,7 @@ class Sweeps:
             sid = run.data.tags.get(SWEEP_ID, "")
             if sid in parents or not _valid_id(sid):
                 continue
-            parents[sid] = _parent(run)
+            parents[sid] = parent_of(run)
         return dict(reversed(parents.items()))
 
     # --- reads ------------------------------------------------------------------------------
@@ -226,7 +143,7 @@ class Sweeps:
             except (MlflowException, requests.RequestException, OSError):
                 run = None  # gone, or MLflow is down: the search below tells which
             if run is not None and run.info.lifecycle_stage == "active":
-                return _parent(run)
+                return parent_of(run)
         parent = self._parents(sweep_id).get(sweep_id)
         if parent is None:
             self._parent_ids.pop(sweep_id, None)
@@ -240,39 +157,76 @@ class Sweeps:
         if job is None and parent is None:
             raise NotFound(f"no sweep {sweep_id!r}: neither the Ray cluster nor MLflow knows it")
         state = self._reconciled(sweep_id, job, parent)
+        if state.status == "QUEUED":
+            place = admission.queue_positions(j for j in self._jobs().values() if j.queued).get(sweep_id)
+            state = replace(state, queue_position=place)
         if progress and parent is not None:
             counts = self._mlflow(
                 "read the trials", progress_of, self.mlflow, parent.record, parent.metric, parent.mode
             )
-            state = SweepState(state.sweep_id, state.status, state.reason, job, parent, counts)
+            state = replace(state, progress=counts)
         return state
 
     def list(self, status: str | None = None) -> list[SweepState]:
-        """Every sweep Ray or MLflow knows (the newest 1000 parent runs), newest first."""
+        """Every sweep Ray or MLflow knows (the newest 1000 parent runs), newest first (QUEUED ones:
+        in their queue's order)."""
         known = self._jobs()
         parents = self._parents()
-        states = [self._reconciled(i, known.get(i), parents.get(i)) for i in set(known) | set(parents)]
+        # Oldest first: queued sweeps a restarted head forgot are submitted again in their order.
+        ids = sorted(
+            set(known) | set(parents), key=lambda i: (parents[i].start or 0.0) if i in parents else 0.0
+        )
+        states = [self._reconciled(i, known.get(i), parents.get(i)) for i in ids]
+        places = admission.queue_positions(s.job for s in states if s.job is not None and s.job.queued)
+        states = [
+            replace(s, queue_position=places.get(s.sweep_id)) if s.status == "QUEUED" else s for s in states
+        ]
         states.sort(key=lambda s: s.created or 0.0, reverse=True)
+        if status == "QUEUED":  # the queue in its order: the next to start first
+            states.sort(key=lambda s: s.queue_position or len(states) + 1)
         return [s for s in states if status is None or s.status == status]
+
+    def counts(self) -> dict[str, int]:
+        """Sweep jobs the cluster runs now and holds queued (waiting for a slot)."""
+        known = self._jobs().values()
+        return {
+            "running": sum(j.status == "RUNNING" for j in known),
+            "queued": sum(j.queued for j in known),
+        }
 
     def _reconciled(self, sweep_id: str, job: JobStatus | None, parent: Parent | None) -> SweepState:
         status, reason = status_of(job, parent)
-        if (
-            job is None
-            and parent is not None
-            and parent.record.status == RunStatus.RUNNING
-            and status == "FAILED"
-        ):
+        if job is not None and job.finished and parent and parent.record.status == RunStatus.SCHEDULED:
+            # Its job ended before a driver took the parent over: closed, so it is never resubmitted.
+            ended = admission.CANCELLED if job.status == "STOPPED" else "failed"
+            self._close(
+                parent, f"its Ray job ended {job.status} before the sweep started: {job.message}", ended
+            )
+        if job is not None or parent is None or status != "FAILED":
+            return SweepState(sweep_id, status, reason, job, parent)
+        if parent.record.status == RunStatus.SCHEDULED:  # queued on a head that forgot it
+            why = resubmit(
+                self.store,
+                parent.record,
+                address=self.ray_address,
+                tracking_uri=self.tracking_uri,
+                runs_dir=self.runs_dir,
+            )
+            job = self._job(sweep_id) if why is None else None
+            if job is not None:
+                return SweepState(sweep_id, *status_of(job, parent), job, parent)
+            reason = f"{reason}; submitting it again failed: {why or 'Ray does not list it'}"
+        if parent.record.status in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             self._close(parent, reason or GONE)
         return SweepState(sweep_id, status, reason, job, parent)
 
-    def _close(self, parent: Parent, reason: str) -> None:
-        """End a parent run whose job is gone, and its open trial runs, as FAILED with the reason."""
+    def _close(self, parent: Parent, reason: str, state: str = "failed") -> None:
+        """End a parent run whose job is gone, and its open trial runs, as FAILED (or `state`)."""
         record = parent.record
         try:
             for run in self.store.trial_runs(record, RunStatus.RUNNING):
                 self.store.end_run(run.info.run_id, RunStatus.FAILED, reason)
-            self.store.end_sweep(record.parent_run_id, "failed", error=reason)
+            self.store.end_sweep(record.parent_run_id, state, error=reason)
         except (MlflowException, requests.RequestException, OSError):
             pass  # the answer is FAILED either way; the next read tries again
 
@@ -350,15 +304,17 @@ class Sweeps:
         spec_hash = hashlib.sha256(spec.to_yaml().encode()).hexdigest()
         metadata = {SPEC_HASH: spec_hash}
         sweep_id = None
+        known = self._jobs()
         if idempotency_key is not None:
             key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
             metadata[KEY_HASH] = key_hash
-            for known in self._jobs().values():
-                if known.metadata.get(KEY_HASH) == key_hash:
-                    return self._replay(known.sweep_id, known, spec_hash), False
+            for job in known.values():
+                if job.metadata.get(KEY_HASH) == key_hash:
+                    return self._replay(job.sweep_id, job, spec_hash), False
             sweep_id = sweep_id_for_key(spec, idempotency_key)
             if sweep_id in self._parents(sweep_id):  # Ray forgot it; MLflow did not
                 return self.get(sweep_id), False
+        check_room(sum(job.queued for job in known.values()), self.max_queued)
         try:
             done = jobs.submit_spec(
                 spec,
@@ -391,10 +347,11 @@ class Sweeps:
             raise Conflict(f"sweep {sweep_id} has already ended: {state.status}")
         if state.job is None:
             raise Conflict(
-                f"sweep {sweep_id} does not run as a job on this Ray cluster; stop it where it runs"
+                f"sweep {sweep_id} does not run as a job on this Ray cluster (yet); stop it where it runs"
             )
         try:
-            jobs.cancel(sweep_id, address=self.ray_address, wait_s=0)
+            # A queued sweep's parent run ends KILLED now; its job never runs it.
+            jobs.cancel(sweep_id, address=self.ray_address, wait_s=0, tracking_uri=self.tracking_uri)
         except JobError as err:
             raise Unavailable(f"Ray Jobs API: {err}") from None
         self._status.forget(sweep_id)
@@ -424,20 +381,6 @@ def records(table: Any) -> list[dict[str, Any]]:
         {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
         for row in table.astype(object).to_dict("records")
     ]
-
-
-def _parent(run: Any) -> Parent:
-    tags, params = run.data.tags, run.data.params
-    return Parent(
-        record=SweepRecord.from_run(run),
-        name=tags.get(SWEEP_NAME),
-        job_id=tags.get(JOB_TAG),
-        start=run.info.start_time / 1000 if run.info.start_time else None,
-        end=run.info.end_time / 1000 if run.info.end_time else None,
-        error=tags.get(ERROR),
-        metric=params.get(METRIC_PARAM, "val_accuracy"),
-        mode=params.get(MODE_PARAM, "max"),
-    )
 
 
 def _valid_id(sweep_id: str) -> bool:

@@ -156,6 +156,8 @@ def status(
     console.print(
         f"ray job         {job.submission_id}: {job.status}" + (f" ({job.message})" if job.message else "")
     )
+    if job.queued:
+        console.print(f"queue           {_job_call(jobs.queue_line, sweep_id, address=address)}")
     for label, stamp in (("started", job.start_time), ("ended", job.end_time)):
         if stamp:
             console.print(f"{label:<15} {datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M:%S} UTC")
@@ -191,9 +193,11 @@ def cancel(
     console.print(
         f"stopping {jobs.submission_id(sweep_id)} (SIGINT, then up to {jobs.STOP_WAIT_S} s to close its runs)"
     )
-    job = _job_call(jobs.cancel, sweep_id, address=address)
-    console.print(f"ray job         {job.submission_id}: {job.status}")
-    if not job.finished:
+    job = _job_call(jobs.cancel, sweep_id, address=address, tracking_uri=Settings().named_tracking_uri(None))
+    console.print(
+        f"ray job         {job.submission_id}: {job.status}" + (" (was queued: never runs)" * job.queued)
+    )
+    if not job.finished and not job.queued:
         fail([f"{job.submission_id} is still {job.status}"], code=1)
 
 

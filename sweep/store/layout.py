@@ -17,7 +17,7 @@ ERROR = "error"  # why a run failed (one line); a trial's traceback is the ERROR
 
 # --- the parent run -------------------------------------------------------------------------------
 SWEEP_NAME = "sweep.name"
-SWEEP_STATE = "sweep.state"  # running | finished | interrupted | failed
+SWEEP_STATE = "sweep.state"  # queued | running | finished | interrupted | cancelled | failed
 TRIALS_TOTAL = "sweep.trials_total"  # the spec's trial count
 JOB_TAG = "ray.job_submission_id"  # while a Ray job drives the sweep
 BEST_PLACEMENT = "sweep.best_placement"  # the published report's

@@ -35,7 +35,12 @@ if TYPE_CHECKING:
 _SWEEP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,120}")
 _MAX_TRIALS = 50_000  # child runs read in one query
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
-_END_STATUS = {"finished": RunStatus.FINISHED, "interrupted": RunStatus.KILLED}  # else FAILED
+# A sweep's end state -> its parent run's status; any other state ends FAILED.
+_END_STATUS = {
+    "finished": RunStatus.FINISHED,
+    "interrupted": RunStatus.KILLED,
+    "cancelled": RunStatus.KILLED,  # cancelled while queued: it never ran
+}
 
 
 class SweepNotFound(LookupError):
@@ -139,6 +144,12 @@ class SweepStore:
             tags={SWEEP_ID: sweep_id, SWEEP_NAME: spec.name, SWEEP_STATE: "running", **tags},
         )
         return str(run.info.run_id)
+
+    def queue_sweep(self, experiment_id: str, sweep_id: str, spec: SweepSpec, tags: Mapping[str, str]) -> str:
+        """A new parent run for a sweep whose job waits for a slot: SCHEDULED, state `queued`."""
+        run_id = self.create_sweep(experiment_id, sweep_id, spec, {**tags, SWEEP_STATE: "queued"})
+        self.client.update_run(run_id, status=RunStatus.SCHEDULED)
+        return run_id
 
     def record_spec(self, parent_run_id: str, spec: SweepSpec) -> None:
         """The spec on its parent run: as params, its trial count, and spec.yaml itself."""

@@ -120,7 +120,7 @@ def test_a_sweep_through_every_fault_loses_nothing(tmp_path: Path, monkeypatch: 
             tracking.start()
             service.start()
             with service.client() as api:
-                assert api.get(f"/v1/sweeps/{sweep_id}").json()["status"] in ("PENDING", "RUNNING")
+                assert api.get(f"/v1/sweeps/{sweep_id}").json()["status"] in ("QUEUED", "RUNNING")
 
             # 4. The job's driver is SIGKILLed while trials train: the job fails, runs stay open.
             def training_or_over() -> Any:

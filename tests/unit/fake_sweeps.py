@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from services.api.problems import Conflict, NotFound
-from services.api.sweeps import Event, Parent, SweepState, sweep_id_for_key
+from services.api.states import Event, Parent, SweepState
+from services.api.sweeps import sweep_id_for_key
 from sweep.jobs import JobStatus
 from sweep.results import TRIAL_COLUMNS, SweepRecord
 
@@ -49,7 +50,8 @@ class FakeSweeps:
         self.submitted.append((spec, idempotency_key))
         if sweep_id in self.states:
             return self.states[sweep_id], False
-        self.states[sweep_id] = SweepState(sweep_id, "PENDING", None, job(sweep_id, "PENDING"), None)
+        queued = SweepState(sweep_id, "QUEUED", None, job(sweep_id, "PENDING"), None, queue_position=1)
+        self.states[sweep_id] = queued
         return self.states[sweep_id], True
 
     def cancel(self, sweep_id: str) -> SweepState:
@@ -84,6 +86,10 @@ class FakeSweeps:
 
     def unavailable(self) -> dict[str, str]:
         return self.down
+
+    def counts(self) -> dict[str, int]:
+        statuses = [s.status for s in self.states.values()]
+        return {"running": statuses.count("RUNNING"), "queued": statuses.count("QUEUED")}
 
     def reconcile(self) -> int:
         return len(self.states)

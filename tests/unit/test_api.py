@@ -14,9 +14,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.api.app import create_app
+from services.api.problems import TooMany
+from services.api.queue import RETRY_AFTER_S, check_room
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
-from services.api.sweeps import GONE, SweepState, status_of, sweep_id_for_key
+from services.api.states import GONE, SweepState, status_of
+from services.api.sweeps import sweep_id_for_key
 from sweep.results import TRIAL_COLUMNS, SweepProgress, mlflow_run_url
 from sweep.spec import parse_spec
 
@@ -57,7 +60,7 @@ def test_post_json_spec_answers_202_with_location_and_links(api: TestClient) -> 
     assert response.status_code == 202, response.text
     body = response.json()
     assert response.headers["location"] == f"/v1/sweeps/{body['id']}" == body["links"]["self"]
-    assert body["status"] == "PENDING" and body["ray_job_id"] == f"sweep-{body['id']}"
+    assert body["status"] == "QUEUED" and body["ray_job_id"] == f"sweep-{body['id']}"
     assert body["links"]["report"].endswith("/report")
 
 
@@ -205,6 +208,39 @@ def test_health_and_readiness_name_what_is_down(api: TestClient, fake: FakeSweep
     ready = api.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"ray": "Ray Jobs API at http://ray: cannot answer", "mlflow": "ok"}
+    assert ready.json()["sweeps"] is None  # not counted without Ray
+
+
+def test_readyz_counts_the_sweeps_running_and_queued(api: TestClient) -> None:
+    api.post("/v1/sweeps", json=SPEC)
+    assert api.get("/readyz").json()["sweeps"] == {"running": 1, "queued": 1}
+
+
+def test_a_queued_sweep_shows_its_place_and_lists_by_status(api: TestClient) -> None:
+    sweep_id = api.post("/v1/sweeps", json=SPEC).json()["id"]
+    assert api.get(f"/v1/sweeps/{sweep_id}").json()["queue_position"] == 1
+    assert api.get("/v1/sweeps/live").json()["queue_position"] is None
+    queued = api.get("/v1/sweeps", params={"status": "QUEUED"}).json()["items"]
+    assert [s["id"] for s in queued] == [sweep_id]
+
+
+def test_the_queue_has_room_below_its_limit_only() -> None:
+    check_room(999, 1000)
+    check_room(10**6, None)
+    with pytest.raises(TooMany):
+        check_room(1000, 1000)
+
+
+def test_a_full_queue_answers_429_with_retry_after(fake: FakeSweeps) -> None:
+    def full(spec: Any, idempotency_key: str | None = None) -> Any:
+        check_room(2, 2)
+
+    fake.submit = full  # type: ignore[method-assign]
+    response = client_for(fake).post("/v1/sweeps", json=SPEC)
+    assert response.status_code == 429, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "SWEEP_MAX_QUEUED_SWEEPS=2" in response.json()["detail"]
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -359,7 +395,9 @@ def test_the_token_is_not_in_any_answer_or_the_openapi_document(fake: FakeSweeps
 @pytest.mark.parametrize(
     ("job_status", "run_status", "job_id", "expected"),
     [
-        ("PENDING", None, None, "PENDING"),
+        ("PENDING", None, None, "QUEUED"),
+        ("PENDING", "SCHEDULED", "sweep-x", "QUEUED"),  # waiting for a sweep slot
+        ("PENDING", "KILLED", "sweep-x", "CANCELLED"),  # cancelled while queued: Ray skips it later
         ("RUNNING", "RUNNING", None, "RUNNING"),
         ("SUCCEEDED", "FINISHED", None, "SUCCEEDED"),
         ("STOPPED", "KILLED", None, "CANCELLED"),

@@ -11,7 +11,7 @@ from schemathesis.checks import missing_required_header, negative_data_rejection
 
 from services.api.app import create_app
 from services.api.settings import Settings
-from services.api.sweeps import SweepState
+from services.api.states import SweepState
 
 
 def _app():  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from services.api.app import create_app
 from services.api.settings import Settings
-from services.api.sweeps import Event, Sweeps
+from services.api.states import Event
+from services.api.sweeps import Sweeps
 from sweep.jobs import JobStatus
 from sweep.spec import parse_spec
 from sweep.store import SweepRecord, SweepStore, layout

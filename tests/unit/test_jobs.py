@@ -106,3 +106,61 @@ def test_status_finds_a_job_started_by_ray_job_submit_through_its_parent_run(
     )
     assert shown.exit_code == 0, shown.output
     assert "ray job         raysubmit_aBcD1234: RUNNING" in shown.output
+
+
+class FlakyJobsApi:
+    """A Jobs API that answers each submit_job with the next of `answers` (an error, or None: taken)."""
+
+    def __init__(self, *answers: Exception | None) -> None:
+        self.answers = list(answers)
+        self.sent: list[dict[str, object]] = []
+
+    def submit_job(self, **job: object) -> None:
+        self.sent.append(job)
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+
+
+def test_a_submit_asks_for_a_sweep_slot(no_sleep: None) -> None:
+    api = FlakyJobsApi(None)
+    assert jobs._send(api, "sweep-x", {"entrypoint": "e", "entrypoint_resources": {"sweep_slot": 1.0}})
+    assert api.sent == [
+        {"submission_id": "sweep-x", "entrypoint": "e", "entrypoint_resources": {"sweep_slot": 1.0}}
+    ]
+
+
+def test_a_submit_to_a_head_still_starting_is_sent_again(no_sleep: None) -> None:
+    import requests
+
+    starting = RuntimeError("Request failed with status code 500: No available agent to submit job")
+    refused = ConnectionError("Failed to connect to Ray at address: http://127.0.0.1:8265.")  # Ray's SDK
+    api = FlakyJobsApi(starting, requests.ConnectionError("Connection aborted."), refused, None)
+    assert jobs._send(api, "sweep-x", {}) is True
+    assert len(api.sent) == 4
+
+
+def test_already_exists_after_a_dropped_try_means_that_try_landed(no_sleep: None) -> None:
+    import requests
+
+    exists = RuntimeError("Job with submission_id sweep-x already exists")
+    assert jobs._send(FlakyJobsApi(requests.ConnectionError("x"), exists), "sweep-x", {}) is True
+    assert jobs._send(FlakyJobsApi(exists), "sweep-x", {}) is False  # someone else's
+
+
+def test_a_refusal_is_not_sent_again(no_sleep: None) -> None:
+    api = FlakyJobsApi(RuntimeError("Request failed with status code 400: bad runtime_env"), None)
+    with pytest.raises(RuntimeError, match="bad runtime_env"):
+        jobs._send(api, "sweep-x", {})
+    assert len(api.sent) == 1
+
+
+def test_a_head_that_never_starts_is_given_up_on(no_sleep: None) -> None:
+    starting = RuntimeError("No available agent to submit job")
+    with pytest.raises(RuntimeError, match="No available agent"):
+        jobs._send(FlakyJobsApi(*[starting] * 5), "sweep-x", {}, patience_s=-1)

@@ -11,7 +11,8 @@ import pytest
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 # Prints the variables the scripts export, then its arguments, one per line.
 FAKE_CLI = """#!/bin/sh
-echo "RAY_AUTH_MODE=${RAY_AUTH_MODE:-} RAY_JOB_STOP_SIGNAL=${RAY_JOB_STOP_SIGNAL:-}"
+echo "RAY_AUTH_MODE=${RAY_AUTH_MODE:-} RAY_JOB_STOP_SIGNAL=${RAY_JOB_STOP_SIGNAL:-}\
+ RAY_JOB_START_TIMEOUT_SECONDS=${RAY_JOB_START_TIMEOUT_SECONDS:-}"
 for arg in "$@"; do echo "$arg"; done
 """
 
@@ -56,7 +57,8 @@ def test_ray_scripts_accept_a_token_file(script: str, tmp_path: Path, fake_cli: 
 def test_head_defaults_suit_the_container(tmp_path: Path, fake_cli: Path) -> None:
     result = run("start-head.sh", tmp_path, "--temp-dir=/x", RAY_CMD=str(fake_cli), RAY_AUTH_TOKEN="t")
     exported, *args = result.stdout.splitlines()
-    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGINT"
+    # A queued job waits up to 30 days for its slot (Ray's own default fails it after 15 minutes).
+    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGINT RAY_JOB_START_TIMEOUT_SECONDS=2592000"
     assert args == [
         "start",
         "--head",
@@ -64,6 +66,7 @@ def test_head_defaults_suit_the_container(tmp_path: Path, fake_cli: Path) -> Non
         "--port=6379",
         "--dashboard-host=0.0.0.0",
         "--dashboard-port=8265",
+        '--resources={"sweep_slot": 2}',
         "--temp-dir=/x",
     ]
 
@@ -71,16 +74,30 @@ def test_head_defaults_suit_the_container(tmp_path: Path, fake_cli: Path) -> Non
 def test_head_takes_its_settings_from_the_environment(tmp_path: Path, fake_cli: Path) -> None:
     settings = {"RAY_PORT": "1", "RAY_DASHBOARD_HOST": "127.0.0.1", "RAY_DASHBOARD_PORT": "2"}
     settings |= {"RAY_NODE_IP": "10.0.0.5", "RAY_NUM_CPUS": "3", "RAY_JOB_STOP_SIGNAL": "SIGTERM"}
+    settings |= {"SWEEP_MAX_RUNNING_SWEEPS": "5", "RAY_JOB_START_TIMEOUT_SECONDS": "60"}
     result = run("start-head.sh", tmp_path, RAY_CMD=str(fake_cli), RAY_AUTH_TOKEN="t", **settings)
     exported, *args = result.stdout.splitlines()
-    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGTERM"
+    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGTERM RAY_JOB_START_TIMEOUT_SECONDS=60"
     assert args[3:] == [
         "--port=1",
         "--dashboard-host=127.0.0.1",
         "--dashboard-port=2",
         "--node-ip-address=10.0.0.5",
         "--num-cpus=3",
+        '--resources={"sweep_slot": 5}',
     ]
+
+
+@pytest.mark.parametrize("slots", ["0", "two", "-1", "1.5"])
+def test_head_refuses_a_slot_count_that_is_not_a_positive_whole_number(
+    slots: str, tmp_path: Path, fake_cli: Path
+) -> None:
+    result = run(
+        "start-head.sh", tmp_path, RAY_CMD=str(fake_cli), RAY_AUTH_TOKEN="t", SWEEP_MAX_RUNNING_SWEEPS=slots
+    )
+    assert result.returncode == 2
+    assert "SWEEP_MAX_RUNNING_SWEEPS" in result.stderr and f"'{slots}'" in result.stderr
+    assert result.stdout == ""
 
 
 def test_worker_joins_the_compose_head_by_default(tmp_path: Path, fake_cli: Path) -> None:
