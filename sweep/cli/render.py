@@ -147,7 +147,7 @@ def _comparisons_table(analysis: Any) -> Table:
     from sweep.analysis import format_interval, format_number, format_p
 
     against = "every pair" if analysis.reference == "all" else f"against {analysis.reference}"
-    table = Table(title=f"paired comparisons, {against} (simultaneous 95% CI)")
+    table = Table(title=f"paired comparisons, {against} (simultaneous 97.5% CI)")
     columns = ("placement", "reference", "Δ points", "95% CI", "pairs", "p (adjusted)", "d_z", "outcome")
     for col in columns:
         table.add_column(col)

@@ -64,7 +64,7 @@ def _interval(c: Comparison) -> str:
     delta = f"\u0394 {format_number(c.diff.mean, signed=True)}"
     if not c.diff.has_interval:
         return f" ({delta}, too few seeds for an interval)"
-    return f" ({delta}, simultaneous 95% CI {format_interval(c.diff)})"
+    return f" ({delta}, simultaneous 97.5% CI {format_interval(c.diff)})"
 
 
 def _against_every_other(

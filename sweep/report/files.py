@@ -51,7 +51,7 @@ def write_report(
     drawers: tuple[tuple[str, str, str, Callable[[Path], bool]], ...] = (
         (
             FOREST_PNG,
-            "Each comparison's \u0394 and simultaneous 95% interval against the equivalence margin",
+            "Each comparison's \u0394 and simultaneous 97.5% interval against the equivalence margin",
             "no placements were compared",
             lambda p: plot_forest(analysis, p),
         ),

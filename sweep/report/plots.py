@@ -241,7 +241,7 @@ def plot_forest(analysis: Analysis, path: Path) -> bool:
     ax.set_xlim(min(ends) - pad, max(ends) + pad)
     ax.set_xlabel(f"\u0394, points of {metric_label(analysis.metric)} (placement \u2212 reference)")
     ax.set_title(
-        "The answer: each difference with its simultaneous 95% interval\n"
+        "The answer: each difference with its simultaneous 97.5% interval\n"
         f"shaded: equivalent within \u00b1{margin:g} point(s); colour: the outcome read off the interval",
         fontsize=10,
     )

@@ -143,7 +143,7 @@ def comparisons_table(analysis: Analysis) -> Table:
         "placement",
         "reference",
         "\u0394 points",
-        "simultaneous 95% CI",
+        "simultaneous 97.5% CI",
         "pairs",
         "seeds",
         *(("intra-seed correlation",) if correlated else ()),
@@ -360,7 +360,7 @@ def _interaction_tables(analysis: Analysis) -> list[Table]:
         out.append(
             Table(
                 f"{i.placement} \u2212 {i.reference} by dropout \u00d7 optimizer",
-                ("dropout", "optimizer", "\u0394 points", "simultaneous 95% CI", "pairs", "outcome"),
+                ("dropout", "optimizer", "\u0394 points", "simultaneous 97.5% CI", "pairs", "outcome"),
                 tuple(
                     (
                         f"{c.dropout:g}",

@@ -343,10 +343,10 @@ def test_the_report_opens_with_one_sentence_per_placement_and_the_forest_plot(tm
     answer = short_answer(analysis)
     assert answer == (
         "before_activation is equivalent to none within \u00b11 point(s) (\u0394 +0.1, "
-        "simultaneous 95% CI \u22120.8 to 0.9).",
+        "simultaneous 97.5% CI \u22120.8 to 0.9).",
         "after_activation is equivalent to none within \u00b11 point(s) (\u0394 +0.1, "
-        "simultaneous 95% CI \u22120.4 to 0.7).",
-        "after_dropout is worse than none by 2.8 points (\u0394 \u22122.8, simultaneous 95% CI "
+        "simultaneous 97.5% CI \u22120.4 to 0.7).",
+        "after_dropout is worse than none by 2.8 points (\u0394 \u22122.8, simultaneous 97.5% CI "
         "\u22123.1 to \u22122.5).",
         "none is the reference (89.9% final validation accuracy, n = 6 seeds).",
     )
