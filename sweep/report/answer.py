@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sweep.analysis import Analysis, Comparison, Interaction, format_interval, format_number, metric_label
+from sweep.analysis.formatting import format_nonzero
 
 DEFAULT_TITLE = "Where does BatchNormalization go?"
 SEQUENTIAL_NOTE = (
@@ -52,8 +53,9 @@ def _against_reference(c: Comparison, cells: Interaction | None) -> str:
         return f"{c.placement} against {c.reference} depends on the cell: {cells.how()}."
     ci = _interval(c)
     if c.outcome in ("better", "worse"):
-        size = format_number(abs(c.diff.mean))
-        return f"{c.placement} is {c.outcome} than {c.reference} by {size} points{ci}."
+        # The size the interval guarantees (its end nearest 0), not the point estimate.
+        size = format_nonzero(min(abs(c.diff.ci_low), abs(c.diff.ci_high)))
+        return f"{c.placement} is {c.outcome} than {c.reference} by at least {size} points{ci}."
     if c.outcome == "equivalent":
         return f"{c.placement} is equivalent to {c.reference} within \u00b1{c.margin:g} point(s){ci}."
     seeds = f"; about {c.seeds_needed} seeds would tell" if c.seeds_needed is not None else ""

@@ -328,7 +328,7 @@ def test_the_parent_runs_description_opens_with_the_short_answer(store):
     published = publish_report(client, "publish-note-1", runs / "report", log=True)
     note = client.get_run(published.record.parent_run_id).data.tags["mlflow.note.content"]
     answer = short_answer(published.analysis)
-    assert answer[0].startswith("after_dropout is worse than none by 5.3 points")
+    assert answer[0].startswith("after_dropout is worse than none by at least 4.2 points (\u0394 \u22125.3")
     assert note.startswith("## The answer\n\n" + "\n".join(f"- {s}" for s in answer) + "\n\n")
     assert "## Verdict\n\n- " in note
 
@@ -346,7 +346,7 @@ def test_the_report_opens_with_one_sentence_per_placement_and_the_forest_plot(tm
         "simultaneous 97.5% CI \u22120.8 to 0.9).",
         "after_activation is equivalent to none within \u00b11 point(s) (\u0394 +0.1, "
         "simultaneous 97.5% CI \u22120.4 to 0.7).",
-        "after_dropout is worse than none by 2.8 points (\u0394 \u22122.8, simultaneous 97.5% CI "
+        "after_dropout is worse than none by at least 2.5 points (\u0394 \u22122.8, simultaneous 97.5% CI "
         "\u22123.1 to \u22122.5).",
         "none is the reference (89.9% final validation accuracy, n = 6 seeds).",
     )

@@ -96,8 +96,8 @@ def test_a_trial_table_gets_the_whole_report_without_ray_mlflow_or_tensorflow(tm
         "cannot tell",
     }
     assert len(data["outcomes"]["cells"]) == 2 * 4  # two comparisons, four dropout x optimizer cells
-    assert data["answer"][1].startswith("after_dropout is worse than none by 3")
-    assert "after_dropout is worse than none by 3" in done.stdout.split("The answer")[-1]
+    assert data["answer"][1].startswith("after_dropout is worse than none by at least 2.3 points")
+    assert "after_dropout is worse than none by at least 2.3" in done.stdout.split("The answer")[-1]
 
 
 @pytest.mark.parametrize(
