@@ -12,18 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sweep.store.layout import JOB_TAG, SWEEP_STATE
+from sweep.store.layout import JOB_TAG, STATE_CANCELLED, STATE_QUEUED, SWEEP_STATE
 
 if TYPE_CHECKING:
-    from sweep.jobs import JobStatus
     from sweep.spec import SweepSpec
 
 SLOT = "sweep_slot"
 ENTRYPOINT_RESOURCES = {SLOT: 1.0}
-QUEUED = "queued"  # SWEEP_STATE of a parent run whose job has not started
-CANCELLED = "cancelled"  # SWEEP_STATE of a sweep cancelled while it was queued: it never ran
+QUEUED = STATE_QUEUED
+CANCELLED = STATE_CANCELLED
+
+
+class _Waiting(Protocol):
+    """What a queue position is computed from: a `sweep.jobs.JobStatus` (not imported: jobs imports this)."""
+
+    @property
+    def sweep_id(self) -> str: ...
+    @property
+    def submission_id(self) -> str: ...
+    @property
+    def start_time(self) -> float | None: ...
 
 
 def head_resources(slots: int) -> str:
@@ -31,7 +41,7 @@ def head_resources(slots: int) -> str:
     return f'{{"{SLOT}": {int(slots)}}}'
 
 
-def queue_positions(pending: Iterable[JobStatus]) -> dict[str, int]:
+def queue_positions(pending: Iterable[_Waiting]) -> dict[str, int]:
     """Each queued sweep's place in the queue (1: the next to start), in submission order.
 
     `pending` are the sweeps' PENDING jobs; Ray sets a job's start_time when it is submitted.

@@ -10,7 +10,6 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweep.admission import CANCELLED, QUEUED
 from sweep.failures import INFRASTRUCTURE
 from sweep.reproducibility import DATA_FINGERPRINT, TRIAL_HASH, check_same_data, sweep_record, trial_hash
 from sweep.retrying import RetryingClient
@@ -30,6 +29,8 @@ from sweep.store.layout import (
     MEASURED,
     METRICS,
     NODE_TAGS,
+    STATE_CANCELLED,
+    STATE_QUEUED,
     STOPPED_EARLY,
     SWEEP_STATE,
     attempt_tag,
@@ -160,12 +161,12 @@ class SweepTracker:
     def _reopen(self, run_id: str) -> frozenset[TrialKey]:
         tags = self.client.get_run(run_id).data.tags
         state, job = tags.get(SWEEP_STATE), self.run_tags.get(JOB_TAG)
-        if state == CANCELLED and job and tags.get(JOB_TAG) == job:
+        if state == STATE_CANCELLED and job and tags.get(JOB_TAG) == job:
             raise SweepCancelled(f"sweep {self.sweep_id} was cancelled while it was queued: not started")
         if self.data_fingerprint:  # refused before anything of the sweep changes
             check_same_data(tags.get(DATA_FINGERPRINT), self.data_fingerprint, f"sweep {self.sweep_id}")
         self.parent_run_id = run_id
-        if state == QUEUED:  # created at submit time (sweep.admission): this driver takes it over
+        if state == STATE_QUEUED:  # created at submit time (sweep.admission): this driver takes it over
             self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in self.repro_tags.items()])
         # Resumed outside the Ray job that started it: that job no longer speaks for the sweep.
         if JOB_TAG not in self.run_tags and JOB_TAG in tags:

@@ -18,6 +18,8 @@ ERROR = "error"  # why a run failed (one line); a trial's traceback is the ERROR
 # --- the parent run -------------------------------------------------------------------------------
 SWEEP_NAME = "sweep.name"
 SWEEP_STATE = "sweep.state"  # queued | running | finished | interrupted | cancelled | failed
+STATE_QUEUED = "queued"  # SWEEP_STATE of a parent run whose job has not started
+STATE_CANCELLED = "cancelled"  # SWEEP_STATE of a sweep cancelled while queued: it never ran
 TRIALS_TOTAL = "sweep.trials_total"  # the spec's trial count
 JOB_TAG = "ray.job_submission_id"  # while a Ray job drives the sweep
 BEST_PLACEMENT = "sweep.best_placement"  # the published report's
