@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from sweep.refs import with_base
 from sweep.spec.errors import SpecError, format_errors
 from sweep.spec.reader import SpecLoader, read_spec_file
 from sweep.spec.sweep_spec import SweepSpec
@@ -58,12 +59,17 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 
 def resolve_data_path(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """A relative `dataset.path` is relative to the spec file's folder, not to the working directory."""
+    """Relative paths in a spec are relative to the spec file's folder, not to the working directory:
+    `dataset.path`, and the file REFs `model.builder` and `dataset.loader` (sweep.refs)."""
     dataset = data.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("path"), str) and dataset["path"]:
         path = Path(dataset["path"]).expanduser()
         if not path.is_absolute():
             data = {**data, "dataset": {**dataset, "path": str(base / path)}}
+    for section, field in (("model", "builder"), ("dataset", "loader")):
+        part = data.get(section)
+        if isinstance(part, dict) and isinstance(part.get(field), str):
+            data = {**data, section: {**part, field: with_base(part[field], base)}}
     return data
 
 
