@@ -51,7 +51,8 @@ def _write(path: Path, text: str) -> Path:
 
 def test_a_file_ref_loads_its_function_and_the_file_imports_its_neighbours(tmp_path: Path) -> None:
     _write(tmp_path / "shared_widths_xyz.py", "WIDTHS = (8, 4)\n")
-    net = _write(tmp_path / "net.py", "from shared_widths_xyz import WIDTHS\ndef build(**kw):\n    return WIDTHS\n")
+    body = "from shared_widths_xyz import WIDTHS\ndef build(**kw):\n    return WIDTHS\n"
+    net = _write(tmp_path / "net.py", body)
     assert load_ref(f"{net}:build", MODELS_GROUP, "model.builder")() == (8, 4)
 
 
