@@ -44,6 +44,7 @@ def configure_tensorflow(cpus: float, use_gpus: bool = True) -> None:
     Ray gave no GPU trains on the CPU (Ray leaves CUDA_VISIBLE_DEVICES alone for such a worker).
     """
     global _configured_threads, _configured_gpus
+    import_keras()  # `import tensorflow` loads Keras with all its extras unless Keras came first
     import tensorflow as tf
 
     if not _configured_gpus:
