@@ -82,7 +82,8 @@ def build_model(
     )(x)
     if with_bn:
         x = keras.layers.BatchNormalization(name="output_bn")(x)
-    outputs = keras.layers.Activation("softmax", name="softmax")(x)
+    # float32 under a mixed_float16 policy too (sweep.training.precision).
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
     return keras.Model(inputs, outputs, name=f"{model.kind}_{placement}")
 
 

@@ -95,6 +95,7 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     The spec's dataset, model and training sections, with the data's fingerprint in place of its
     file's path; the CPUs and GPUs of a trial (TensorFlow's thread count changes a CNN's results in
     the last bits); the trial's placement, dropout, optimizer settings (not its label) and seed.
+    `training.mixed_precision` only when on, so older runs' hashes still match.
     Not the name, tracking, search, strategy or retry settings.
     """
     spec = _as_saved(spec)
@@ -103,6 +104,8 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
         include={"dataset": True, "model": True, "training": True},
         exclude={"dataset": {"path"}},
     )
+    if not spec.training.mixed_precision:  # trials recorded before the setting existed keep their hash
+        del core["training"]["mixed_precision"]
     optimizer = spec.search.optimizers[config["optimizer"]]
     return {
         **core,

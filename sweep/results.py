@@ -60,6 +60,7 @@ TRIAL_COLUMNS = [
     "final_val_accuracy_bn_recalibrated",
     "final_test_accuracy_bn_recalibrated",
     "node_ip",
+    "device",
     "error",
 ]
 
@@ -126,6 +127,7 @@ def _row(trial: TrialRecord) -> dict[str, Any]:
         "seed": config.seed if config else 0,
         "phase": trial.phase,
         "node_ip": trial.node_ip,
+        "device": trial.device,
         "error": trial.error,
     }
     for column in TRIAL_COLUMNS:

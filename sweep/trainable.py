@@ -20,7 +20,7 @@ from sweep.training.fit import (
     prepare_trial,
     training_batches,
 )
-from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
+from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras, training_device
 
 __all__ = [
     "LAST_RESULTS",
@@ -30,6 +30,7 @@ __all__ = [
     "bn_variance_shift",
     "compile_for_training",
     "configure_tensorflow",
+    "device_facts",
     "evaluate",
     "final_evaluation",
     "fit_trial",
@@ -59,19 +60,31 @@ def node_facts() -> dict[str, str]:
 def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
 
-    Every epoch's result names the node; an exception carries the node as a note, so the driver
-    records where a trial failed even before its first epoch.
+    Every epoch's result names the node and the device; an exception carries them as a note, so
+    the driver records where a trial failed even before its first epoch.
     """
     node = node_facts()
     try:
-        _train(config, spec, data, node["node_id"])
+        node.update(device_facts(spec))
+        _train(config, spec, data, node)
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))
         raise
 
 
-def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str) -> None:
+def device_facts(spec: SweepSpec) -> dict[str, str]:
+    """TensorFlow set up for the GPUs Ray gave this trial (none: the CPU), and what it trains on:
+    `gpu_ids` (Ray's, comma-separated; empty for none) and `device` (the GPUs' names, or cpu)."""
+    import ray
+
+    gpu_ids = [str(i) for i in ray.get_gpu_ids()]
+    configure_tensorflow(spec.resources.cpus_per_trial, use_gpus=bool(gpu_ids))
+    return {"gpu_ids": ",".join(gpu_ids), "device": training_device()}
+
+
+def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node: dict[str, str]) -> None:
     from ray import tune
 
-    # Tune adds node_ip, hostname and pid itself; the node id it does not.
-    fit_trial(config, spec, data, lambda metrics: tune.report({**metrics, "node_id": node_id}))
+    # Tune adds node_ip, hostname and pid itself; the node id and the device it does not.
+    mine = {k: node[k] for k in ("node_id", "gpu_ids", "device")}
+    fit_trial(config, spec, data, lambda metrics: tune.report({**metrics, **mine}))

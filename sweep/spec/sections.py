@@ -50,6 +50,8 @@ class TrainingSpec(SpecModel):
     loss: Literal["categorical_crossentropy", "binary_crossentropy"] = "categorical_crossentropy"
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     steps_per_execution: int | Literal["epoch"] = "epoch"
+    # Keras' mixed_float16 policy (float16 compute, float32 weights), the model's output in float32.
+    mixed_precision: bool = False
 
     @field_validator("steps_per_execution")
     @classmethod

@@ -150,6 +150,16 @@ def test_trial_hash_ignores_what_does_not_change_training() -> None:
     assert trial_hash(labelled, {**CONFIG, "optimizer": "fast"}, FINGERPRINT) == base
 
 
+def test_mixed_precision_changes_the_trial_hash_and_off_leaves_older_hashes_as_they_were() -> None:
+    from sweep.reproducibility import trial_identity
+
+    base = trial_hash(spec_with(), CONFIG, FINGERPRINT)
+    assert trial_hash(spec_with(training__mixed_precision=False), CONFIG, FINGERPRINT) == base
+    assert trial_hash(spec_with(training__mixed_precision=True), CONFIG, FINGERPRINT) != base
+    # Off, the identity is what it was before the setting existed: runs recorded then still match.
+    assert "mixed_precision" not in trial_identity(spec_with(), CONFIG, FINGERPRINT)["training"]
+
+
 def test_a_data_file_moved_with_its_sweep_keeps_the_trial_hash(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2)), y=np.arange(4) % 2)
     here = spec_with(dataset={"source": "npz", "path": str(tmp_path / "d.npz")})
