@@ -96,13 +96,27 @@ def _allowed_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[st
     return list(parent.model_fields) if _is_model(parent) else []
 
 
+_BRANCH_TYPES = frozenset({"float_type", "float_parsing", "int_type", "list_type"})
+
+
+def _explained(loc: str, located: Sequence[str], own: int) -> bool:
+    """Whether another error lies at `loc` or under it (a union's other branch)."""
+    return any(
+        j != own and (other == loc or other.startswith((loc + ".", loc + "[")))
+        for j, other in enumerate(located)
+    )
+
+
 def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) -> list[str]:
     """One line per problem: `where: what is wrong (got what)`."""
     lines: list[str] = []
-    for err in error.errors(include_url=False):
-        loc, _ = _walk(err["loc"], model)
+    errors = error.errors(include_url=False)
+    located = [_walk(err["loc"], model)[0] for err in errors]
+    for i, (err, loc) in enumerate(zip(errors, located, strict=True)):
         kind = err["type"]
         given = err.get("input")
+        if kind in _BRANCH_TYPES and isinstance(given, dict) and _explained(loc, located, i):
+            continue  # a mapping the range branch already judged is no number or list: noise
         if kind == "extra_forbidden":
             allowed = _allowed_fields(model, err["loc"])
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""

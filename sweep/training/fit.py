@@ -15,7 +15,7 @@ from sweep.spec import SweepSpec
 from sweep.store.layout import METRICS, TEST_METRICS
 from sweep.training.evaluation import evaluate, final_evaluation
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
-from sweep.trial import trial_seed
+from sweep.trial import trial_rate, trial_seed
 
 
 def peak_rss_mb() -> float:
@@ -61,9 +61,8 @@ def prepare_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> Any
     model = build_model(
         spec.model, config["placement"], float(config["dropout"]), data.input_shape, data.n_classes
     )
-    compile_for_training(
-        model, spec, build_optimizer(spec.search.optimizers[config["optimizer"]]), len(data.x_train)
-    )
+    optimizer = build_optimizer(spec.search.optimizers[config["optimizer"]], trial_rate(config, spec))
+    compile_for_training(model, spec, optimizer, len(data.x_train))
     return model
 
 
