@@ -96,7 +96,8 @@ class SweepSpec(SpecModel):
             if self.strategy.num_samples > blocks:
                 errors.append(
                     f"strategy.num_samples: only {blocks} distinct (dropout, optimizer) blocks exist "
-                    f"(got {self.strategy.num_samples}); use grid search, a dropout range or a learning-rate range"
+                    f"(got {self.strategy.num_samples}); use grid search, a dropout range or a "
+                    "learning-rate range"
                 )
         reference = self.analysis.reference
         if reference not in (None, "all") and reference not in self.search.placement:
