@@ -35,7 +35,7 @@ from sweep.analysis.comparisons import Outcome, classify, comparison_pairs
 from sweep.analysis.estimate import Estimate
 from sweep.space import blocks
 from sweep.spec import SweepSpec
-from sweep.trial import RAN, RATE_KEY, SEED_KEY, RunStatus, TrialKey, config_key
+from sweep.trial import RAN, RATE_KEY, SEED_KEY, RunStatus, TrialKey, config_key, with_rates
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,7 @@ def replay(trials: pd.DataFrame, spec: SweepSpec) -> Progress:
     adaptive = spec.search.adaptive
     assert adaptive is not None
     metric = verdict_metric(spec)
+    trials = with_rates(trials, spec)
     differences = {pair: paired_differences(trials, *pair, metric) for pair in comparisons(spec)}
     return sequential(
         differences,

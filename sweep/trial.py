@@ -105,6 +105,18 @@ _LABEL = "optimizer.label"  # the spec's label; `optimizer` is the Keras optimiz
 _LEARNING_RATE = "optimizer.learning_rate"
 
 
+def with_rates(trials: Any, spec: SweepSpec) -> Any:
+    """A trial table (DataFrame) whose `learning_rate` column holds each trial's block rate.
+
+    The recorded rate where there is one, else the optimizer's fixed rate: a table written
+    without the column (or a run without its params) still pairs and keys its blocks.
+    """
+    fixed = trials["optimizer"].map({label: o.fixed_rate for label, o in spec.search.optimizers.items()})
+    recorded = trials["learning_rate"] if "learning_rate" in trials.columns else None
+    rates = fixed if recorded is None else recorded.astype(float).fillna(fixed)
+    return trials.assign(learning_rate=rates.astype(float))
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """One trial's settings: the block it shares with other placements, its placement and seed."""

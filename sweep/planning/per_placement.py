@@ -11,7 +11,7 @@ from typing import Any
 from sweep.planning.base import Done, PlannedAhead, TrialTable, missing_run
 from sweep.space import TunePlan, placement_optuna_plan, random_blocks
 from sweep.spec import SweepSpec
-from sweep.trial import CONFIRM_SEED, RATE_KEY, SEED_KEY, RunStatus
+from sweep.trial import CONFIRM_SEED, RATE_KEY, SEED_KEY, RunStatus, with_rates
 
 
 class PerPlacementPlanner(PlannedAhead):
@@ -63,7 +63,7 @@ def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
     """
     metric = f"final_{spec.strategy.metric}"
     tuning = (trials["status"] == RunStatus.FINISHED) & (trials["seed"] < CONFIRM_SEED)
-    tuned = trials[tuning].dropna(subset=[metric])
+    tuned = with_rates(trials[tuning].dropna(subset=[metric]), spec)
     best: dict[str, dict[str, Any]] = {}
     for placement, mine in tuned.groupby("placement"):
         means = mine.groupby(["dropout", "optimizer", "learning_rate"])[metric].mean()

@@ -115,8 +115,11 @@ def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) ->
     for i, (err, loc) in enumerate(zip(errors, located, strict=True)):
         kind = err["type"]
         given = err.get("input")
-        if kind in _BRANCH_TYPES and isinstance(given, dict) and _explained(loc, located, i):
-            continue  # a mapping the range branch already judged is no number or list: noise
+        # A union reports each branch: a mapping is judged by its model branch, anything else by
+        # the number or list branch; the other branch's "wrong type" is noise.
+        other_branch = kind in _BRANCH_TYPES if isinstance(given, dict) else kind == "model_type"
+        if other_branch and _explained(loc, located, i):
+            continue
         if kind == "extra_forbidden":
             allowed = _allowed_fields(model, err["loc"])
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -78,7 +78,7 @@ class OptimizerSpec(SpecModel):
 
     name: Literal["sgd", "adam", "adamw", "rmsprop", "nadam", "adagrad"]
     label: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
-    learning_rate: float | RateRange | None = Field(default=None)
+    learning_rate: Annotated[float, Field(gt=0, le=1e6)] | RateRange | None = None
     decay: float = Field(default=0.0, ge=0)
     weight_decay: float | None = Field(default=None, ge=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
@@ -90,13 +90,6 @@ class OptimizerSpec(SpecModel):
     rho: float | None = Field(default=None, ge=0, lt=1)
     centered: bool | None = None
     initial_accumulator_value: float | None = Field(default=None, ge=0)
-
-    @field_validator("learning_rate")
-    @classmethod
-    def _positive_rate(cls, rate: float | RateRange | None) -> float | RateRange | None:
-        if isinstance(rate, float | int) and not 0 < rate <= 1e6:
-            raise ValueError(f"must be > 0 and <= 1000000 (got {rate})")
-        return rate
 
     @model_validator(mode="after")
     def _arguments_fit_name(self) -> OptimizerSpec:

@@ -27,10 +27,10 @@ def test_params_round_trip_to_the_same_configuration() -> None:
 
 
 def test_the_key_survives_the_trip_through_params_and_tune() -> None:
-    config = TrialConfig("after_dropout", 1 / 3, "fast", 7)
+    config = TrialConfig("after_dropout", 1 / 3, "fast", 7, 0.1)
     again = TrialConfig.from_params(config.to_params(SPEC))
     assert again.key == config.key == config_key(config.to_tune())
-    assert config.key == TrialKey("after_dropout", 0.333333, "fast", 7)
+    assert config.key == TrialKey("after_dropout", 0.333333, "fast", 7, 0.1)
     assert config.key.dropout == config.key[1]
 
 
