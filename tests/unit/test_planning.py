@@ -294,3 +294,51 @@ def test_a_resumed_adaptive_sweep_runs_the_rest_of_its_round() -> None:
 )
 def test_each_spec_gets_the_planner_of_its_search(parts: dict[str, Any], kind: type) -> None:
     assert type(planner_for(spec(**parts))) is kind
+
+
+RANGED_SEARCH = {
+    "placement": ["none", "before_activation"],
+    "dropout": [0.0],
+    "seeds": 2,
+    "optimizer": [{"name": "sgd", "learning_rate": {"low": 0.01, "high": 1.0}}],
+}
+
+
+def test_per_placement_tuning_reruns_each_placement_at_its_own_best_rate() -> None:
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 3, "tuning": "per_placement"}, search=RANGED_SEARCH
+    )
+    planner = PerPlacementPlanner(s)
+    tuning = points(planner.next_plan(unread))
+    rates = sorted({p["learning_rate"] for p in tuning})
+    assert len(rates) == 3 and len(tuning) == 6  # the same 3 drawn rates for both placements
+    # BN does best at the highest rate, none at the lowest: each re-runs at its own.
+    best = {"before_activation": rates[-1], "none": rates[0]}
+    accuracy = [0.9 if p["learning_rate"] == best[p["placement"]] else 0.7 for p in tuning]
+    results = table([row(p, a) for p, a in zip(tuning, accuracy, strict=True)])
+    results["learning_rate"] = [p["learning_rate"] for p in tuning]  # as sweep.results records it
+    confirmation = points(planner.next_plan(lambda: results))
+    assert {(c["placement"], c["learning_rate"]) for c in confirmation} == set(best.items())
+    assert len(confirmation) == 2 * 2 and all(c["seed"] >= CONFIRM_SEED for c in confirmation)
+
+
+def test_per_placement_optuna_draws_each_placements_rate_in_its_own_search() -> None:
+    s = spec(
+        strategy={"algorithm": "optuna", "num_samples": 2, "tuning": "per_placement"}, search=RANGED_SEARCH
+    )
+    planner = PerPlacementPlanner(s)
+    first, second = planner.next_plan(unread), planner.next_plan(unread)
+    assert first is not None and second is not None
+    for plan in (first, second):
+        assert "learning_rate.sgd" in plan.param_space  # each placement's TPE search draws the rate
+    assert first.search_alg is not second.search_alg
+
+
+def test_a_resumed_random_sweep_with_a_rate_range_runs_the_same_blocks_missing_trials() -> None:
+    s = spec(strategy={"algorithm": "random", "num_samples": 3, "search_seed": 9}, search=RANGED_SEARCH)
+    every = [config_key(c) for c in random_configs(s)]
+    # What MLflow holds for the trials that ran: their keys read back from the runs' params.
+    ran = frozenset(every[:5])
+    resumed = keys(RandomPlanner(s, ran).next_plan(unread))
+    assert resumed == every[5:]  # the same drawn rates: the begun blocks are completed, none redrawn
+    assert {k.learning_rate for k in resumed} <= {k.learning_rate for k in every}
