@@ -178,6 +178,8 @@ class TrialConfig:
         block's learning rate: `optimizer.learning_rate`)."""
         optimizer = spec.search.optimizers[self.optimizer]
         rate = self.learning_rate if self.learning_rate is not None else optimizer.fixed_rate
+        if rate is None:
+            raise ValueError(f"trial {self.run_name}: a learning-rate range needs the block's drawn rate")
         params: dict[str, Any] = {
             _PLACEMENT: self.placement,
             _DROPOUT: float(self.dropout),

@@ -116,17 +116,8 @@ class OptimizerSpec(SpecModel):
             return None
         return self.learning_rate or _DEFAULT_LEARNING_RATE.get(self.name, 0.001)
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The arguments that were set, learning rate included (Keras default if unset).
-
-        A range's rate is the trial's draw: `settings_at(rate)`; here the range itself.
-        """
-        rate: Any = self.fixed_rate if self.rate_range is None else self.rate_range.model_dump()
-        return self.settings_at(rate)
-
-    def settings_at(self, learning_rate: Any) -> dict[str, Any]:
-        """The arguments that were set, with this learning rate."""
+    def settings_at(self, learning_rate: float) -> dict[str, Any]:
+        """The arguments that were set, with this learning rate (a trial's: fixed, or its block's draw)."""
         out: dict[str, Any] = {"learning_rate": learning_rate}
         for arg in OPTIMIZER_ARGS[self.name] + ("decay", "weight_decay"):
             value = getattr(self, arg)
