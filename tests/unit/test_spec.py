@@ -157,8 +157,10 @@ def test_duplicate_explicit_labels_are_rejected() -> None:
 def test_optimizer_settings_carry_decay_and_defaults() -> None:
     spec = load_spec(EXAMPLES / "seed.yaml")
     sgd = spec.search.optimizers["sgd"]
-    assert sgd.settings == {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "decay": 1e-6}
-    assert spec.search.optimizers["adam"].settings == {"learning_rate": 0.001}
+    assert sgd.fixed_rate == 0.1
+    assert sgd.settings_at(0.1) == {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "decay": 1e-6}
+    adam = spec.search.optimizers["adam"]
+    assert adam.settings_at(adam.fixed_rate) == {"learning_rate": 0.001}
 
 
 def test_spec_is_frozen() -> None:
