@@ -87,17 +87,19 @@ def build_model(
     return keras.Model(inputs, outputs, name=f"{model.kind}_{placement}")
 
 
-def build_optimizer(optimizer: OptimizerSpec) -> Any:
-    """A Keras optimizer; `decay` becomes the legacy schedule lr / (1 + decay * step)."""
+def build_optimizer(optimizer: OptimizerSpec, learning_rate: float | None = None) -> Any:
+    """A Keras optimizer at the trial's `learning_rate` (default: the optimizer's fixed rate);
+    `decay` becomes the legacy schedule lr / (1 + decay * step)."""
     import keras
 
-    settings = dict(optimizer.settings)
+    rate = learning_rate if learning_rate is not None else optimizer.fixed_rate
+    if rate is None:
+        raise ValueError(f"optimizer {optimizer.label}: a learning-rate range needs the trial's drawn rate")
+    settings = optimizer.settings_at(rate)
     decay = settings.pop("decay", 0.0)
-    learning_rate: Any = settings.pop("learning_rate")
+    schedule: Any = settings.pop("learning_rate")
     if decay:
-        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
-            learning_rate, decay_steps=1, decay_rate=decay
-        )
+        schedule = keras.optimizers.schedules.InverseTimeDecay(schedule, decay_steps=1, decay_rate=decay)
     classes = {
         "sgd": keras.optimizers.SGD,
         "adam": keras.optimizers.Adam,
@@ -106,7 +108,7 @@ def build_optimizer(optimizer: OptimizerSpec) -> Any:
         "nadam": keras.optimizers.Nadam,
         "adagrad": keras.optimizers.Adagrad,
     }
-    return classes[optimizer.name](learning_rate=learning_rate, **settings)
+    return classes[optimizer.name](learning_rate=schedule, **settings)
 
 
 def describe_model(model: keras.Model) -> list[tuple[str, str, str]]:

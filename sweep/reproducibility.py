@@ -17,7 +17,7 @@ import numpy as np
 
 from sweep.data import DataError, Dataset
 from sweep.spec import SweepSpec
-from sweep.trial import trial_seed
+from sweep.trial import trial_rate, trial_seed
 
 PREFIX = "repro."
 DATA_FINGERPRINT = "repro.data_fingerprint"  # the arrays trials train and validate on
@@ -114,7 +114,7 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
         "gpus_per_trial": spec.resources.gpus_per_trial,
         "placement": str(config["placement"]),
         "dropout": float(config["dropout"]),
-        "optimizer": {"name": optimizer.name, **optimizer.settings},
+        "optimizer": {"name": optimizer.name, **optimizer.settings_at(trial_rate(config, spec))},
         "seed": trial_seed(config),
     }
 

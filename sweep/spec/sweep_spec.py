@@ -59,6 +59,13 @@ class SweepSpec(SpecModel):
                 "search.dropout: grid search needs a list of rates, not a range "
                 "(use strategy.algorithm random or optuna for a range)"
             )
+        if self.strategy.algorithm == "grid":
+            errors += [
+                f"search.optimizer[{i}].learning_rate: grid search needs a fixed rate, not a range "
+                "(use strategy.algorithm random or optuna for a range)"
+                for i, o in enumerate(self.search.optimizer)
+                if o.rate_range is not None
+            ]
         if self.strategy.algorithm == "grid" and self.strategy.num_samples != 1:
             errors.append(
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
@@ -83,12 +90,14 @@ class SweepSpec(SpecModel):
                 "strategy.tuning: per_placement tuning needs random or optuna search "
                 "(grid already runs every configuration for every placement)"
             )
-        if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list):
+        fixed_rates = all(o.rate_range is None for o in self.search.optimizer)
+        if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list) and fixed_rates:
             blocks = len(self.search.dropout) * len(self.search.optimizer)
             if self.strategy.num_samples > blocks:
                 errors.append(
                     f"strategy.num_samples: only {blocks} distinct (dropout, optimizer) blocks exist "
-                    f"(got {self.strategy.num_samples}); use grid search or a dropout range"
+                    f"(got {self.strategy.num_samples}); use grid search, a dropout range or a "
+                    "learning-rate range"
                 )
         reference = self.analysis.reference
         if reference not in (None, "all") and reference not in self.search.placement:
@@ -153,9 +162,14 @@ class SweepSpec(SpecModel):
                 f"{self.strategy.algorithm} tuning trials + best re-run on {seeds} fresh seeds)"
             )
         return (
-            f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of (dropout, optimizer) "
+            f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of {self._block_axes} "
             f"x {len(self.search.placement)} placements x {seeds} seeds"
         )
+
+    @property
+    def _block_axes(self) -> str:
+        drawn = any(o.rate_range is not None for o in self.search.optimizer)
+        return "(dropout, optimizer, learning rate)" if drawn else "(dropout, optimizer)"
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude={"trial_count"})

@@ -16,7 +16,7 @@ from sweep.store.layout import METRICS, TEST_METRICS
 from sweep.training.evaluation import evaluate, final_evaluation
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
 from sweep.training.precision import float32_output, set_precision
-from sweep.trial import trial_seed
+from sweep.trial import trial_rate, trial_seed
 
 
 def peak_rss_mb() -> float:
@@ -65,9 +65,8 @@ def prepare_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> Any
     )
     if spec.training.mixed_precision:
         model = float32_output(model)
-    compile_for_training(
-        model, spec, build_optimizer(spec.search.optimizers[config["optimizer"]]), len(data.x_train)
-    )
+    optimizer = build_optimizer(spec.search.optimizers[config["optimizer"]], trial_rate(config, spec))
+    compile_for_training(model, spec, optimizer, len(data.x_train))
     return model
 
 

@@ -105,3 +105,11 @@ def test_each_optimizer_name_builds_its_keras_class() -> None:
         ("adagrad", "Adagrad"),
     ]:
         assert type(build_optimizer(OptimizerSpec(name=name))).__name__ == cls
+
+
+def test_a_ranged_optimizer_builds_at_the_trials_drawn_rate() -> None:
+    ranged = OptimizerSpec(name="sgd", label="sgd", learning_rate={"low": 0.01, "high": 1.0}, momentum=0.9)
+    opt = build_optimizer(ranged, 0.3783)
+    assert float(opt.learning_rate) == pytest.approx(0.3783) and float(opt.momentum) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="needs the trial's drawn rate"):
+        build_optimizer(ranged)
