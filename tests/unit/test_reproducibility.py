@@ -24,7 +24,7 @@ from sweep.reproducibility import (
     spec_hash,
     trial_hash,
 )
-from sweep.space import grid_configs
+from sweep.space import grid_configs, random_configs
 from sweep.spec import PLACEMENTS, SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, local_tracking_uri
 from sweep.trial import RunStatus
@@ -173,7 +173,8 @@ def test_the_spec_yaml_a_sweep_saves_gives_the_hashes_its_trials_recorded(exampl
     # cpus_per_trial=1 (an int, where YAML then reads 1.0) must not change the identity.
     ran = load_spec(example, ["dataset.test_split=0.2"])
     saved = parse_spec(parse_spec_text(ran.to_yaml()))
-    for config in grid_configs(ran):
+    # A drawn-rate example is random search: its configurations are its drawn blocks.
+    for config in grid_configs(ran) if ran.strategy.algorithm == "grid" else random_configs(ran):
         assert trial_hash(saved, config, FINGERPRINT) == trial_hash(ran, config, FINGERPRINT)
     assert spec_hash(saved) == spec_hash(ran)
 
