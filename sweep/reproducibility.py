@@ -53,6 +53,9 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+_LATER_DATASET_FIELDS = ("args", "name", "image_size", "color_mode", "max_rows")
+
+
 def _sha256(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -102,10 +105,15 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     core = spec.model_dump(
         mode="json",
         include={"dataset": True, "model": True, "training": True},
-        exclude={"dataset": {"path"}},
+        exclude={"dataset": {"path", "loader"}},  # where the data came from; the fingerprint is what
     )
     if not spec.training.mixed_precision:  # trials recorded before the setting existed keep their hash
         del core["training"]["mixed_precision"]
+    # Unset, the dataset fields added with the data sources are left out, so a trial recorded
+    # before they existed keeps its identity (and `sweep reproduce` its old sweeps).
+    for field in _LATER_DATASET_FIELDS:
+        if core["dataset"].get(field) is None:
+            core["dataset"].pop(field, None)
     optimizer = spec.search.optimizers[config["optimizer"]]
     return {
         **core,

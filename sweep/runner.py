@@ -92,7 +92,7 @@ def _attempt_name(sweep_dir: Path) -> str:
 
 
 def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
-    """Copy a data file the spec names into the sweep's folder and point the spec at the copy.
+    """Copy a data file (or image folder) the spec names into the sweep's folder; point the spec at it.
 
     Inside a Ray job the spec's own folder is a temporary working directory; the copy (beside
     spec.yaml, a relative path) is what `sweep resume` reads later, wherever the sweep started.
@@ -103,7 +103,10 @@ def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
     target = sweep_dir / "data" / source.name
     if source != target:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
     data = spec.model_dump(mode="json", exclude={"trial_count"})
     data["dataset"]["path"] = f"data/{source.name}"
     return parse_spec(data)

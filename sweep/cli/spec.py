@@ -21,9 +21,9 @@ def validate(
     file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
     set_: Overrides = None,
 ) -> None:
-    """Check a spec, and the data file it names; print the trial count or every error (exit 2)."""
+    """Check a spec and the data it reads; print the trial count or every error (exit 2)."""
     spec = load(file, set_)
-    if spec.dataset.path is not None:  # read it now, not when the sweep has started
+    if spec.dataset.reads_data:  # read it now, not when the sweep has started
         from sweep.data import DataError, load_sweep_data
 
         try:

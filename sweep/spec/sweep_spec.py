@@ -19,6 +19,9 @@ from sweep.spec.sections import (
     TrainingSpec,
 )
 
+# Sources whose rows can be images (a python loader's, checked when its data is read).
+_IMAGE_SOURCES = ("digits", "npz", "image_folder", "keras", "python")
+
 
 class SweepSpec(SpecModel):
     """A whole sweep, as written in spec.yaml."""
@@ -116,10 +119,10 @@ class SweepSpec(SpecModel):
                 f"training.loss: binary_crossentropy needs 2 classes "
                 f"(dataset {self.dataset.source} has {classes})"
             )
-        if self.model.kind == "cnn" and self.dataset.source not in ("digits", "npz"):
+        if self.model.kind == "cnn" and self.dataset.source not in _IMAGE_SOURCES:
             errors.append(
-                f"model.kind: cnn needs image-shaped data, digits or npz "
-                f"(got dataset.source {self.dataset.source})"
+                f"model.kind: cnn needs image-shaped data, {', '.join(_IMAGE_SOURCES[:-1])} or "
+                f"{_IMAGE_SOURCES[-1]} (got dataset.source {self.dataset.source})"
             )
         rows = self.dataset.known_rows
         if rows is not None:

@@ -23,6 +23,7 @@ from sweep.reproducibility import (
     library_versions,
     spec_hash,
     trial_hash,
+    trial_identity,
 )
 from sweep.space import grid_configs, random_configs
 from sweep.spec import PLACEMENTS, SweepSpec, load_spec, parse_spec, parse_spec_text
@@ -165,6 +166,24 @@ def test_a_data_file_moved_with_its_sweep_keeps_the_trial_hash(tmp_path: Path) -
     here = spec_with(dataset={"source": "npz", "path": str(tmp_path / "d.npz")})
     there = spec_with(dataset={"source": "npz", "path": "data/d.npz"})
     assert trial_hash(here, CONFIG, FINGERPRINT) == trial_hash(there, CONFIG, FINGERPRINT)
+
+
+def test_a_trial_recorded_before_the_data_sources_keeps_its_identity() -> None:
+    # the dataset fields of that time, path left out: unset new fields add nothing to the hash
+    old = {"source", "n_samples", "n_features", "n_classes", "target", "validation_split", "test_split"}
+    assert set(trial_identity(spec_with(), CONFIG, FINGERPRINT)["dataset"]) == old | {
+        "split_per_seed",
+        "seed",
+    }
+
+
+def test_a_moved_loader_keeps_the_trial_hash_and_its_args_or_max_rows_change_it() -> None:
+    def loaded(**dataset: Any) -> str:
+        spec = spec_with(dataset={"source": "python", "args": {"n": 1}, "loader": "/a/d.py:load", **dataset})
+        return trial_hash(spec, CONFIG, FINGERPRINT)
+
+    assert loaded(loader="/b/d.py:load") == loaded()
+    assert len({loaded(), loaded(args={"n": 2}), loaded(max_rows=100)}) == 3
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
