@@ -37,9 +37,15 @@ def build_model(
     input_shape: tuple[int, ...],
     n_classes: int,
 ) -> keras.Model:
-    """A new, uncompiled Keras model for one trial."""
+    """A new, uncompiled Keras model for one trial: the built-in network, or the spec's builder's
+    (`kind: python`, sweep.builders; its failures are RefError)."""
     import keras
 
+    if model.kind == "python":
+        from sweep.builders import build_user_model
+
+        block_steps(placement, dropout)
+        return build_user_model(model, placement, dropout, input_shape, n_classes)
     block_steps(placement, dropout)  # ValueError for a placement or rate no block can have
     if model.kind == "cnn" and len(input_shape) != 3:
         raise ValueError(f"model.kind: cnn needs (height, width, channels) input (got {input_shape})")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep.code_bundle import REF_FIELDS, ref_identity
 from sweep.data import DataError, Dataset
 from sweep.spec import SweepSpec
 from sweep.trial import trial_seed
@@ -103,6 +104,9 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
         include={"dataset": True, "model": True, "training": True},
         exclude={"dataset": {"path"}},
     )
+    for section, name in REF_FIELDS:  # the user's code by file name, not by where its copy lies
+        if name in core.get(section, {}):
+            core[section][name] = ref_identity(core[section][name])
     optimizer = spec.search.optimizers[config["optimizer"]]
     return {
         **core,

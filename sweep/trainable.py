@@ -8,6 +8,7 @@ import os
 import socket
 from typing import Any
 
+from sweep.code_bundle import CodeBundle, installed
 from sweep.data import Dataset
 from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
@@ -56,15 +57,18 @@ def node_facts() -> dict[str, str]:
     }
 
 
-def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
+def train_trial(
+    config: dict[str, Any], spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...] = ()
+) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
 
     Every epoch's result names the node; an exception carries the node as a note, so the driver
-    records where a trial failed even before its first epoch.
+    records where a trial failed even before its first epoch. `code`: the user's code the spec
+    names by file, loaded from this node's copy of it (sweep.code_bundle).
     """
     node = node_facts()
     try:
-        _train(config, spec, data, node["node_id"])
+        _train(config, installed(spec, code), data, node["node_id"])
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))
         raise

@@ -23,13 +23,20 @@ def validate(
 ) -> None:
     """Check a spec, and the data file it names; print the trial count or every error (exit 2)."""
     spec = load(file, set_)
-    if spec.dataset.path is not None:  # read it now, not when the sweep has started
+    if spec.dataset.path is not None or spec.model.kind == "python":  # read it now, not mid-sweep
         from sweep.data import DataError, load_sweep_data
 
         try:
-            load_sweep_data(spec)
+            data = load_sweep_data(spec)
         except DataError as err:
             fail([f"{file}: {err}"])
+        if spec.model.kind == "python":  # built for each placement, as the runner checks it
+            from sweep.builders import check_builder
+
+            with _tensorflow_quiet():
+                problems = check_builder(spec, data.input_shape, data.n_classes)
+            if problems:
+                fail([f"{file}: {line}" for line in problems])
     console.print(f"valid: {spec.trial_count} trials ({spec.describe_count()})", highlight=False)
 
 
@@ -74,14 +81,23 @@ def show_model(
     from sweep.data import DataError, load_dataset
 
     try:
-        data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+        data = load_dataset(spec.dataset, image=spec.model.image_rows)
     except DataError as err:
         fail([str(err)])
-    with _tensorflow_quiet():
+    from sweep.refs import RefError
+
+    problem = None
+    with _tensorflow_quiet():  # stderr is /dev/null inside: errors are shown after it
         from sweep.models import build_model, describe_model
 
-        model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
-    table = Table(title=f"{spec.model.kind} · {placement} · dropout {rate:g}")
+        try:
+            model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
+        except RefError as err:  # the user's builder
+            problem = f"{file}: {err}"
+    if problem is not None:
+        fail([problem])
+    kind = spec.model.builder if spec.model.kind == "python" else spec.model.kind
+    table = Table(title=f"{kind} · {placement} · dropout {rate:g}")
     table.add_column("#", justify="right")
     table.add_column("layer")
     table.add_column("class")

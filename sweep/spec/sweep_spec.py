@@ -9,10 +9,10 @@ from pydantic import Field, computed_field, field_validator, model_validator
 
 from sweep.spec.base import SpecModel
 from sweep.spec.dataset import DatasetSpec, row_problems
+from sweep.spec.model import ModelSpec
 from sweep.spec.search import Range, SearchSpec
 from sweep.spec.sections import (
     AnalysisSpec,
-    ModelSpec,
     ResourcesSpec,
     StrategySpec,
     TrackingSpec,
@@ -107,10 +107,10 @@ class SweepSpec(SpecModel):
                 f"training.loss: binary_crossentropy needs 2 classes "
                 f"(dataset {self.dataset.source} has {classes})"
             )
-        if self.model.kind == "cnn" and self.dataset.source not in ("digits", "npz"):
+        if self.model.image_rows and self.dataset.source not in ("digits", "npz"):
+            field = "model.kind: cnn" if self.model.kind == "cnn" else "model.image_input: true"
             errors.append(
-                f"model.kind: cnn needs image-shaped data, digits or npz "
-                f"(got dataset.source {self.dataset.source})"
+                f"{field} needs image-shaped data, digits or npz (got dataset.source {self.dataset.source})"
             )
         rows = self.dataset.known_rows
         if rows is not None:
