@@ -122,8 +122,10 @@ def _check_user_code(spec: SweepSpec, data: Dataset) -> tuple[CodeBundle, ...]:
     if spec.model.kind == "python":
         from sweep.builders import check_builder
         from sweep.refs import RefError
+        from sweep.training.keras_setup import tensorflow_quiet
 
-        problems = check_builder(spec, data.input_shape, data.n_classes)
+        with tensorflow_quiet():
+            problems = check_builder(spec, data.input_shape, data.n_classes)
         if problems:
             raise RefError("\n".join(problems))
     return pack_spec(spec)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +11,7 @@ from rich.table import Table
 
 from sweep.cli.root import Overrides, console, fail, load
 from sweep.spec import PLACEMENTS, SweepSpec
+from sweep.training.keras_setup import tensorflow_quiet
 
 
 def validate(
@@ -33,7 +30,7 @@ def validate(
         if spec.model.kind == "python":  # built for each placement, as the runner checks it
             from sweep.builders import check_builder
 
-            with _tensorflow_quiet():
+            with tensorflow_quiet():
                 problems = check_builder(spec, data.input_shape, data.n_classes)
             if problems:
                 fail([f"{file}: {line}" for line in problems])
@@ -43,25 +40,6 @@ def validate(
 def schema() -> None:
     """Print the spec's JSON Schema (for editors)."""
     print(json.dumps(SweepSpec.model_json_schema(mode="validation"), indent=2))
-
-
-@contextmanager
-def _tensorflow_quiet() -> Iterator[None]:
-    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
-
-    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
-    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def show_model(
@@ -87,7 +65,7 @@ def show_model(
     from sweep.refs import RefError
 
     problem = None
-    with _tensorflow_quiet():  # stderr is /dev/null inside: errors are shown after it
+    with tensorflow_quiet():  # stderr is /dev/null inside: errors are shown after it
         from sweep.models import build_model, describe_model
 
         try:
