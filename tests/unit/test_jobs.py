@@ -33,6 +33,17 @@ def test_stage_ships_the_spec_and_its_data_file_with_a_relative_path(tmp_path: P
     assert shipped.training.epochs == 3
 
 
+def test_stage_ships_a_data_folder_whole(tmp_path: Path) -> None:
+    # A folder of files (the image_folder source's data) travels as a tree, not as one file.
+    (tmp_path / "images" / "cat").mkdir(parents=True)
+    (tmp_path / "images" / "cat" / "1.png").write_bytes(b"png")
+    (tmp_path / "spec.yaml").write_text("name: staged\ndataset: {source: npz, path: images}\n")
+    (tmp_path / "job").mkdir()
+    stage(load_spec(tmp_path / "spec.yaml"), tmp_path / "job")
+    assert (tmp_path / "job" / "data" / "images" / "cat" / "1.png").read_bytes() == b"png"
+    assert load_spec(tmp_path / "job" / "spec.yaml").dataset.path == str(tmp_path / "job" / "data" / "images")
+
+
 def test_stage_refuses_a_missing_data_file(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text("name: staged\ndataset: {source: npz, path: gone.npz}\n")
     (tmp_path / "job").mkdir()
