@@ -63,7 +63,7 @@ def block(
 ) -> Any:
     """`x` through `weights`, then BatchNormalization, activation and dropout in `placement`'s order.
 
-    `weights` is a new (unbuilt) Keras layer: Dense, Conv1D, Conv2D, .... Its bias is dropped when
+    `weights` is a new (unbuilt) Keras layer: Dense, Conv1D, Conv2D, .... Its bias is dropped where
     BatchNormalization follows it directly (`bias_needed`). `activation` is a Keras activation name
     or a layer; None leaves it out (a residual block activates after its addition). The added
     layers are named `{name}_bn`, `{name}_act` and `{name}_dropout` (`name`: the weights layer's
@@ -77,7 +77,7 @@ def block(
     if activation is None:
         steps = tuple(step for step in steps if step != "activation")
     prefix = name or weights.name
-    if not bias_needed(placement):
+    if steps[1:2] == ("batchnorm",):  # as `bias_needed` says, with the activation left out or not
         weights = without_bias(weights)
     for step in steps:
         if step == "weights":

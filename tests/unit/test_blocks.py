@@ -56,6 +56,7 @@ def test_no_dropout_layer_at_rate_zero_and_no_activation_when_none() -> None:
     inputs = keras.Input((6,))
     model = keras.Model(inputs, block(inputs, keras.layers.Dense(3), "after_activation", 0.0, None))
     assert [cls for _, cls in _layers(model)][1:] == ["Dense", "BatchNormalization"]
+    assert model.layers[1].use_bias is False  # BN follows the weights directly once act is left out
 
 
 def test_bad_placement_rate_or_layer_is_refused() -> None:
