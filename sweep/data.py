@@ -187,8 +187,7 @@ def trial_data(data: Dataset, spec: DatasetSpec, seed: int) -> Dataset:
 
 def load_sweep_data(spec: SweepSpec) -> Dataset:
     """The data a sweep trains on, checked against its model, loss and batch size."""
-    # A cnn needs images; an mlp flattens them; any other model gets the data's own shape.
-    data = load_dataset(spec.dataset, image={"cnn": True, "mlp": False}.get(spec.model.kind))
+    data = load_dataset(spec.dataset, image=spec.model.image_rows)
     where = _describe(spec.dataset)
     if spec.training.loss == "binary_crossentropy" and data.n_classes != 2:
         raise DataError(f"training.loss: binary_crossentropy needs 2 classes ({where} has {data.n_classes})")

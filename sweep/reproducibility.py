@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep.code_bundle import REF_FIELDS, ref_identity
 from sweep.data import DataError, Dataset
 from sweep.spec import SweepSpec
 from sweep.trial import trial_rate, trial_seed
@@ -114,6 +115,9 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     for field in _LATER_DATASET_FIELDS:
         if core["dataset"].get(field) is None:
             core["dataset"].pop(field, None)
+    for section, name in REF_FIELDS:  # the user's code by file name, not by where its copy lies
+        if name in core.get(section, {}):
+            core[section][name] = ref_identity(core[section][name])
     optimizer = spec.search.optimizers[config["optimizer"]]
     return {
         **core,

@@ -8,6 +8,7 @@ import os
 import socket
 from typing import Any
 
+from sweep.code_bundle import CodeBundle, installed
 from sweep.data import Dataset
 from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
@@ -57,16 +58,19 @@ def node_facts() -> dict[str, str]:
     }
 
 
-def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
+def train_trial(
+    config: dict[str, Any], spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...] = ()
+) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
 
     Every epoch's result names the node and the device; an exception carries them as a note, so
-    the driver records where a trial failed even before its first epoch.
+    the driver records where a trial failed even before its first epoch. `code`: the user's code
+    the spec names by file, loaded from this node's copy of it (sweep.code_bundle).
     """
     node = node_facts()
     try:
         node.update(device_facts(spec))
-        _train(config, spec, data, node)
+        _train(config, installed(spec, code), data, node)
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))
         raise

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from sweep.models import BLOCK_ORDER
+from sweep.blocks import BLOCK_ORDER
 from sweep.spec import PLACEMENTS
 
 ACCURACY_METRICS = ("final_val_accuracy", "final_test_accuracy", "best_val_accuracy", "final_accuracy")

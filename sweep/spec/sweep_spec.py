@@ -9,10 +9,10 @@ from pydantic import Field, computed_field, field_validator, model_validator
 
 from sweep.spec.base import SpecModel
 from sweep.spec.dataset import DatasetSpec, row_problems
+from sweep.spec.model import ModelSpec
 from sweep.spec.search import Range, SearchSpec
 from sweep.spec.sections import (
     AnalysisSpec,
-    ModelSpec,
     ResourcesSpec,
     StrategySpec,
     TrackingSpec,
@@ -119,9 +119,10 @@ class SweepSpec(SpecModel):
                 f"training.loss: binary_crossentropy needs 2 classes "
                 f"(dataset {self.dataset.source} has {classes})"
             )
-        if self.model.kind == "cnn" and self.dataset.source not in _IMAGE_SOURCES:
+        if self.model.image_rows and self.dataset.source not in _IMAGE_SOURCES:
+            field = "model.kind: cnn" if self.model.kind == "cnn" else "model.image_input: true"
             errors.append(
-                f"model.kind: cnn needs image-shaped data, {', '.join(_IMAGE_SOURCES[:-1])} or "
+                f"{field} needs image-shaped data, {', '.join(_IMAGE_SOURCES[:-1])} or "
                 f"{_IMAGE_SOURCES[-1]} (got dataset.source {self.dataset.source})"
             )
         rows = self.dataset.known_rows

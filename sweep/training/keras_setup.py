@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _configured_threads: int | None = None
@@ -33,6 +36,25 @@ def import_keras() -> Any:
             if sys.modules.get(name, False) is None:
                 del sys.modules[name]
     return keras
+
+
+@contextmanager
+def tensorflow_quiet() -> Iterator[None]:
+    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
+
+    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
+    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def configure_tensorflow(cpus: float, use_gpus: bool = True) -> None:

@@ -1,6 +1,7 @@
 import pytest
 
-from sweep.models import BLOCK_ORDER, build_model, build_optimizer, describe_model
+from sweep.blocks import BLOCK_ORDER
+from sweep.models import build_model, build_optimizer, describe_model
 from sweep.spec import ModelSpec, OptimizerSpec
 
 MLP = ModelSpec(hidden_units=[8, 4], activation="tanh", output_batchnorm=True)
