@@ -104,3 +104,12 @@ def test_an_unregistered_plugin_name_is_refused_with_the_registered_ones(
 def test_a_malformed_ref_is_refused_with_its_rule(api: TestClient, installed: Path) -> None:
     errors = errors_of(api.post("/v1/sweeps", json=spec({"kind": "python", "builder": "net.py:"})))
     assert "not a function name" in errors["model.builder"]
+
+
+def test_a_registered_plugin_is_admitted_and_never_imported_by_the_service(
+    api: TestClient, installed: Path
+) -> None:
+    body = spec({"kind": "python", "builder": "small-resnet"}, {"source": "python", "loader": "my-images"})
+    response = api.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    assert not installed.exists()  # the job's driver imports it, on the cluster; the service never does
