@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from sweep.data import Dataset
 from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
 from sweep.store.layout import LAST_RESULTS, METRICS, TEST_METRICS
+from sweep.training.checkpoints import CheckpointError, read_meta, restore_state, save_state
 from sweep.training.evaluation import bn_variance_shift, evaluate, final_evaluation, recalibrated_bn
 from sweep.training.fit import (
     compile_for_training,
@@ -21,6 +24,8 @@ from sweep.training.fit import (
     training_batches,
 )
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
+from sweep.trial import TrialConfig
+from sweep.trial_checkpoints import read_index
 
 __all__ = [
     "LAST_RESULTS",
@@ -56,22 +61,78 @@ def node_facts() -> dict[str, str]:
     }
 
 
-def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> None:
+def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset, sweep_dir: str | None = None) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
 
     Every epoch's result names the node; an exception carries the node as a note, so the driver
-    records where a trial failed even before its first epoch.
+    records where a trial failed even before its first epoch. `sweep_dir`: the sweep's folder,
+    where a resumed sweep's index of checkpoints to continue from is (`sweep.trial_checkpoints`).
     """
     node = node_facts()
     try:
-        _train(config, spec, data, node["node_id"])
+        # Tune adds node_ip, hostname and pid itself; the node id it does not.
+        checkpoints = TuneCheckpoints(
+            spec, TrialConfig.from_tune(config).run_name, node["node_id"], sweep_dir
+        )
+        fit_trial(config, spec, data, checkpoints.plain_report, checkpoints=checkpoints)
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))
         raise
 
 
-def _train(config: dict[str, Any], spec: SweepSpec, data: Dataset, node_id: str) -> None:
-    from ray import tune
+class TuneCheckpoints:
+    """A trial's checkpoints through Ray Tune: restored from Tune's latest (a retry) or the resume
+    index (a resumed sweep), saved every `training.checkpoint_every` epochs with `tune.report`.
 
-    # Tune adds node_ip, hostname and pid itself; the node id it does not.
-    fit_trial(config, spec, data, lambda metrics: tune.report({**metrics, "node_id": node_id}))
+    Each result says where this attempt began (`resumed_from_epoch`) and, when a checkpoint could
+    not be restored and the trial started over, why (`checkpoint_error`).
+    """
+
+    def __init__(self, spec: SweepSpec, trial: str, node_id: str, sweep_dir: str | None) -> None:
+        self.every = spec.training.checkpoint_every
+        self.epochs = spec.training.epochs
+        self.keep_last = spec.resources.keep_checkpoints_after  # else the last epoch's is removed at once
+        self.trial, self.sweep_dir = trial, sweep_dir
+        self.facts: dict[str, Any] = {"node_id": node_id, "resumed_from_epoch": 0}
+        self.rows: list[dict[str, Any]] = []  # every epoch's metrics so far, kept in each checkpoint
+
+    def _source(self) -> str | None:
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            return str(checkpoint.path)  # the sweep's storage is a path every node sees
+        return read_index(Path(self.sweep_dir)).get(self.trial) if self.sweep_dir else None
+
+    def restore(self, model: Any) -> int:
+        source = self._source()
+        if source is None:
+            return 0
+        try:
+            if read_meta(source)["epoch"] >= self.epochs:
+                raise CheckpointError("the checkpoint is of the last epoch: nothing left to train")
+            restored = restore_state(model, source, trial=self.trial)
+        except CheckpointError as err:
+            self.facts["checkpoint_error"] = f"{source}: {err}"[:2000]
+            return 0
+        self.rows = list(restored.history)
+        self.facts["resumed_from_epoch"] = restored.epoch
+        return restored.epoch
+
+    def plain_report(self, metrics: dict[str, Any]) -> None:
+        from ray import tune
+
+        tune.report({**metrics, **self.facts})
+
+    def report(self, model: Any, metrics: dict[str, Any]) -> None:
+        from ray import tune
+
+        epoch = int(metrics["epoch"])
+        self.rows.append({k: metrics[k] for k in ("epoch", *METRICS) if k in metrics})
+        last = epoch >= self.epochs
+        if not self.every or epoch % self.every or (last and not self.keep_last):
+            self.plain_report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as folder:
+            save_state(model, folder, epoch=epoch, trial=self.trial, history=self.rows)
+            tune.report({**metrics, **self.facts}, checkpoint=tune.Checkpoint.from_directory(folder))

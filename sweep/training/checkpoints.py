@@ -45,10 +45,9 @@ def save_state(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model_vars, optimizer_vars = _variables(model)
-    arrays = {f"m{i}": np.asarray(v.numpy()) for i, v in enumerate(model_vars)}
-    arrays |= {f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer_vars)}
+    arrays = [np.asarray(v.numpy()) for v in [*model_vars, *optimizer_vars]]
     with open(directory / STATE_FILE, "wb") as out:
-        np.savez(out, **arrays)
+        np.savez(out, *arrays)  # arr_0, arr_1, ...: the model's variables, then the optimizer's
     meta = {
         "format": FORMAT,
         "trial": trial,
@@ -92,8 +91,7 @@ def restore_state(model: Any, directory: str | Path, *, trial: str) -> Restored:
         raise CheckpointError("the checkpoint's variables are not this model's")
     try:
         with np.load(Path(directory) / STATE_FILE, allow_pickle=False) as npz:
-            values = [npz[f"m{i}"] for i in range(len(model_vars))]
-            values += [npz[f"o{i}"] for i in range(len(optimizer_vars))]
+            values = [npz[f"arr_{i}"] for i in range(len(model_vars) + len(optimizer_vars))]
     except Exception as err:  # a truncated or garbled file: zipfile, OSError, ValueError, KeyError
         raise CheckpointError(f"{STATE_FILE} is unreadable: {type(err).__name__}: {err}") from None
     variables = [*model_vars, *optimizer_vars]

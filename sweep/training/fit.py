@@ -126,8 +126,6 @@ def fit_trial(
             else:
                 report(metrics)
 
-    if done >= epochs:
-        return  # a checkpoint of the last epoch: its report was the trial's last
     model.fit(
         training_batches(data, spec.training.batch_size, trial_seed(config), done),
         epochs=epochs,

@@ -1,0 +1,58 @@
+"""A trial an earlier driver left unfinished, with a checkpoint to continue from (`sweep resume`).
+
+The driver that resumes a sweep keeps such a trial's MLflow run (same run, same tags) and hands
+its checkpoint to the trial's new Tune run through the resume index (`sweep.trial_checkpoints`).
+A trial without one runs again from the start, in a new run, as before checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweep.store.layout import ERROR, NODE_TAGS, attempt_tag
+from sweep.store.records import TrialRecord
+from sweep.training.checkpoints import CheckpointError, read_meta
+from sweep.trial_checkpoints import newest, read_index, trial_checkpoints
+
+DRIVER_LOST = "the sweep's driver stopped before this attempt ended"
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """An unfinished trial's run and the checkpoint its next attempt continues from."""
+
+    run_id: str
+    run_name: str
+    attempts: int  # the attempts it had so far
+    checkpoint: Path
+    history: list[dict[str, Any]]  # the epochs the checkpoint had done, as it recorded them
+    tags: dict[str, str] = field(repr=False)
+
+    def lost_attempt_tags(self, attempt: int) -> dict[str, str]:
+        """What the attempt the driver lost died of, and where, as a retry records it."""
+        # A run the driver's Ctrl-C closed says so; one a killed driver left RUNNING says nothing.
+        tags = {attempt_tag(attempt, "error"): (self.tags.get(ERROR) or DRIVER_LOST)[:5000]}
+        node = self.tags.get(NODE_TAGS["node_id"])
+        if node:
+            tags[attempt_tag(attempt, "node_id")] = node
+        return tags
+
+
+def resumable_trial(trial: TrialRecord, sweep_dir: Path | None) -> Resumable | None:
+    """The trial's newest checkpoint (its own Tune trial's, or the one an earlier resume took), or None."""
+    if sweep_dir is None or trial.config is None:
+        return None
+    candidates = trial_checkpoints(sweep_dir, trial.trial_id or "")
+    earlier = read_index(sweep_dir).get(trial.name)
+    if earlier:
+        candidates.append(Path(earlier))
+    found = newest(candidates)
+    if found is None:
+        return None
+    try:
+        history = read_meta(found).get("history") or []
+    except CheckpointError:
+        history = []  # the trial's restore fails with the reason and starts over in this run
+    return Resumable(trial.run_id, trial.name, trial.attempts, found, list(history), dict(trial.tags))
