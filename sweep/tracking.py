@@ -267,24 +267,15 @@ class SweepTracker:
         """Reopen the run of a trial an earlier driver left a checkpoint of: the next attempt."""
         attempts = resumed.attempts + 1
         tags = {ATTEMPTS: str(attempts), TRIAL_ID: trial_id} | resumed.lost_attempt_tags(attempts - 1)
-        recorded = self.store.metric_history(resumed.run_id, ("val_accuracy",))
-        last = max(recorded, default=0)
-        now = int(time.time() * 1000)
-        # Epochs the checkpoint holds that the lost driver had not yet written (its writes batch).
-        missing = [
-            Metric(m, float(row[m]), now, int(row["epoch"]))
-            for row in resumed.history
-            if int(row.get("epoch", 0)) > last
-            for m in METRICS
-            if m in row
-        ]
+        last = max(self.store.metric_history(resumed.run_id, ("val_accuracy",)), default=0)
+        missing = resumed.unwritten_epochs(after=last)  # the lost driver's writes were batched
         self.client.update_run(resumed.run_id, status=RunStatus.RUNNING)
         if ERROR in resumed.tags:
             self.client.delete_tag(resumed.run_id, ERROR)  # kept as the lost attempt's error
         for i in range(0, max(len(missing), 1), _BATCH):
             batch_tags = [RunTag(k, v) for k, v in tags.items()] if i == 0 else []
             self.client.log_batch(resumed.run_id, metrics=missing[i : i + _BATCH], tags=batch_tags)
-        self._last_step[trial_id] = max([last, *(int(r.get("epoch", 0)) for r in resumed.history)])
+        self._last_step[trial_id] = max(last, resumed.epoch)
         self._children[trial_id] = resumed.run_id
         self._attempt[trial_id] = attempts
         self.resumed_from[trial_id] = str(resumed.checkpoint)

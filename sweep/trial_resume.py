@@ -7,11 +7,14 @@ A trial without one runs again from the start, in a new run, as before checkpoin
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep.store.layout import ERROR, NODE_TAGS, attempt_tag
+from mlflow.entities import Metric
+
+from sweep.store.layout import ERROR, METRICS, NODE_TAGS, attempt_tag
 from sweep.store.records import TrialRecord
 from sweep.training.checkpoints import CheckpointError, read_meta
 from sweep.trial_checkpoints import newest, read_index, trial_checkpoints
@@ -29,6 +32,22 @@ class Resumable:
     checkpoint: Path
     history: list[dict[str, Any]]  # the epochs the checkpoint had done, as it recorded them
     tags: dict[str, str] = field(repr=False)
+
+    @property
+    def epoch(self) -> int:
+        """The epochs the checkpoint had done (0 when its record is unreadable)."""
+        return max((int(row.get("epoch", 0)) for row in self.history), default=0)
+
+    def unwritten_epochs(self, after: int) -> list[Metric]:
+        """The checkpoint's per-epoch metrics after epoch `after` (what MLflow holds), to write."""
+        now = int(time.time() * 1000)
+        return [
+            Metric(m, float(row[m]), now, int(row["epoch"]))
+            for row in self.history
+            if int(row.get("epoch", 0)) > after
+            for m in METRICS
+            if m in row
+        ]
 
     def lost_attempt_tags(self, attempt: int) -> dict[str, str]:
         """What the attempt the driver lost died of, and where, as a retry records it."""
