@@ -392,7 +392,8 @@ def resume_sweep(
     """Finish a sweep whose driver died or was stopped.
 
     Trials that ended for good (in MLflow) are kept; the rest, and trials whose worker or node was
-    lost, run again from their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
+    lost, run again: from their latest checkpoint in their own run where they have one, else from
+    their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
     sweep's own tracking store, recorded in its folder, is used.
     """
     settings = apply_environment()

@@ -47,6 +47,8 @@ def _args(tmp_path: Path, *sets: str) -> list[str]:
 
 def _checkpointed(client: MlflowClient, tmp_path: Path) -> list[tuple[Any, list[Path]]]:
     """RUNNING trial runs with a pid whose Tune trial has a checkpoint on disk, and the checkpoints."""
+    if not list(tmp_path.glob("*/*/*/checkpoint_*")):
+        return []  # and the store is not read while the driver may still be creating it
     try:
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
