@@ -16,6 +16,7 @@ from sweep.failures import (
     INFRASTRUCTURE,
     KINDS,
     actor_in_trace,
+    forget_unusable_checkpoint,
     last_failure,
     node_from_trace,
     node_of_actor,
@@ -149,10 +150,11 @@ class TrialRecorder(Callback):
         error = one_line_error(trace)
         self.retried += 1
         trial_id = trial.trial_id
+        unusable = forget_unusable_checkpoint(trial)  # before Tune restores the retry from it
 
         def retry() -> None:  # on the writer thread: the actor lookup is a round trip to the GCS
             node = node_from_trace(trace) or node_of_actor(actor_in_trace(trace))
-            self.tracker.retry_trial(trial_id, error, node)
+            self.tracker.retry_trial(trial_id, error, node, checkpoint_error=unusable)
 
         self._write(retry)
         self._emit(trial, RETRYING, None, error)

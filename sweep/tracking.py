@@ -281,8 +281,13 @@ class SweepTracker:
         self.resumed_from[trial_id] = str(resumed.checkpoint)
         return resumed.run_id
 
-    def retry_trial(self, trial_id: str, error: str, node: dict[str, str]) -> None:
-        """Tune starts another attempt of a trial whose worker or node was lost: same run."""
+    def retry_trial(
+        self, trial_id: str, error: str, node: dict[str, str], checkpoint_error: str | None = None
+    ) -> None:
+        """Tune starts another attempt of a trial whose worker or node was lost: same run.
+
+        `checkpoint_error`: why the new attempt cannot continue from the trial's checkpoint.
+        """
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
@@ -292,6 +297,8 @@ class SweepTracker:
         tags = {ATTEMPTS: str(attempts), attempt_tag(lost, "error"): error[:5000]}
         if where.get("node_id"):
             tags[attempt_tag(lost, "node_id")] = where["node_id"]
+        if checkpoint_error:
+            tags[attempt_tag(attempts, "checkpoint_error")] = checkpoint_error[:5000]
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self._attempt[trial_id] = attempts
 
