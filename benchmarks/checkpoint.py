@@ -3,8 +3,9 @@
 Each round runs the same sweep twice through `run_sweep` on one local Ray (real Ray Tune, real
 checkpoints into the sweep's folder, MLflow in a temporary SQLite store), once per setting,
 alternating which goes first so drift in the machine's load falls on both. A trial's time is
-Tune's `time_total_s` (the run's `duration_s`: build, fit, checkpoints, final evaluation); the cost is the median
-trial's time with checkpoints over the median without, and the extra seconds per checkpoint.
+Tune's `time_total_s` (the run's `duration_s`: build, fit, checkpoints, final evaluation); the
+cost is the median trial's time with checkpoints over the median without, and the extra seconds
+per checkpoint.
 
 Usage: .venv/bin/python benchmarks/checkpoint.py [--every 5] [--rounds 2] [--cpus 1] [--set KEY=VALUE]
 """
