@@ -270,8 +270,9 @@ class SweepTracker:
         last = max(self.store.metric_history(resumed.run_id, ("val_accuracy",)), default=0)
         missing = resumed.unwritten_epochs(after=last)  # the lost driver's writes were batched
         self.client.update_run(resumed.run_id, status=RunStatus.RUNNING)
-        if ERROR in resumed.tags:
-            self.client.delete_tag(resumed.run_id, ERROR)  # kept as the lost attempt's error
+        for stale in (ERROR, FAILURE):  # the error is kept as the lost attempt's
+            if stale in resumed.tags:
+                self.client.delete_tag(resumed.run_id, stale)
         for i in range(0, max(len(missing), 1), _BATCH):
             batch_tags = [RunTag(k, v) for k, v in tags.items()] if i == 0 else []
             self.client.log_batch(resumed.run_id, metrics=missing[i : i + _BATCH], tags=batch_tags)
