@@ -1,13 +1,20 @@
-"""What checkpointing costs a trial: the seed preset with `training.checkpoint_every` 0 (off) and N.
+"""What checkpointing costs a trial of the seed preset (examples/seed.yaml).
 
-Each round runs the same sweep twice through `run_sweep` on one local Ray (real Ray Tune, real
-checkpoints into the sweep's folder, MLflow in a temporary SQLite store), once per setting,
-alternating which goes first so drift in the machine's load falls on both. A trial's time is
-Tune's `time_total_s` (the run's `duration_s`: build, fit, checkpoints, final evaluation); the
-cost is the median trial's time with checkpoints over the median without, and the extra seconds
-per checkpoint.
+Two measurements on the same machine, at the same time, so a loaded machine slows both alike:
 
-Usage: .venv/bin/python benchmarks/checkpoint.py [--every 5] [--rounds 2] [--cpus 1] [--set KEY=VALUE]
+1. one checkpoint's cost, through Ray Tune as a trial pays it: a Tune function trainable builds
+   the preset's model (`sweep.training.fit.prepare_trial`) and reports `--reports` times,
+   alternating a plain `tune.report` and one with a checkpoint (`save_state` into a temporary
+   folder, `tune.Checkpoint.from_directory`, Tune copying it into the storage path and keeping
+   `num_to_keep=1`); the cost is the median checkpointed report minus the median plain one;
+2. a trial's time: `fit_trial` of `--trials` of the preset's trials in this process, no
+   checkpoints (build, 20 epochs, final evaluation).
+
+The cost per trial at `checkpoint_every=N` is (checkpoints a trial writes: none at the last epoch)
+x (one checkpoint) / (a trial's median time). A direct A/B of whole sweeps is the better test on a
+quiet machine but cannot resolve 2% on a shared one (trials of one sweep varied 17-74 s there).
+
+Usage: .venv/bin/python benchmarks/checkpoint.py [--every 5] [--reports 40] [--trials 4]
 """
 
 from __future__ import annotations
@@ -19,63 +26,94 @@ import sys
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from bench import RESULTS_DIR, ROOT, machine_info
 
 SPEC = ROOT / "examples" / "seed.yaml"
-DEFAULT_SETS = ["search.seeds=1"]  # 24 trials of the preset's network, 20 epochs each
+CONFIG = {"placement": "before_activation", "dropout": 0.5, "optimizer": "sgd", "seed": 0}
 
 
-def run_once(overrides: list[str], every: int, cpus: int) -> dict[str, Any]:
-    from mlflow.tracking import MlflowClient
-
-    from sweep.results import find_sweep, trial_table
-    from sweep.runner import run_sweep
+def _spec() -> Any:
     from sweep.spec import load_spec
 
-    spec = load_spec(str(SPEC), [*overrides, f"training.checkpoint_every={every}"])
-    print(f"checkpoint_every={every}: {spec.trial_count} trials ...", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix=f"bench-ckpt-{every}-") as tmp:
+    return load_spec(str(SPEC), ["search.seeds=1"])
+
+
+def _reporter(config: dict[str, Any], spec: Any, data: Any) -> None:
+    """A Tune trainable: the preset's model, then plain and checkpointed reports in turn, timed."""
+    from ray import tune
+
+    from sweep.data import trial_data
+    from sweep.training.checkpoints import save_state
+    from sweep.training.fit import prepare_trial
+
+    model = prepare_trial(CONFIG, spec, trial_data(data, spec.dataset, 0))
+    plain: list[float] = []
+    saved: list[float] = []
+    for i in range(config["reports"]):
+        metrics = {
+            "epoch": i + 1,
+            "plain_s": plain[-1] if plain else 0.0,
+            "saved_s": saved[-1] if saved else 0.0,
+        }
         started = time.perf_counter()
-        result = run_sweep(
-            spec, runs_dir=tmp, tracking_uri=f"sqlite:///{tmp}/mlflow.db", report=False, ray_cpus=cpus
+        if i % 2:
+            with tempfile.TemporaryDirectory(prefix="bench-ckpt-") as folder:
+                save_state(model, folder, epoch=i + 1, trial="bench", history=[{"epoch": i + 1}] * (i + 1))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            saved.append(time.perf_counter() - started)
+        else:
+            tune.report(metrics)
+            plain.append(time.perf_counter() - started)
+    tune.report({"epoch": config["reports"] + 1, "plain": plain, "saved": saved})
+
+
+def checkpoint_cost(reports: int) -> dict[str, Any]:
+    from ray import tune
+
+    from sweep.data import load_sweep_data
+
+    spec = _spec()
+    data = load_sweep_data(spec)
+    with tempfile.TemporaryDirectory(prefix="bench-ckpt-storage-") as storage:
+        tuner = tune.Tuner(
+            tune.with_parameters(_reporter, spec=spec, data=data),
+            param_space={"reports": reports},
+            run_config=tune.RunConfig(
+                storage_path=storage,
+                verbose=0,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
         )
-        wall = time.perf_counter() - started
-        client = MlflowClient(result.tracking_uri)
-        table = trial_table(client, find_sweep(client, result.sweep_id))
-        left = sorted(str(p.relative_to(tmp)) for p in Path(tmp).glob("*/*/*/checkpoint_*"))
-    epochs = spec.training.epochs
-    saves = 0 if every == 0 else len([e for e in range(every, epochs, every)])  # none at the last
+        last = tuner.fit()[0].metrics
+    plain, saved = last["plain"][1:], last["saved"][1:]  # the first of each warms up
     return {
-        "every": every,
-        "wall_s": wall,
-        "trials": len(table),
-        "finished": int((table["status"] == "FINISHED").sum()),
-        "checkpoints_per_trial": saves,
-        "trial_s": [float(v) for v in table["duration_s"].dropna()],
-        "train_s": [float(v) for v in table["train_time_s"].dropna()],
-        "checkpoints_left": left,
-        "state": result.state,
+        "plain_report_s": statistics.median(plain),
+        "checkpointed_report_s": statistics.median(saved),
+        "per_checkpoint_s": statistics.median(saved) - statistics.median(plain),
+        "reports": reports,
     }
 
 
-def summarise(runs: list[dict[str, Any]], every: int) -> dict[str, Any]:
-    off = [t for r in runs if r["every"] == 0 for t in r["trial_s"]]
-    on = [t for r in runs if r["every"] == every for t in r["trial_s"]]
-    saves = next(r["checkpoints_per_trial"] for r in runs if r["every"] == every)
-    median_off, median_on = statistics.median(off), statistics.median(on)
-    return {
-        "median_trial_s_off": median_off,
-        "median_trial_s_on": median_on,
-        "cost_ratio": median_on / median_off,
-        "cost_pct": 100 * (median_on / median_off - 1),
-        "per_checkpoint_s": (median_on - median_off) / saves if saves else None,
-        "mean_trial_s_off": statistics.fmean(off),
-        "mean_trial_s_on": statistics.fmean(on),
-        "trials_each": (len(off), len(on)),
-    }
+def trial_time(trials: int) -> dict[str, Any]:
+    from sweep.data import load_sweep_data
+    from sweep.training.fit import fit_trial
+
+    spec = _spec()
+    data = load_sweep_data(spec)
+    configs = [
+        {**CONFIG, "placement": p, "optimizer": o}
+        for p in ("before_activation", "after_dropout", "after_activation", "none")
+        for o in ("sgd", "adam")
+    ][:trials]
+    fit_trial(configs[0], spec, data, lambda _: None)  # warm: TensorFlow's first trace in the process
+    times = []
+    for config in configs:
+        started = time.perf_counter()
+        fit_trial(config, spec, data, lambda _: None)
+        times.append(time.perf_counter() - started)
+    return {"trial_s": times, "median_trial_s": statistics.median(times), "epochs": spec.training.epochs}
 
 
 def main() -> int:
@@ -83,32 +121,32 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--every", type=int, default=5, help="checkpoint_every to measure (default: 5, the default)"
+        "--every", type=int, default=5, help="checkpoint_every to price (default: 5, the default)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of one sweep per setting")
-    parser.add_argument("--cpus", type=int, default=1, help="Ray CPUs (1: trials one after another)")
-    parser.add_argument("--set", action="append", default=None, metavar="KEY=VALUE", help="spec overrides")
+    parser.add_argument(
+        "--reports", type=int, default=40, help="reports in the Tune trainable (half checkpointed)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=4, help="preset trials timed in this process (at most 8)"
+    )
     args = parser.parse_args()
-    overrides = DEFAULT_SETS if args.set is None else args.set
     import ray
 
-    # One Ray for every run (run_sweep uses the one this process started): a trial's time is what
-    # is compared, and each fresh start is a chance to time out on a loaded machine.
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    runs = []
-    for round_ in range(args.rounds):
-        order = (0, args.every) if round_ % 2 == 0 else (args.every, 0)
-        runs += [run_once(overrides, every, args.cpus) for every in order]
-    summary = summarise(runs, args.every)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    cost = checkpoint_cost(args.reports)
+    trial = trial_time(args.trials)
+    ray.shutdown()
+    saves = len(range(args.every, trial["epochs"], args.every)) if args.every else 0
+    pct = 100 * saves * cost["per_checkpoint_s"] / trial["median_trial_s"]
     print(
-        f"median trial {summary['median_trial_s_off']:.3f} s without checkpoints, "
-        f"{summary['median_trial_s_on']:.3f} s with checkpoint_every={args.every}: "
-        f"{summary['cost_pct']:+.2f}% ({summary['per_checkpoint_s'] or 0:.4f} s a checkpoint)"
+        f"one checkpoint {cost['per_checkpoint_s'] * 1000:.1f} ms (a plain report "
+        f"{cost['plain_report_s'] * 1000:.1f} ms); a preset trial {trial['median_trial_s']:.2f} s; "
+        f"checkpoint_every={args.every}: {saves} checkpoints, {pct:.2f}% of the trial"
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"checkpoint-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    report = {"spec": str(SPEC.relative_to(ROOT)), "overrides": overrides, "every": args.every}
-    report |= {"cpus": args.cpus, "machine": machine_info(), "summary": summary, "runs": runs}
+    report = {"spec": str(SPEC.relative_to(ROOT)), "every": args.every, "checkpoints_per_trial": saves}
+    report |= {"cost_pct": pct, "machine": machine_info(), "checkpoint": cost, "trial": trial}
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     return 0

@@ -195,3 +195,20 @@ def test_a_retry_records_where_it_began_and_why_a_checkpoint_was_refused(store: 
     assert tags[attempt_tag(2, "resumed_from_epoch")] == "0"
     assert tags[attempt_tag(2, "checkpoint_error")] == reason
     assert attempt_tag(1, "resumed_from_epoch") not in tags  # the first attempt began at the start
+
+
+def test_a_trial_lost_to_infrastructure_resumes_from_its_checkpoint_without_its_old_failure(
+    store: tuple[str, Path],
+) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-8", runs)
+    first.start_sweep()
+    run_id = first.start_trial("t0", config(0))
+    first.end_trial("t0", [epoch(1), epoch(2)], error="ActorDiedError: node died", failure=INFRASTRUCTURE)
+    _checkpoint(runs / "tracker-test-8" / "attempt-1" / "t0" / "checkpoint_000000", 2)
+    again = SweepTracker(uri, SPEC, "tracker-test-8", runs)
+    again.start_sweep()
+    assert again.start_trial("u0", config(0)) == run_id
+    tags = MlflowClient(uri).get_run(run_id).data.tags
+    assert FAILURE not in tags and "error" not in tags  # no longer failed: it runs again
+    assert tags[attempt_tag(1, "error")] == "ActorDiedError: node died"
