@@ -33,14 +33,13 @@ from sweep.store.layout import (
     STATE_QUEUED,
     STOPPED_EARLY,
     SWEEP_STATE,
-    TRIAL_ID,
     attempt_tag,
     best,
     final,
 )
 from sweep.store.template import seed_local_store
 from sweep.trial import RunStatus, TrialConfig, TrialKey
-from sweep.trial_resume import Resumable, resumable_trial
+from sweep.trial_resume import Resumable, reopen_run, resumable_trial
 
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -265,18 +264,8 @@ class SweepTracker:
 
     def _continue_trial(self, trial_id: str, resumed: Resumable) -> str:
         """Reopen the run of a trial an earlier driver left a checkpoint of: the next attempt."""
-        attempts = resumed.attempts + 1
-        tags = {ATTEMPTS: str(attempts), TRIAL_ID: trial_id} | resumed.lost_attempt_tags(attempts - 1)
-        last = max(self.store.metric_history(resumed.run_id, ("val_accuracy",)), default=0)
-        missing = resumed.unwritten_epochs(after=last)  # the lost driver's writes were batched
-        self.client.update_run(resumed.run_id, status=RunStatus.RUNNING)
-        for stale in (ERROR, FAILURE):  # the error is kept as the lost attempt's
-            if stale in resumed.tags:
-                self.client.delete_tag(resumed.run_id, stale)
-        for i in range(0, max(len(missing), 1), _BATCH):
-            batch_tags = [RunTag(k, v) for k, v in tags.items()] if i == 0 else []
-            self.client.log_batch(resumed.run_id, metrics=missing[i : i + _BATCH], tags=batch_tags)
-        self._last_step[trial_id] = max(last, resumed.epoch)
+        attempts, recorded = reopen_run(self.client, self.store, resumed, trial_id)
+        self._last_step[trial_id] = recorded
         self._children[trial_id] = resumed.run_id
         self._attempt[trial_id] = attempts
         self.resumed_from[trial_id] = str(resumed.checkpoint)

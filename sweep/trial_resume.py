@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 
-from sweep.store.layout import ERROR, METRICS, NODE_TAGS, attempt_tag
+from sweep.store.layout import ATTEMPTS, ERROR, FAILURE, METRICS, NODE_TAGS, TRIAL_ID, attempt_tag
 from sweep.store.records import TrialRecord
 from sweep.training.checkpoints import CheckpointError, read_meta
+from sweep.trial import RunStatus
 from sweep.trial_checkpoints import newest, read_index, trial_checkpoints
 
 DRIVER_LOST = "the sweep's driver stopped before this attempt ended"
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,20 @@ def resumable_trial(trial: TrialRecord, sweep_dir: Path | None) -> Resumable | N
     except CheckpointError:
         history = []  # the trial's restore fails with the reason and starts over in this run
     return Resumable(trial.run_id, trial.name, trial.attempts, found, list(history), dict(trial.tags))
+
+
+def reopen_run(client: Any, store: Any, resumed: Resumable, trial_id: str) -> tuple[int, int]:
+    """Reopen a resumed trial's run for its next attempt (Tune's new `trial_id`): the attempt's
+    number, and the last epoch the run now holds (later epochs are the new attempt's to write)."""
+    attempts = resumed.attempts + 1
+    tags = {ATTEMPTS: str(attempts), TRIAL_ID: trial_id} | resumed.lost_attempt_tags(attempts - 1)
+    last = max(store.metric_history(resumed.run_id, ("val_accuracy",)), default=0)
+    missing = resumed.unwritten_epochs(after=last)  # the lost driver's writes were batched
+    client.update_run(resumed.run_id, status=RunStatus.RUNNING)
+    for stale in (ERROR, FAILURE):  # the error is kept as the lost attempt's
+        if stale in resumed.tags:
+            client.delete_tag(resumed.run_id, stale)
+    for i in range(0, max(len(missing), 1), _BATCH):
+        batch_tags = [RunTag(k, v) for k, v in tags.items()] if i == 0 else []
+        client.log_batch(resumed.run_id, metrics=missing[i : i + _BATCH], tags=batch_tags)
+    return attempts, max(last, resumed.epoch)
