@@ -24,11 +24,14 @@ run: $(STAMP)
 test-deps:
 	.ci/test-deps
 
+# The fast tests run on every core (pytest-xdist; each test is self-contained); the slow ones,
+# which start Ray clusters, MLflow servers and kill them on a timetable, one at a time.
 test: $(STAMP) test-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
+	$(BIN)/python -m pytest -m slow
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
 
 ui: $(STAMP)
 	$(BIN)/sweep ui

@@ -20,7 +20,7 @@ _EXPORTS: dict[str, str] = {
     "DataError": "sweep.data",
     "Dataset": "sweep.data",
     "load_dataset": "sweep.data",
-    "BLOCK_ORDER": "sweep.models",
+    "BLOCK_ORDER": "sweep.blocks",
     "build_model": "sweep.models",
     "build_optimizer": "sweep.models",
     "PublishedReport": "sweep.publish",
@@ -88,8 +88,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from sweep.analysis import Analysis, analyse
+    from sweep.blocks import BLOCK_ORDER
     from sweep.data import DataError, Dataset, load_dataset
-    from sweep.models import BLOCK_ORDER, build_model, build_optimizer
+    from sweep.models import build_model, build_optimizer
     from sweep.publish import PublishedReport, publish_report
     from sweep.recorder import TrialEvent
     from sweep.report import render_markdown, write_report

@@ -35,7 +35,7 @@ from sweep.analysis.comparisons import Outcome, classify, comparison_pairs
 from sweep.analysis.estimate import Estimate
 from sweep.space import blocks
 from sweep.spec import SweepSpec
-from sweep.trial import RAN, SEED_KEY, RunStatus, TrialKey, config_key
+from sweep.trial import RAN, RATE_KEY, SEED_KEY, RunStatus, TrialKey, config_key, with_rates
 
 
 @dataclass(frozen=True)
@@ -151,9 +151,9 @@ def per_seed(seeds: np.ndarray, diffs: np.ndarray) -> np.ndarray:
 
 
 def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, accuracy points of `a` minus `b`) on the same (dropout, optimizer, seed)."""
+    """(seeds, accuracy points of `a` minus `b`) on the same (dropout, optimizer, learning rate, seed)."""
     ok = trials[trials["status"] == RunStatus.FINISHED].dropna(subset=[metric])
-    keys = ["dropout", "optimizer", "seed"]
+    keys = ["dropout", "optimizer", "seed"] + (["learning_rate"] if "learning_rate" in ok.columns else [])
     left = ok[ok["placement"] == a].groupby(keys)[metric].mean()
     right = ok[ok["placement"] == b].groupby(keys)[metric].mean()
     both = left.index.intersection(right.index)
@@ -164,9 +164,12 @@ def paired_differences(trials: pd.DataFrame, a: str, b: str, metric: str) -> tup
 def ran_keys(trials: pd.DataFrame) -> set[TrialKey]:
     """The keys of the trials that ran (`sweep.trial.RAN`): FINISHED or FAILED."""
     ran = trials[trials["status"].isin(RAN)]
+    rates = ran["learning_rate"] if "learning_rate" in ran.columns else [None] * len(ran)
     return {
-        config_key({"placement": p, "dropout": d, "optimizer": o, SEED_KEY: int(s)})
-        for p, d, o, s in zip(ran["placement"], ran["dropout"], ran["optimizer"], ran["seed"], strict=True)
+        config_key({"placement": p, "dropout": d, "optimizer": o, SEED_KEY: int(s), RATE_KEY: r})
+        for p, d, o, s, r in zip(
+            ran["placement"], ran["dropout"], ran["optimizer"], ran["seed"], rates, strict=True
+        )
     }
 
 
@@ -193,6 +196,7 @@ def replay(trials: pd.DataFrame, spec: SweepSpec) -> Progress:
     adaptive = spec.search.adaptive
     assert adaptive is not None
     metric = verdict_metric(spec)
+    trials = with_rates(trials, spec)
     differences = {pair: paired_differences(trials, *pair, metric) for pair in comparisons(spec)}
     return sequential(
         differences,

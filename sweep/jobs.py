@@ -130,17 +130,28 @@ def _short(err: BaseException) -> str:
 
 
 def stage(spec: SweepSpec, folder: Path) -> None:
-    """Write what the job needs into `folder`: spec.yaml and the data file it names (as data/NAME)."""
+    """Write what the job needs into `folder`: spec.yaml, the data file (or folder) it names (as
+    data/NAME) and the code files its REFs name (under code/, sweep.code_bundle)."""
     import yaml
+
+    from sweep.code_bundle import kept_in, pack_spec
+    from sweep.refs import RefError
 
     data = spec.model_dump(mode="json", exclude={"trial_count"})
     if spec.dataset.path:
         source = Path(spec.dataset.path)
-        if not source.is_file():
+        if not source.exists():
             raise SpecError([f"dataset.path: file not found ({source})"])
         (folder / "data").mkdir()
-        shutil.copyfile(source, folder / "data" / source.name)
+        if source.is_dir():
+            shutil.copytree(source, folder / "data" / source.name)
+        else:
+            shutil.copyfile(source, folder / "data" / source.name)
         data["dataset"]["path"] = f"data/{source.name}"
+    try:
+        data = kept_in(data, pack_spec(spec), folder)
+    except RefError as err:
+        raise SpecError([str(err)]) from None
     (folder / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 

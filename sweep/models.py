@@ -1,24 +1,19 @@
-"""The Keras builder: one block per hidden layer, BatchNormalization placed by a table."""
+"""The built-in Keras networks (mlp, cnn): one `sweep.blocks` block per hidden layer."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sweep.blocks import bias_needed, block, block_steps
 from sweep.spec import ModelSpec, OptimizerSpec
 
 if TYPE_CHECKING:
     import keras
 
-# The layer order of one block for each placement; adding a placement is one line here.
-BLOCK_ORDER: dict[str, tuple[str, ...]] = {
-    "none": ("weights", "activation", "dropout"),
-    "before_activation": ("weights", "batchnorm", "activation", "dropout"),
-    "after_activation": ("weights", "activation", "batchnorm", "dropout"),
-    "after_dropout": ("weights", "activation", "dropout", "batchnorm"),
-}
-
 
 def _weights_layer(model: ModelSpec, units: int, use_bias: bool, name: str) -> Any:
+    """Made with the bias `block` would keep: a layer made twice would draw its initializer's seed
+    twice, and the built-in networks keep the initial weights they always had."""
     import keras
 
     if model.kind == "cnn":
@@ -35,22 +30,6 @@ def _weights_layer(model: ModelSpec, units: int, use_bias: bool, name: str) -> A
     )
 
 
-def block_layers(model: ModelSpec, units: int, placement: str, dropout: float, index: int) -> list[Any]:
-    """The layers of hidden block `index`, in order."""
-    import keras
-
-    # BN's beta makes a bias right before it redundant (Ioffe & Szegedy 2015, section 3.2).
-    use_bias = placement != "before_activation"
-    make = {
-        "weights": lambda: _weights_layer(model, units, use_bias, f"block{index}_{model.kind}"),
-        "batchnorm": lambda: keras.layers.BatchNormalization(name=f"block{index}_bn"),
-        "activation": lambda: keras.layers.Activation(model.activation, name=f"block{index}_act"),
-        "dropout": lambda: keras.layers.Dropout(dropout, name=f"block{index}_dropout"),
-    }
-    order = [step for step in BLOCK_ORDER[placement] if not (step == "dropout" and dropout == 0)]
-    return [make[step]() for step in order]
-
-
 def build_model(
     model: ModelSpec,
     placement: str,
@@ -58,20 +37,23 @@ def build_model(
     input_shape: tuple[int, ...],
     n_classes: int,
 ) -> keras.Model:
-    """A new, uncompiled Keras model for one trial."""
+    """A new, uncompiled Keras model for one trial: the built-in network, or the spec's builder's
+    (`kind: python`, sweep.builders; its failures are RefError)."""
     import keras
 
-    if placement not in BLOCK_ORDER:
-        raise ValueError(f"placement: must be one of {', '.join(BLOCK_ORDER)} (got {placement!r})")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout: must be >= 0 and < 1 (got {dropout})")
+    if model.kind == "python":
+        from sweep.builders import build_user_model
+
+        block_steps(placement, dropout)
+        return build_user_model(model, placement, dropout, input_shape, n_classes)
+    block_steps(placement, dropout)  # ValueError for a placement or rate no block can have
     if model.kind == "cnn" and len(input_shape) != 3:
         raise ValueError(f"model.kind: cnn needs (height, width, channels) input (got {input_shape})")
     inputs = keras.Input(shape=input_shape, name="features")
     x = inputs
     for i, units in enumerate(model.hidden_units, start=1):
-        for layer in block_layers(model, units, placement, dropout, i):
-            x = layer(x)
+        weights = _weights_layer(model, units, bias_needed(placement), f"block{i}_{model.kind}")
+        x = block(x, weights, placement, dropout, model.activation, name=f"block{i}")
         if model.kind == "cnn" and model.pool and min(x.shape[1:3]) >= 2:
             x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     if model.kind == "cnn":
@@ -82,21 +64,24 @@ def build_model(
     )(x)
     if with_bn:
         x = keras.layers.BatchNormalization(name="output_bn")(x)
-    outputs = keras.layers.Activation("softmax", name="softmax")(x)
+    # float32 under a mixed_float16 policy too (sweep.training.precision).
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
     return keras.Model(inputs, outputs, name=f"{model.kind}_{placement}")
 
 
-def build_optimizer(optimizer: OptimizerSpec) -> Any:
-    """A Keras optimizer; `decay` becomes the legacy schedule lr / (1 + decay * step)."""
+def build_optimizer(optimizer: OptimizerSpec, learning_rate: float | None = None) -> Any:
+    """A Keras optimizer at the trial's `learning_rate` (default: the optimizer's fixed rate);
+    `decay` becomes the legacy schedule lr / (1 + decay * step)."""
     import keras
 
-    settings = dict(optimizer.settings)
+    rate = learning_rate if learning_rate is not None else optimizer.fixed_rate
+    if rate is None:
+        raise ValueError(f"optimizer {optimizer.label}: a learning-rate range needs the trial's drawn rate")
+    settings = optimizer.settings_at(rate)
     decay = settings.pop("decay", 0.0)
-    learning_rate: Any = settings.pop("learning_rate")
+    schedule: Any = settings.pop("learning_rate")
     if decay:
-        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
-            learning_rate, decay_steps=1, decay_rate=decay
-        )
+        schedule = keras.optimizers.schedules.InverseTimeDecay(schedule, decay_steps=1, decay_rate=decay)
     classes = {
         "sgd": keras.optimizers.SGD,
         "adam": keras.optimizers.Adam,
@@ -105,7 +90,7 @@ def build_optimizer(optimizer: OptimizerSpec) -> Any:
         "nadam": keras.optimizers.Nadam,
         "adagrad": keras.optimizers.Adagrad,
     }
-    return classes[optimizer.name](learning_rate=learning_rate, **settings)
+    return classes[optimizer.name](learning_rate=schedule, **settings)
 
 
 def describe_model(model: keras.Model) -> list[tuple[str, str, str]]:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from sweep.code_bundle import REF_FIELDS, ref_identity
 from sweep.data import DataError, Dataset
 from sweep.spec import SweepSpec
-from sweep.trial import trial_seed
+from sweep.trial import trial_rate, trial_seed
 
 PREFIX = "repro."
 DATA_FINGERPRINT = "repro.data_fingerprint"  # the arrays trials train and validate on
@@ -51,6 +52,9 @@ def library_versions() -> dict[str, str]:
             except PackageNotFoundError:
                 continue
     return found
+
+
+_LATER_DATASET_FIELDS = ("args", "name", "image_size", "color_mode", "max_rows")
 
 
 def _sha256(data: Any) -> str:
@@ -95,14 +99,25 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
     The spec's dataset, model and training sections, with the data's fingerprint in place of its
     file's path; the CPUs and GPUs of a trial (TensorFlow's thread count changes a CNN's results in
     the last bits); the trial's placement, dropout, optimizer settings (not its label) and seed.
+    `training.mixed_precision` only when on, so older runs' hashes still match.
     Not the name, tracking, search, strategy or retry settings.
     """
     spec = _as_saved(spec)
     core = spec.model_dump(
         mode="json",
         include={"dataset": True, "model": True, "training": True},
-        exclude={"dataset": {"path"}},
+        exclude={"dataset": {"path", "loader"}},  # where the data came from; the fingerprint is what
     )
+    if not spec.training.mixed_precision:  # trials recorded before the setting existed keep their hash
+        del core["training"]["mixed_precision"]
+    # Unset, the dataset fields added with the data sources are left out, so a trial recorded
+    # before they existed keeps its identity (and `sweep reproduce` its old sweeps).
+    for field in _LATER_DATASET_FIELDS:
+        if core["dataset"].get(field) is None:
+            core["dataset"].pop(field, None)
+    for section, name in REF_FIELDS:  # the user's code by file name, not by where its copy lies
+        if name in core.get(section, {}):
+            core[section][name] = ref_identity(core[section][name])
     optimizer = spec.search.optimizers[config["optimizer"]]
     return {
         **core,
@@ -111,7 +126,7 @@ def trial_identity(spec: SweepSpec, config: dict[str, Any], fingerprint: str) ->
         "gpus_per_trial": spec.resources.gpus_per_trial,
         "placement": str(config["placement"]),
         "dropout": float(config["dropout"]),
-        "optimizer": {"name": optimizer.name, **optimizer.settings},
+        "optimizer": {"name": optimizer.name, **optimizer.settings_at(trial_rate(config, spec))},
         "seed": trial_seed(config),
     }
 

@@ -40,6 +40,7 @@ TRIAL_COLUMNS = [
     "dropout",
     "optimizer",
     "optimizer_name",
+    "learning_rate",  # the block's: fixed, or drawn from the optimizer's range
     "seed",
     "phase",  # per_placement tuning: tuning | confirmation; empty for other sweeps
     "final_val_accuracy",
@@ -60,6 +61,7 @@ TRIAL_COLUMNS = [
     "final_val_accuracy_bn_recalibrated",
     "final_test_accuracy_bn_recalibrated",
     "node_ip",
+    "device",
     "error",
 ]
 
@@ -123,9 +125,11 @@ def _row(trial: TrialRecord) -> dict[str, Any]:
         "dropout": config.dropout if config else math.nan,
         "optimizer": config.optimizer if config else None,
         "optimizer_name": trial.optimizer_name,
+        "learning_rate": config.learning_rate if config and config.learning_rate is not None else math.nan,
         "seed": config.seed if config else 0,
         "phase": trial.phase,
         "node_ip": trial.node_ip,
+        "device": trial.device,
         "error": trial.error,
     }
     for column in TRIAL_COLUMNS:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
+from sweep.code_bundle import CodeBundle, kept_in, pack_spec
 from sweep.data import Dataset, load_sweep_data
 from sweep.failures import install_retry_policy
 from sweep.planning import Planner, planner_for
@@ -67,12 +68,14 @@ class SweepResult:
     experiment_id: str = ""
 
 
-def _trainable(spec: SweepSpec, data: Dataset, sweep_dir: Path | None = None) -> Any:
+def _trainable(
+    spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...], sweep_dir: Path | None = None
+) -> Any:
     from ray import tune
 
     # with_parameters puts the arrays in the object store once; trials read them zero-copy.
     fn = tune.with_parameters(
-        train_trial, spec=spec, data=data, sweep_dir=str(sweep_dir) if sweep_dir else None
+        train_trial, spec=spec, data=data, code=code, sweep_dir=str(sweep_dir) if sweep_dir else None
     )
     return tune.with_resources(
         fn, {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
@@ -97,22 +100,43 @@ def _attempt_name(sweep_dir: Path) -> str:
     return f"attempt-{n}"
 
 
-def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path) -> SweepSpec:
-    """Copy a data file the spec names into the sweep's folder and point the spec at the copy.
+def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path, code: tuple[CodeBundle, ...]) -> SweepSpec:
+    """Copy a data file and the code files the spec names into the sweep's folder and point the
+    spec at the copies.
 
-    Inside a Ray job the spec's own folder is a temporary working directory; the copy (beside
-    spec.yaml, a relative path) is what `sweep resume` reads later, wherever the sweep started.
+    Inside a Ray job the spec's own folder is a temporary working directory; the copies (beside
+    spec.yaml, relative paths) are what `sweep resume` and `sweep reproduce` read later, wherever
+    the sweep started.
     """
-    if spec.dataset.path is None:
+    if spec.dataset.path is None and not code:
         return spec
-    source = Path(spec.dataset.path).resolve()
-    target = sweep_dir / "data" / source.name
-    if source != target:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
     data = spec.model_dump(mode="json", exclude={"trial_count"})
-    data["dataset"]["path"] = f"data/{source.name}"
-    return parse_spec(data)
+    if spec.dataset.path is not None:
+        source = Path(spec.dataset.path).resolve()
+        target = sweep_dir / "data" / source.name
+        if source != target:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():  # a folder of images
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(source, target)
+        data["dataset"]["path"] = f"data/{source.name}"
+    return parse_spec(kept_in(data, code, sweep_dir))
+
+
+def _check_user_code(spec: SweepSpec, data: Dataset) -> tuple[CodeBundle, ...]:
+    """The spec's builder held to what `sweep validate` checks, and its code packed for the
+    workers, or RefError: a broken builder stops the sweep here, not in every trial."""
+    if spec.model.kind == "python":
+        from sweep.builders import check_builder
+        from sweep.refs import RefError
+        from sweep.training.keras_setup import tensorflow_quiet
+
+        with tensorflow_quiet():
+            problems = check_builder(spec, data.input_shape, data.n_classes)
+        if problems:
+            raise RefError("\n".join(problems))
+    return pack_spec(spec)
 
 
 def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> pd.DataFrame:
@@ -249,16 +273,18 @@ def _prepare(
     tracking_uri: str | None,
     prefetched: DataPrefetch | None,
 ) -> _Prepared:
-    """Load the data, then write the sweep's folder: where its runs go, its spec, its data file."""
-    # Data errors surface before anything exists: no run, no store, no sweep folder.
+    """Load the data and check the builder, then write the sweep's folder: where its runs go, its
+    spec, its data file and code."""
+    # Data and builder errors surface before anything exists: no run, no store, no sweep folder.
     data = prefetched.result() if prefetched is not None else load_sweep_data(spec)
+    code = _check_user_code(spec, data)
     sweep_dir = runs_dir / sweep_id
     sweep_dir.mkdir(parents=True, exist_ok=True)
     uri = Settings().resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
-    trainable = _trainable(spec, data, sweep_dir)
-    spec = _keep_data_with_sweep(spec, sweep_dir)
+    trainable = _trainable(spec, data, code, sweep_dir)
+    spec = _keep_data_with_sweep(spec, sweep_dir, code)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     return _Prepared(spec, sweep_dir, uri, fingerprint, trainable)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sweep.spec import Range, SweepSpec
-from sweep.trial import REPEAT_KEY, SEED_KEY
+from sweep.trial import DRAWN_RATE_PREFIX, RATE_KEY, REPEAT_KEY, SEED_KEY
 
 
 def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -24,7 +24,13 @@ def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
     search = spec.search
     assert isinstance(search.dropout, list)
     return [
-        {"placement": p, "dropout": float(d), "optimizer": o, SEED_KEY: s}
+        {
+            "placement": p,
+            "dropout": float(d),
+            "optimizer": o,
+            RATE_KEY: search.optimizers[o].fixed_rate,
+            SEED_KEY: s,
+        }
         for s, p, d, o in itertools.product(
             range(search.seeds), search.placement, search.dropout, search.optimizers
         )
@@ -32,22 +38,27 @@ def grid_configs(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def random_blocks(spec: SweepSpec) -> list[dict[str, Any]]:
-    """`num_samples` distinct (dropout, optimizer) blocks, drawn from `strategy.search_seed`.
+    """`num_samples` distinct (dropout, optimizer, learning rate) blocks, drawn from `strategy.search_seed`.
 
     The same spec always draws the same blocks, so a resumed sweep completes the blocks it began
-    instead of drawing others. (The spec refuses more blocks than a list-only search has.)
+    instead of drawing others. (The spec refuses more blocks than a list-only search has.) A rate
+    is drawn only for an optimizer with a range, so a spec without one draws what it always drew.
     """
     rng = np.random.default_rng(spec.strategy.search_seed)
     search = spec.search
     labels = list(search.optimizers)
-    blocks: dict[tuple[float, str], dict[str, Any]] = {}
+    blocks: dict[tuple[float, str, float | None], dict[str, Any]] = {}
     while len(blocks) < spec.strategy.num_samples:
         if isinstance(search.dropout, Range):
             dropout = round(float(rng.uniform(search.dropout.low, search.dropout.high)), 4)
         else:
             dropout = float(rng.choice(search.dropout))
         optimizer = labels[int(rng.integers(len(labels)))]
-        blocks.setdefault((dropout, optimizer), {"dropout": dropout, "optimizer": optimizer})
+        rates = search.optimizers[optimizer].rate_range
+        rate = search.optimizers[optimizer].fixed_rate if rates is None else rates.draw(rng)
+        blocks.setdefault(
+            (dropout, optimizer, rate), {"dropout": dropout, "optimizer": optimizer, RATE_KEY: rate}
+        )
     return list(blocks.values())
 
 
@@ -57,7 +68,7 @@ def blocks(spec: SweepSpec) -> list[dict[str, Any]]:
         return random_blocks(spec)
     assert isinstance(spec.search.dropout, list)
     return [
-        {"dropout": float(d), "optimizer": o}
+        {"dropout": float(d), "optimizer": o, RATE_KEY: spec.search.optimizers[o].fixed_rate}
         for d, o in itertools.product(spec.search.dropout, spec.search.optimizers)
     ]
 
@@ -93,8 +104,9 @@ def _blocked(config: dict[str, Any], placements: list[str]) -> dict[str, Any]:
 def block_repeater(searcher: Any, placements: list[str], seeds: int) -> Any:
     """Ray's `Repeater`, each suggestion run as a block: every placement x every seed.
 
-    Optuna suggests only (dropout, optimizer) and learns from the block's mean, so it tunes the
-    settings every placement shares and every placement comparison stays paired.
+    Optuna suggests only the block's settings (dropout, optimizer, a drawn learning rate) and
+    learns from the block's mean, so it tunes the settings every placement shares and every
+    placement comparison stays paired.
     """
     from ray.tune.search import Repeater
 
@@ -119,7 +131,11 @@ class TunePlan:
 
 
 def _domains(spec: SweepSpec) -> dict[str, Any]:
-    """What a searcher draws: the settings a block shares (placement and seed come per trial)."""
+    """What a searcher draws: the settings a block shares (placement and seed come per trial).
+
+    An optimizer with a learning-rate range adds its own rate (DRAWN_RATE_PREFIX + label): TPE
+    learns each optimizer's rate apart, and a trial uses only its own optimizer's draw.
+    """
     from ray import tune
 
     search = spec.search
@@ -128,12 +144,12 @@ def _domains(spec: SweepSpec) -> dict[str, Any]:
         if isinstance(search.dropout, Range)
         else tune.choice(list(search.dropout))
     )
-    return {"dropout": dropout, "optimizer": tune.choice(list(search.optimizers))}
-
-
-def block_key(config: dict[str, Any]) -> tuple[float, str]:
-    """The block a trial belongs to: the settings every placement and seed in it share."""
-    return (round(float(config["dropout"]), 6), str(config["optimizer"]))
+    rates = {
+        DRAWN_RATE_PREFIX + label: (tune.loguniform if r.log else tune.uniform)(r.low, r.high)
+        for label, o in search.optimizers.items()
+        if (r := o.rate_range) is not None
+    }
+    return {"dropout": dropout, "optimizer": tune.choice(list(search.optimizers)), **rates}
 
 
 def blocked_optuna_plan(spec: SweepSpec, seed: int, count: int) -> TunePlan:
@@ -171,6 +187,7 @@ def _explicit_space(spec: SweepSpec) -> dict[str, Any]:
         **_domains(spec),
         "placement": tune.choice(list(spec.search.placement)),
         SEED_KEY: tune.choice(list(range(spec.search.seeds))),
+        RATE_KEY: tune.uniform(0.0, 1e6),  # a domain only so Tune accepts the points' rates (any > 0)
     }
 
 

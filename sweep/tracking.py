@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from sweep.store.layout import (
     LAST_RESULTS,
     MEASURED,
     METRICS,
+    MODEL_ARGS,
+    MODEL_BUILDER,
     NODE_TAGS,
     STATE_CANCELLED,
     STATE_QUEUED,
@@ -257,6 +260,9 @@ class SweepTracker:
         repro = dict(self.repro_tags)
         if self.data_fingerprint:
             repro[TRIAL_HASH] = trial_hash(self.spec, config, self.data_fingerprint)
+        if self.spec.model.builder is not None:  # which network the trial trained
+            repro[MODEL_BUILDER] = self.spec.model.builder
+            repro[MODEL_ARGS] = json.dumps(self.spec.model.args, sort_keys=True)
         run_id = self.store.create_trial(self.record, trial_id, trial, self.spec, attempts, repro)
         self._children[trial_id] = run_id
         self._attempt[trial_id] = attempts

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sweep.code_bundle import CodeBundle, installed
 from sweep.data import Dataset
 from sweep.failures import NODE_NOTE, TrialDiverged
 from sweep.spec import SweepSpec
@@ -23,7 +24,7 @@ from sweep.training.fit import (
     prepare_trial,
     training_batches,
 )
-from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
+from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras, training_device
 from sweep.trial import TrialConfig
 from sweep.trial_checkpoints import read_index
 
@@ -35,6 +36,7 @@ __all__ = [
     "bn_variance_shift",
     "compile_for_training",
     "configure_tensorflow",
+    "device_facts",
     "evaluate",
     "final_evaluation",
     "fit_trial",
@@ -61,23 +63,41 @@ def node_facts() -> dict[str, str]:
     }
 
 
-def train_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset, sweep_dir: str | None = None) -> None:
+def train_trial(
+    config: dict[str, Any],
+    spec: SweepSpec,
+    data: Dataset,
+    code: tuple[CodeBundle, ...] = (),
+    sweep_dir: str | None = None,
+) -> None:
     """Ray Tune function trainable: one (placement, dropout, optimizer, seed) trial.
 
-    Every epoch's result names the node; an exception carries the node as a note, so the driver
-    records where a trial failed even before its first epoch. `sweep_dir`: the sweep's folder,
-    where a resumed sweep's index of checkpoints to continue from is (`sweep.trial_checkpoints`).
+    Every epoch's result names the node and the device; an exception carries them as a note, so
+    the driver records where a trial failed even before its first epoch. `code`: the user's code
+    the spec names by file, loaded from this node's copy of it (sweep.code_bundle). `sweep_dir`:
+    the sweep's folder, where a resumed sweep's index of checkpoints to continue from is
+    (`sweep.trial_checkpoints`).
     """
     node = node_facts()
     try:
-        # Tune adds node_ip, hostname and pid itself; the node id it does not.
-        checkpoints = TuneCheckpoints(
-            spec, TrialConfig.from_tune(config).run_name, node["node_id"], sweep_dir
-        )
-        fit_trial(config, spec, data, checkpoints.plain_report, checkpoints=checkpoints)
+        node.update(device_facts(spec))
+        # Tune adds node_ip, hostname and pid itself; the node id and the device it does not.
+        mine = {k: node[k] for k in ("node_id", "gpu_ids", "device")}
+        checkpoints = TuneCheckpoints(spec, TrialConfig.from_tune(config).run_name, mine, sweep_dir)
+        fit_trial(config, installed(spec, code), data, checkpoints.plain_report, checkpoints=checkpoints)
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))
         raise
+
+
+def device_facts(spec: SweepSpec) -> dict[str, str]:
+    """TensorFlow set up for the GPUs Ray gave this trial (none: the CPU), and what it trains on:
+    `gpu_ids` (Ray's, comma-separated; empty for none) and `device` (the GPUs' names, or cpu)."""
+    import ray
+
+    gpu_ids = [str(i) for i in ray.get_gpu_ids()]
+    configure_tensorflow(spec.resources.cpus_per_trial, use_gpus=bool(gpu_ids))
+    return {"gpu_ids": ",".join(gpu_ids), "device": training_device()}
 
 
 class TuneCheckpoints:
@@ -88,12 +108,12 @@ class TuneCheckpoints:
     not be restored and the trial started over, why (`checkpoint_error`).
     """
 
-    def __init__(self, spec: SweepSpec, trial: str, node_id: str, sweep_dir: str | None) -> None:
+    def __init__(self, spec: SweepSpec, trial: str, facts: dict[str, str], sweep_dir: str | None) -> None:
         self.every = spec.training.checkpoint_every
         self.epochs = spec.training.epochs
         self.keep_last = spec.resources.keep_checkpoints_after  # else the last epoch's is removed at once
         self.trial, self.sweep_dir = trial, sweep_dir
-        self.facts: dict[str, Any] = {"node_id": node_id, "resumed_from_epoch": 0}
+        self.facts: dict[str, Any] = {**facts, "resumed_from_epoch": 0}  # in every result
         self.rows: list[dict[str, Any]] = []  # every epoch's metrics so far, kept in each checkpoint
 
     def _source(self) -> str | None:

@@ -1,5 +1,6 @@
 """A spec arriving over HTTP: the body read within its limit, parsed, validated, and held to the
-server's rules (data files only under the data root, no tracking URI of its own, a trial limit).
+server's rules (data files only under the data root, no tracking URI of its own, a trial limit,
+model builders and data loaders only from the plugins installed packages register).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi import Request
 
 from services.api.problems import BadRequest, Invalid, TooLarge, TooSlow, UnsupportedMediaType, located
 from services.api.settings import Settings
+from sweep.refs import DATASETS_GROUP, MODELS_GROUP, parse_ref, plugins
 from sweep.spec import SpecError, SweepSpec, parse_spec, parse_spec_text
 
 JSON_TYPES = ("application/json",)
@@ -81,10 +83,12 @@ def _server_rules(data: dict[str, Any], settings: Settings) -> tuple[list[str], 
         errors.append(
             "tracking.uri: not accepted over HTTP (the server's tracking server records every sweep)"
         )
+    errors += _code_refs(data)
     dataset = data.get("dataset")
     raw = dataset.get("path") if isinstance(dataset, dict) else None
     if isinstance(dataset, dict) and isinstance(raw, str) and raw:
-        path, error = _inside_data_root(raw, settings.data_root)
+        folder = dataset.get("source") == "image_folder"
+        path, error = _inside_data_root(raw, settings.data_root, folder)
         if error:
             errors.append(f"dataset.path: {error}")
         else:
@@ -92,7 +96,38 @@ def _server_rules(data: dict[str, Any], settings: Settings) -> tuple[list[str], 
     return errors, data
 
 
-def _inside_data_root(raw: str, root: Path | None) -> tuple[Path | None, str | None]:
+# (section, field, entry-point group) of every REF a spec may name (sweep.refs)
+CODE_FIELDS = (("model", "builder", MODELS_GROUP), ("dataset", "loader", DATASETS_GROUP))
+
+
+def _code_refs(data: dict[str, Any]) -> list[str]:
+    """Errors of REFs that are not registered plugins: no code a request names by path or module is
+    ever imported, so a POST can run only what the server's installed packages offer."""
+    errors = []
+    for section, field, group in CODE_FIELDS:
+        part = data.get(section)
+        raw = part.get(field) if isinstance(part, dict) else None
+        if raw is None:
+            continue
+        installed = plugins(group)
+        offered = ", ".join(sorted(installed)) or "none are installed"
+        try:
+            ref = parse_ref(raw)
+        except ValueError as err:
+            errors.append(f"{section}.{field}: {err}")
+            continue
+        if ref.kind != "plugin":
+            errors.append(
+                f"{section}.{field}: over HTTP only a plugin name registered in entry-point group "
+                f"{group} is taken, not a {ref.kind} (got {raw!r}; registered: {offered}; "
+                "GET /v1/plugins lists them)"
+            )
+        elif ref.target not in installed:
+            errors.append(f"{section}.{field}: no plugin {raw!r} is registered in {group} ({offered})")
+    return errors
+
+
+def _inside_data_root(raw: str, root: Path | None, folder: bool = False) -> tuple[Path | None, str | None]:
     if root is None:
         return None, "this server takes no data files (SWEEP_DATA_ROOT is not set); use a built-in dataset"
     if "\0" in raw:
@@ -102,8 +137,9 @@ def _inside_data_root(raw: str, root: Path | None) -> tuple[Path | None, str | N
         return None, f"must not contain '..' (got {raw!r})"
     base = root.resolve()
     resolved = (base / given).resolve()  # an absolute `given` replaces base; symlinks are followed
+    what = "folder" if folder else "file"
     if not resolved.is_relative_to(base):
-        return None, f"must be a file inside the server's data root (got {raw!r})"
-    if not resolved.is_file():
-        return None, f"no such file in the data root (got {raw!r})"
+        return None, f"must be a {what} inside the server's data root (got {raw!r})"
+    if not (resolved.is_dir() if folder else resolved.is_file()):
+        return None, f"no such {what} in the data root (got {raw!r})"
     return resolved, None

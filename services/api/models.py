@@ -83,3 +83,13 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
     sweeps: SweepCounts | None = Field(default=None, description="/readyz: null when Ray cannot be read.")
+
+
+class Plugin(BaseModel):
+    name: str = Field(description="What a spec's `model.builder` or `dataset.loader` names.")
+    target: str = Field(description="The installed function, as 'module:function'.")
+
+
+class Plugins(BaseModel):
+    models: list[Plugin] = Field(description="Builders registered in entry-point group sweep.models.")
+    datasets: list[Plugin] = Field(description="Loaders registered in entry-point group sweep.datasets.")

@@ -18,6 +18,8 @@ from services.api.auth import require_token, settings_of
 from services.api.models import (
     Health,
     Links,
+    Plugin,
+    Plugins,
     Problem,
     Status,
     Sweep,
@@ -29,6 +31,7 @@ from services.api.models import (
 from services.api.problems import MEDIA_TYPE, ApiError
 from services.api.states import SweepState
 from services.api.sweeps import Sweeps, records
+from sweep.refs import DATASETS_GROUP, MODELS_GROUP, plugins
 from sweep.results import mlflow_run_url
 
 SweepId = Annotated[
@@ -313,6 +316,18 @@ def _sse(events: Iterator[Any], request: Request) -> Iterator[str]:
 )
 def cancel(sweep_id: SweepId, request: Request, sweeps: Service) -> Sweep:
     return render(sweeps.cancel(sweep_id), request)
+
+
+@v1.get(
+    "/plugins",
+    response_model=Plugins,
+    summary="The model builders and data loaders a posted spec may name (installed entry points)",
+)
+def list_plugins() -> Plugins:
+    def listed(group: str) -> list[Plugin]:
+        return [Plugin(name=n, target=t) for n, t in sorted(plugins(group).items())]
+
+    return Plugins(models=listed(MODELS_GROUP), datasets=listed(DATASETS_GROUP))
 
 
 @probes.get("/healthz", response_model=Health, summary="The process is up")

@@ -15,6 +15,7 @@ from sweep.analysis.factors import BestDropout, CellMeans
 from sweep.analysis.formatting import format_interval, format_number, format_p, metric_label
 from sweep.analysis.interactions import CellEffect, Interaction
 from sweep.analysis.placements import PlacementSummary
+from sweep.analysis.rates import BestRate
 from sweep.analysis.recalibration import Recalibration
 from sweep.analysis.sequential import AdaptiveSeeds, SequentialCall, adaptive_seeds
 from sweep.analysis.trials import has_bn, placement_order, usable_trials
@@ -25,6 +26,7 @@ __all__ = [
     "AdaptiveSeeds",
     "Analysis",
     "BestDropout",
+    "BestRate",
     "CellEffect",
     "CellMeans",
     "ChosenBlock",

@@ -35,6 +35,7 @@ from sweep.analysis.factors import BestDropout, CellMeans, best_dropout, cell_me
 from sweep.analysis.formatting import metric_label
 from sweep.analysis.interactions import Interaction, interactions
 from sweep.analysis.placements import PlacementSummary, summarise
+from sweep.analysis.rates import BestRate, best_rates
 from sweep.analysis.recalibration import Recalibration, all_finite, recalibration
 from sweep.analysis.recalibration import describe as describe_recalibration
 from sweep.analysis.sequential import AdaptiveSeeds
@@ -76,6 +77,7 @@ class Analysis:
     families: tuple[str, ...] = ()  # which claims share the verdict's one error rate, and their share
     split_per_seed: bool | None = None  # whether each seed drew its own evaluation rows; None: unknown
     evaluation_rows: int | None = None  # the fixed evaluation rows' count, when known
+    best_rates: tuple[BestRate, ...] = ()  # learning rates drawn from a range: each placement's best
 
     def placement(self, name: str) -> PlacementSummary:
         """The summary of placement `name`."""
@@ -242,7 +244,8 @@ def _findings(table: _Table, target: float, margin: float) -> _Findings:
     )
     usable_means = {s.placement: s.metric.mean for s in summaries if s.metric.n}
     best = max(usable_means, key=lambda p: usable_means[p]) if usable_means else None
-    cells = 1 if own is not None else max(1, len(trials[["dropout", "optimizer"]].drop_duplicates()))
+    blocks = trials[[k for k in PAIR_KEYS if k != "seed"]].drop_duplicates()
+    cells = 1 if own is not None else max(1, len(blocks))
     pairs = comparison_pairs([p for p in order if p in usable_means], table.reference)
     groups = [(compared, p, ref) for p, ref in pairs]
     comparisons = compare(groups, metric, margin, cells, fallback_sd(compared, metric), keys=table.keys)
@@ -336,6 +339,7 @@ def _judged(table: _Table, found: _Findings, asked: _Question) -> Analysis:
         families=_families(comparisons, found.tested),
         split_per_seed=asked.split_per_seed,
         evaluation_rows=asked.evaluation_rows,
+        best_rates=() if own is not None else best_rates(table.compared, metric, table.order),
     )
 
 

@@ -9,11 +9,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from sweep.models import BLOCK_ORDER
+from sweep.blocks import BLOCK_ORDER
 from sweep.spec import PLACEMENTS
 
 ACCURACY_METRICS = ("final_val_accuracy", "final_test_accuracy", "best_val_accuracy", "final_accuracy")
-PAIR_KEYS = ("dropout", "optimizer", "seed")
+# A block is its dropout, optimizer and learning rate (drawn per block where the optimizer has a
+# range); placements are compared within a block and seed.
+PAIR_KEYS = ("dropout", "optimizer", "learning_rate", "seed")
+NOT_RECORDED = 0.0  # the learning rate of a table that does not say: pairs on the optimizer label alone
 REQUIRED_COLUMNS = (
     "run_id",
     "status",
@@ -72,6 +75,8 @@ def clean_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     # Grid values can carry float noise after a round trip through a tracking server.
     out["dropout"] = out["dropout"].round(6)
+    rates = out["learning_rate"] if "learning_rate" in out.columns else pd.Series(math.nan, index=out.index)
+    out["learning_rate"] = pd.to_numeric(rates, errors="coerce").astype(float).fillna(NOT_RECORDED)
     out["placement"] = out["placement"].astype(str)
     out["optimizer"] = out["optimizer"].astype(str)
     out["run_id"] = out["run_id"].astype(str)

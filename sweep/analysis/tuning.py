@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sweep.analysis.trials import NOT_RECORDED
 from sweep.trial import CONFIRM_SEED
 
 PHASES = ("tuning", "confirmation")
@@ -27,6 +28,7 @@ class ChosenBlock:
     placement: str
     dropout: float
     optimizer: str
+    learning_rate: float  # the block's (drawn from a range, or fixed); 0 where the table has none
     tuning_trials: int  # the placement's tuning trials (all blocks)
     tuning_value: float  # the chosen block's mean metric in tuning (fraction); NaN if none finished
     confirmation_trials: int
@@ -62,17 +64,19 @@ def own_settings(trials: pd.DataFrame, metric: str, order: Sequence[str]) -> Own
     blocks = []
     for placement in order:
         mine = rerun[rerun["placement"] == placement]
-        for (dropout, optimizer), runs in mine.groupby(["dropout", "optimizer"]):
+        for (dropout, optimizer, rate), runs in mine.groupby(["dropout", "optimizer", "learning_rate"]):
             at = finished[
                 (finished["placement"] == placement)
                 & (finished["dropout"] == dropout)
                 & (finished["optimizer"] == optimizer)
+                & (finished["learning_rate"] == rate)
             ][metric]
             blocks.append(
                 ChosenBlock(
                     placement=placement,
                     dropout=float(dropout),  # type: ignore[arg-type]
                     optimizer=str(optimizer),
+                    learning_rate=float(rate),  # type: ignore[arg-type]
                     tuning_trials=int((tuning["placement"] == placement).sum()),
                     tuning_value=float(at.mean()) if len(at) else math.nan,
                     confirmation_trials=len(runs),
@@ -83,10 +87,14 @@ def own_settings(trials: pd.DataFrame, metric: str, order: Sequence[str]) -> Own
 
 def describe(own: OwnSettings) -> str:
     """One sentence on what was compared."""
-    chosen = "; ".join(f"{b.placement} dropout {b.dropout:g} with {b.optimizer}" for b in own.blocks)
+    chosen = "; ".join(f"{b.placement} dropout {b.dropout:g} with {b.optimizer}{_at(b)}" for b in own.blocks)
     return (
         f"Compared at each placement's own best settings (re-run on {own.n_seeds} fresh seeds), "
         f"paired on the seed alone: {chosen or 'no placement has re-runs yet'}. The "
         f"{own.n_tuning} tuning trials that chose these settings are not compared: they picked the "
         f"winner, one seed per setting."
     )
+
+
+def _at(block: ChosenBlock) -> str:
+    return f" at learning rate {block.learning_rate:.4g}" if block.learning_rate != NOT_RECORDED else ""

@@ -92,6 +92,7 @@ def _run_and_render(
 
     from sweep.cluster import ClusterError, cluster_address, stop_on_sigterm
     from sweep.data import DataError
+    from sweep.refs import RefError
     from sweep.runner import resume_sweep, run_sweep
 
     try:
@@ -120,8 +121,8 @@ def _run_and_render(
                     ray_cpus=cpus,
                     prefetched=prefetched,
                 )
-    except (DataError, ClusterError) as err:
-        fail([str(err)])
+    except (DataError, ClusterError, RefError) as err:
+        fail(str(err).splitlines())
     except KeyboardInterrupt:
         _interrupted()
     except Exception as err:  # the sweep's runs are closed; show the cause, not a traceback

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,46 +11,35 @@ from rich.table import Table
 
 from sweep.cli.root import Overrides, console, fail, load
 from sweep.spec import PLACEMENTS, SweepSpec
+from sweep.training.keras_setup import tensorflow_quiet
 
 
 def validate(
     file: Annotated[Path, typer.Argument(help="Spec file (YAML or JSON).")],
     set_: Overrides = None,
 ) -> None:
-    """Check a spec, and the data file it names; print the trial count or every error (exit 2)."""
+    """Check a spec and the data it reads; print the trial count or every error (exit 2)."""
     spec = load(file, set_)
-    if spec.dataset.path is not None:  # read it now, not when the sweep has started
+    if spec.dataset.reads_data or spec.model.kind == "python":  # read it now, not mid-sweep
         from sweep.data import DataError, load_sweep_data
 
         try:
-            load_sweep_data(spec)
+            data = load_sweep_data(spec)
         except DataError as err:
             fail([f"{file}: {err}"])
+        if spec.model.kind == "python":  # built for each placement, as the runner checks it
+            from sweep.builders import check_builder
+
+            with tensorflow_quiet():
+                problems = check_builder(spec, data.input_shape, data.n_classes)
+            if problems:
+                fail([f"{file}: {line}" for line in problems])
     console.print(f"valid: {spec.trial_count} trials ({spec.describe_count()})", highlight=False)
 
 
 def schema() -> None:
     """Print the spec's JSON Schema (for editors)."""
     print(json.dumps(SweepSpec.model_json_schema(mode="validation"), indent=2))
-
-
-@contextmanager
-def _tensorflow_quiet() -> Iterator[None]:
-    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
-
-    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
-    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def show_model(
@@ -74,14 +59,23 @@ def show_model(
     from sweep.data import DataError, load_dataset
 
     try:
-        data = load_dataset(spec.dataset, image=spec.model.kind == "cnn")
+        data = load_dataset(spec.dataset, image=spec.model.image_rows)
     except DataError as err:
         fail([str(err)])
-    with _tensorflow_quiet():
+    from sweep.refs import RefError
+
+    problem = None
+    with tensorflow_quiet():  # stderr is /dev/null inside: errors are shown after it
         from sweep.models import build_model, describe_model
 
-        model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
-    table = Table(title=f"{spec.model.kind} · {placement} · dropout {rate:g}")
+        try:
+            model = build_model(spec.model, placement, rate, data.input_shape, data.n_classes)
+        except RefError as err:  # the user's builder
+            problem = f"{file}: {err}"
+    if problem is not None:
+        fail([problem])
+    kind = spec.model.builder if spec.model.kind == "python" else spec.model.kind
+    table = Table(title=f"{kind} · {placement} · dropout {rate:g}")
     table.add_column("#", justify="right")
     table.add_column("layer")
     table.add_column("class")

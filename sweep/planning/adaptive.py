@@ -11,7 +11,7 @@ from collections.abc import Callable
 from sweep.planning.base import Planner, TrialTable, missing_run
 from sweep.space import TunePlan, seed_round
 from sweep.spec import SweepSpec
-from sweep.trial import RAN
+from sweep.trial import RAN, with_rates
 
 # A look's record: each comparison's call by tag name, and its counts (trials run and saved).
 LookRecorder = Callable[[dict[str, str], dict[str, int]], None]
@@ -37,7 +37,7 @@ class AdaptivePlanner(Planner):
         # Imported here: scipy.stats costs seconds, and only adaptive sweeps need it.
         from sweep.adaptive import call_tags, ran_keys, replay, trials_saved
 
-        spec, table = self.spec, trials()
+        spec, table = self.spec, with_rates(trials(), self.spec)
         progress = replay(table, spec)
         if self.record_look is not None:
             ran = int(table["status"].isin(RAN).sum())

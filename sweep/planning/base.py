@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from sweep.space import TunePlan, explicit_plan
 from sweep.spec import SweepSpec
-from sweep.trial import config_key
+from sweep.trial import TrialKey, config_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TrialKey = tuple[str, float, str, int]  # sweep.space.config_key
 Done = frozenset[TrialKey]  # what earlier attempts of the sweep ended for good
 TrialTable = Callable[[], "pd.DataFrame"]  # the trial table now (sweep.results.trial_table's columns)
 

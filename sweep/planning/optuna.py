@@ -5,7 +5,7 @@ from __future__ import annotations
 from sweep.planning.base import Done, PlannedAhead, missing_run
 from sweep.space import blocked_optuna_plan
 from sweep.spec import SweepSpec
-from sweep.trial import SEED_KEY
+from sweep.trial import RATE_KEY, SEED_KEY
 
 
 class OptunaPlanner(PlannedAhead):
@@ -17,10 +17,10 @@ class OptunaPlanner(PlannedAhead):
 
     def __init__(self, spec: SweepSpec, done: Done = frozenset()) -> None:
         strategy, search = spec.strategy, spec.search
-        begun = sorted({(key[1], key[2]) for key in done})
+        begun = sorted({(key.dropout, key.optimizer, key.learning_rate) for key in done}, key=str)
         completion = [
-            {"placement": p, "dropout": dropout, "optimizer": optimizer, SEED_KEY: s}
-            for dropout, optimizer in begun
+            {"placement": p, "dropout": dropout, "optimizer": optimizer, RATE_KEY: rate, SEED_KEY: s}
+            for dropout, optimizer, rate in begun
             for s in range(search.seeds)
             for p in search.placement
         ]

@@ -11,7 +11,7 @@ from typing import Any
 from sweep.planning.base import Done, PlannedAhead, TrialTable, missing_run
 from sweep.space import TunePlan, placement_optuna_plan, random_blocks
 from sweep.spec import SweepSpec
-from sweep.trial import CONFIRM_SEED, SEED_KEY, RunStatus
+from sweep.trial import CONFIRM_SEED, RATE_KEY, SEED_KEY, RunStatus, with_rates
 
 
 class PerPlacementPlanner(PlannedAhead):
@@ -59,15 +59,16 @@ def best_blocks(trials: Any, spec: SweepSpec) -> dict[str, dict[str, Any]]:
     """Each placement's best tuning block by the sweep's metric (a trial table, sweep.results).
 
     Only finished tuning trials count; a placement with none keeps no block (it is not re-run).
+    A block is its dropout, optimizer and learning rate (drawn per block from a range, or fixed).
     """
     metric = f"final_{spec.strategy.metric}"
     tuning = (trials["status"] == RunStatus.FINISHED) & (trials["seed"] < CONFIRM_SEED)
-    tuned = trials[tuning].dropna(subset=[metric])
+    tuned = with_rates(trials[tuning].dropna(subset=[metric]), spec)
     best: dict[str, dict[str, Any]] = {}
     for placement, mine in tuned.groupby("placement"):
-        means = mine.groupby(["dropout", "optimizer"])[metric].mean()
-        dropout, optimizer = means.idxmax() if spec.strategy.mode == "max" else means.idxmin()
-        best[str(placement)] = {"dropout": float(dropout), "optimizer": str(optimizer)}
+        means = mine.groupby(["dropout", "optimizer", "learning_rate"])[metric].mean()
+        dropout, optimizer, rate = means.idxmax() if spec.strategy.mode == "max" else means.idxmin()
+        best[str(placement)] = {"dropout": float(dropout), "optimizer": str(optimizer), RATE_KEY: float(rate)}
     return best
 
 

@@ -58,6 +58,8 @@ def tables(analysis: Analysis) -> list[Table]:
     out += [_cell_means_table(analysis, means) for means in analysis.cell_means]
     if analysis.best_dropout:
         out.append(_best_dropout_table(analysis))
+    if analysis.best_rates:
+        out.append(_best_rate_table(analysis))
     if analysis.variance_shift:
         out.append(_variance_shift_table(analysis))
     if analysis.recalibration is not None:
@@ -225,6 +227,38 @@ def _best_dropout_table(analysis: Analysis) -> Table:
     )
 
 
+def _best_rate_table(analysis: Analysis) -> Table:
+    return Table(
+        "Best learning rate per placement (rates drawn per block)",
+        (
+            "placement",
+            "best rate",
+            "optimizer",
+            "dropout",
+            f"mean {metric_label(analysis.metric)} %",
+            "trials",
+            "blocks",
+            "rates tried",
+        ),
+        tuple(
+            (
+                b.placement,
+                f"{b.learning_rate:.4g}",
+                b.optimizer,
+                f"{b.dropout:g}",
+                format_number(b.mean * 100),
+                str(b.n),
+                str(b.blocks),
+                f"{b.lowest_rate:.4g} to {b.highest_rate:.4g}",
+            )
+            for b in analysis.best_rates
+        ),
+        "The block (dropout, optimizer, drawn rate) with each placement's highest mean over its seeds; "
+        "every placement ran every block, so a placement whose best rate is higher tolerated it better "
+        "here. Descriptive: the comparisons above pair placements within blocks.",
+    )
+
+
 def _variance_shift_table(analysis: Analysis) -> Table:
     return Table(
         "BN variance shift: moving variance / variance seen at test time",
@@ -287,12 +321,13 @@ def _own_settings_table(analysis: Analysis) -> Table:
     assert own is not None
     return Table(
         "Settings each placement chose (per-placement tuning)",
-        ("placement", "dropout", "optimizer", "tuning trials", "tuning mean %", "re-runs"),
+        ("placement", "dropout", "optimizer", "learning rate", "tuning trials", "tuning mean %", "re-runs"),
         tuple(
             (
                 b.placement,
                 f"{b.dropout:g}",
                 b.optimizer,
+                f"{b.learning_rate:.4g}" if b.learning_rate else "n/a",
                 str(b.tuning_trials),
                 format_number(b.tuning_value * 100),
                 str(b.confirmation_trials),

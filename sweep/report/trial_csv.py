@@ -27,6 +27,7 @@ FRACTIONS = (  # accuracies: fractions in [0, 1], empty where a trial has none
     "final_test_accuracy_bn_recalibrated",
 )
 NUMBERS = (  # any number, empty where a trial has none
+    "learning_rate",  # the block's; pairs blocks whose rates were drawn (without it: the label alone)
     "final_val_loss",
     "best_val_loss",
     "final_loss",

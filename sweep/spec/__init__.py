@@ -1,6 +1,6 @@
 """The sweep spec: pydantic models, YAML/JSON loading and readable error messages.
 
-- `base`, `dataset`, `search`, `sections`, `sweep_spec`: the models, a section a module where it
+- `base`, `dataset`, `model`, `search`, `sections`, `sweep_spec`: the models, a section a module where it
   has rules of its own, and `SweepSpec` with the rules between sections;
 - `errors`: `SpecError` and pydantic's errors as `where: what (got what)` lines;
 - `reader`: the hardened YAML/JSON reader (text into a mapping);
@@ -10,9 +10,12 @@
 from sweep.spec.dataset import (
     BUILTIN_CLASSES,
     BUILTIN_ROWS,
+    IMAGE_CHANNELS,
+    KERAS_CLASSES,
     MAX_CLASSES,
     MAX_FEATURES,
     MAX_GENERATED_VALUES,
+    MAX_LOADED_VALUES,
     MAX_SEED,
     DatasetSpec,
     row_problems,
@@ -20,6 +23,7 @@ from sweep.spec.dataset import (
 )
 from sweep.spec.errors import MAX_ERRORS, SpecError, format_errors
 from sweep.spec.loading import apply_overrides, load_spec, parse_spec, resolve_data_path
+from sweep.spec.model import MAX_ARGS_BYTES, MAX_UNITS, ModelSpec
 from sweep.spec.reader import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, MAX_SPEC_NODES, parse_spec_text, read_spec_file
 from sweep.spec.search import (
     OPTIMIZER_ARGS,
@@ -32,9 +36,7 @@ from sweep.spec.search import (
     SearchSpec,
 )
 from sweep.spec.sections import (
-    MAX_UNITS,
     AnalysisSpec,
-    ModelSpec,
     ResourcesSpec,
     StrategySpec,
     TrackingSpec,
@@ -45,10 +47,14 @@ from sweep.spec.sweep_spec import SweepSpec
 __all__ = [
     "BUILTIN_CLASSES",
     "BUILTIN_ROWS",
+    "IMAGE_CHANNELS",
+    "KERAS_CLASSES",
+    "MAX_ARGS_BYTES",
     "MAX_CLASSES",
     "MAX_ERRORS",
     "MAX_FEATURES",
     "MAX_GENERATED_VALUES",
+    "MAX_LOADED_VALUES",
     "MAX_SEED",
     "MAX_SPEC_BYTES",
     "MAX_SPEC_DEPTH",

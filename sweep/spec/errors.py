@@ -96,13 +96,30 @@ def _allowed_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[st
     return list(parent.model_fields) if _is_model(parent) else []
 
 
+_BRANCH_TYPES = frozenset({"float_type", "float_parsing", "int_type", "list_type"})
+
+
+def _explained(loc: str, located: Sequence[str], own: int) -> bool:
+    """Whether another error lies at `loc` or under it (a union's other branch)."""
+    return any(
+        j != own and (other == loc or other.startswith((loc + ".", loc + "[")))
+        for j, other in enumerate(located)
+    )
+
+
 def format_errors(error: ValidationError, model: type[BaseModel] = SweepSpec) -> list[str]:
     """One line per problem: `where: what is wrong (got what)`."""
     lines: list[str] = []
-    for err in error.errors(include_url=False):
-        loc, _ = _walk(err["loc"], model)
+    errors = error.errors(include_url=False)
+    located = [_walk(err["loc"], model)[0] for err in errors]
+    for i, (err, loc) in enumerate(zip(errors, located, strict=True)):
         kind = err["type"]
         given = err.get("input")
+        # A union reports each branch: a mapping is judged by its model branch, anything else by
+        # the number or list branch; the other branch's "wrong type" is noise.
+        other_branch = kind in _BRANCH_TYPES if isinstance(given, dict) else kind == "model_type"
+        if other_branch and _explained(loc, located, i):
+            continue
         if kind == "extra_forbidden":
             allowed = _allowed_fields(model, err["loc"])
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""

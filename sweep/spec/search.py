@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sweep.spec.base import SpecModel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Placement = Literal["before_activation", "after_activation", "after_dropout", "none"]
 PLACEMENTS: tuple[Placement, ...] = ("before_activation", "after_activation", "after_dropout", "none")
@@ -40,12 +43,42 @@ class Range(SpecModel):
         return self
 
 
+class RateRange(SpecModel):
+    """A learning-rate range for random and optuna search: each block draws one rate from it."""
+
+    low: float = Field(le=1e6)
+    high: float = Field(le=1e6)
+    log: bool = True  # rates span decades: drawn uniformly in log(rate) unless `log: false`
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RateRange:
+        if not self.low > 0:
+            rule = "a log range needs low > 0" if self.log else "a learning rate must be > 0"
+            raise ValueError(f"{rule} (got low={self.low})")
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
+        return self
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """One rate, rounded to 4 significant digits so it reads back equal from a run's params."""
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return rounded_rate(value)
+
+
+def rounded_rate(rate: float) -> float:
+    """A drawn rate as recorded: 4 significant digits (so a block's key survives MLflow's params)."""
+    return float(f"{float(rate):.4g}")
+
+
 class OptimizerSpec(SpecModel):
     """One optimizer with its settings; `label` tells apart two of the same name."""
 
     name: Literal["sgd", "adam", "adamw", "rmsprop", "nadam", "adagrad"]
     label: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
-    learning_rate: float | None = Field(default=None, gt=0, le=1e6)
+    learning_rate: Annotated[float, Field(gt=0, le=1e6)] | RateRange | None = None
     decay: float = Field(default=0.0, ge=0)
     weight_decay: float | None = Field(default=None, ge=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
@@ -72,16 +105,31 @@ class OptimizerSpec(SpecModel):
         return self
 
     @property
-    def settings(self) -> dict[str, Any]:
-        """The arguments that were set, learning rate included (Keras default if unset)."""
-        out: dict[str, Any] = {
-            "learning_rate": self.learning_rate or _DEFAULT_LEARNING_RATE.get(self.name, 0.001)
-        }
+    def rate_range(self) -> RateRange | None:
+        """The range each block draws its learning rate from; None for a fixed rate."""
+        return self.learning_rate if isinstance(self.learning_rate, RateRange) else None
+
+    @property
+    def fixed_rate(self) -> float | None:
+        """The learning rate every trial of this optimizer uses (Keras default if unset); None for a range."""
+        if isinstance(self.learning_rate, RateRange):
+            return None
+        return self.learning_rate or _DEFAULT_LEARNING_RATE.get(self.name, 0.001)
+
+    def settings_at(self, learning_rate: float) -> dict[str, Any]:
+        """The arguments that were set, with this learning rate (a trial's: fixed, or its block's draw)."""
+        out: dict[str, Any] = {"learning_rate": learning_rate}
         for arg in OPTIMIZER_ARGS[self.name] + ("decay", "weight_decay"):
             value = getattr(self, arg)
             if value is not None and not (arg == "decay" and value == 0):
                 out[arg] = value
         return out
+
+
+def _rate_label(optimizer: OptimizerSpec) -> str:
+    """The rate in a default label: the fixed rate, or the range's ends (never a drawn value)."""
+    rates = optimizer.rate_range
+    return f"{optimizer.fixed_rate:g}" if rates is None else f"{rates.low:g}-{rates.high:g}"
 
 
 DropoutAxis = list[float] | Range
@@ -173,7 +221,7 @@ class SearchSpec(SpecModel):
         for o in optimizers:
             label = o.label
             if label is None:
-                label = o.name if names[o.name] == 1 else f"{o.name}-lr{o.settings['learning_rate']:g}"
+                label = o.name if names[o.name] == 1 else f"{o.name}-lr{_rate_label(o)}"
             labelled.append(o.model_copy(update={"label": label}))
         labels = Counter(o.label for o in labelled)
         dupes = sorted(str(lb) for lb, n in labels.items() if lb is not None and n > 1)

@@ -1,4 +1,4 @@
-"""The smaller sections of a spec: model, training, strategy, resources, tracking, analysis."""
+"""The smaller sections of a spec: training, strategy, resources, tracking, analysis."""
 
 from __future__ import annotations
 
@@ -8,41 +8,6 @@ from pydantic import Field, field_validator, model_validator
 
 from sweep.spec.base import SpecModel
 
-MAX_UNITS = 4096  # per block: 32 blocks of 4096 units are already half a billion weights
-
-
-class ModelSpec(SpecModel):
-    """The network: a stack of blocks, each Dense (mlp) or Conv2D (cnn)."""
-
-    kind: Literal["mlp", "cnn"] = "mlp"
-    hidden_units: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, max_length=32)
-    activation: Literal["relu", "tanh", "sigmoid", "elu", "selu", "gelu"] = "relu"
-    kernel_initializer: Literal[
-        "glorot_uniform",
-        "glorot_normal",
-        "he_uniform",
-        "he_normal",
-        "random_uniform",
-        "random_normal",
-        "lecun_uniform",
-        "lecun_normal",
-    ] = "glorot_uniform"
-    output_batchnorm: bool = False
-    kernel_size: int = Field(default=3, ge=1, le=15)
-    pool: bool = True
-
-    @field_validator("hidden_units")
-    @classmethod
-    def _positive_units(cls, units: list[int]) -> list[int]:
-        bad = [
-            f"[{i}]: must be >= 1 and <= {MAX_UNITS} (got {u})"
-            for i, u in enumerate(units)
-            if not 1 <= u <= MAX_UNITS
-        ]
-        if bad:
-            raise ValueError("\n".join(bad))
-        return units
-
 
 class TrainingSpec(SpecModel):
     epochs: int = Field(default=20, ge=1, le=10_000)
@@ -50,6 +15,8 @@ class TrainingSpec(SpecModel):
     loss: Literal["categorical_crossentropy", "binary_crossentropy"] = "categorical_crossentropy"
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     steps_per_execution: int | Literal["epoch"] = "epoch"
+    # Keras' mixed_float16 policy (float16 compute, float32 weights), the model's output in float32.
+    mixed_precision: bool = False
 
     @field_validator("steps_per_execution")
     @classmethod

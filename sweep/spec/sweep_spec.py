@@ -9,15 +9,18 @@ from pydantic import Field, computed_field, field_validator, model_validator
 
 from sweep.spec.base import SpecModel
 from sweep.spec.dataset import DatasetSpec, row_problems
+from sweep.spec.model import ModelSpec
 from sweep.spec.search import Range, SearchSpec
 from sweep.spec.sections import (
     AnalysisSpec,
-    ModelSpec,
     ResourcesSpec,
     StrategySpec,
     TrackingSpec,
     TrainingSpec,
 )
+
+# Sources whose rows can be images (a python loader's, checked when its data is read).
+_IMAGE_SOURCES = ("digits", "npz", "image_folder", "keras", "python")
 
 
 class SweepSpec(SpecModel):
@@ -59,6 +62,13 @@ class SweepSpec(SpecModel):
                 "search.dropout: grid search needs a list of rates, not a range "
                 "(use strategy.algorithm random or optuna for a range)"
             )
+        if self.strategy.algorithm == "grid":
+            errors += [
+                f"search.optimizer[{i}].learning_rate: grid search needs a fixed rate, not a range "
+                "(use strategy.algorithm random or optuna for a range)"
+                for i, o in enumerate(self.search.optimizer)
+                if o.rate_range is not None
+            ]
         if self.strategy.algorithm == "grid" and self.strategy.num_samples != 1:
             errors.append(
                 f"strategy.num_samples: must be 1 with grid search, which runs every "
@@ -83,12 +93,14 @@ class SweepSpec(SpecModel):
                 "strategy.tuning: per_placement tuning needs random or optuna search "
                 "(grid already runs every configuration for every placement)"
             )
-        if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list):
+        fixed_rates = all(o.rate_range is None for o in self.search.optimizer)
+        if self.strategy.algorithm == "random" and isinstance(self.search.dropout, list) and fixed_rates:
             blocks = len(self.search.dropout) * len(self.search.optimizer)
             if self.strategy.num_samples > blocks:
                 errors.append(
                     f"strategy.num_samples: only {blocks} distinct (dropout, optimizer) blocks exist "
-                    f"(got {self.strategy.num_samples}); use grid search or a dropout range"
+                    f"(got {self.strategy.num_samples}); use grid search, a dropout range or a "
+                    "learning-rate range"
                 )
         reference = self.analysis.reference
         if reference not in (None, "all") and reference not in self.search.placement:
@@ -107,10 +119,11 @@ class SweepSpec(SpecModel):
                 f"training.loss: binary_crossentropy needs 2 classes "
                 f"(dataset {self.dataset.source} has {classes})"
             )
-        if self.model.kind == "cnn" and self.dataset.source not in ("digits", "npz"):
+        if self.model.image_rows and self.dataset.source not in _IMAGE_SOURCES:
+            field = "model.kind: cnn" if self.model.kind == "cnn" else "model.image_input: true"
             errors.append(
-                f"model.kind: cnn needs image-shaped data, digits or npz "
-                f"(got dataset.source {self.dataset.source})"
+                f"{field} needs image-shaped data, {', '.join(_IMAGE_SOURCES[:-1])} or "
+                f"{_IMAGE_SOURCES[-1]} (got dataset.source {self.dataset.source})"
             )
         rows = self.dataset.known_rows
         if rows is not None:
@@ -153,9 +166,14 @@ class SweepSpec(SpecModel):
                 f"{self.strategy.algorithm} tuning trials + best re-run on {seeds} fresh seeds)"
             )
         return (
-            f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of (dropout, optimizer) "
+            f"{self.strategy.num_samples} {self.strategy.algorithm} blocks of {self._block_axes} "
             f"x {len(self.search.placement)} placements x {seeds} seeds"
         )
+
+    @property
+    def _block_axes(self) -> str:
+        drawn = any(o.rate_range is not None for o in self.search.optimizer)
+        return "(dropout, optimizer, learning rate)" if drawn else "(dropout, optimizer)"
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude={"trial_count"})

@@ -41,7 +41,18 @@ ATTEMPTS = "trial.attempts"  # 1 + the attempts lost with their worker or node
 FAILURE = "trial.failure"  # infrastructure | diverged | error (sweep.failures)
 PHASE = "trial.phase"  # per_placement tuning: tuning | confirmation (sweep.trial.Phase)
 STOPPED_EARLY = "trial.stopped_early"  # "true" when a scheduler stopped it before the last epoch
-NODE_TAGS = {"node_id": "ray.node_id", "node_ip": "ray.node_ip", "hostname": "ray.hostname", "pid": "ray.pid"}
+MODEL_BUILDER = "model.builder"  # kind python: the builder's REF, as the sweep's spec.yaml names it
+MODEL_ARGS = "model.args"  # kind python: its keyword arguments from the spec, as JSON
+# Where a trial ran, by the name its results carry: the node, the process, the GPUs Ray gave it
+# (comma-separated ids; absent for none) and what TensorFlow trained on (the GPUs' names, or cpu).
+NODE_TAGS = {
+    "node_id": "ray.node_id",
+    "node_ip": "ray.node_ip",
+    "hostname": "ray.hostname",
+    "pid": "ray.pid",
+    "gpu_ids": "ray.gpu_ids",
+    "device": "trial.device",
+}
 ERROR_ARTIFACT = "error.txt"
 
 

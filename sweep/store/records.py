@@ -102,3 +102,8 @@ class TrialRecord:
     @property
     def node_ip(self) -> str | None:
         return self.tags.get(NODE_TAGS["node_ip"])
+
+    @property
+    def device(self) -> str | None:
+        """What the trial trained on: its GPUs' names, or cpu (None: recorded before devices were)."""
+        return self.tags.get(NODE_TAGS["device"])

@@ -15,7 +15,8 @@ from sweep.spec import SweepSpec
 from sweep.store.layout import METRICS, TEST_METRICS
 from sweep.training.evaluation import evaluate, final_evaluation
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras
-from sweep.trial import trial_seed
+from sweep.training.precision import float32_output, set_precision
+from sweep.trial import trial_rate, trial_seed
 
 
 def peak_rss_mb() -> float:
@@ -57,13 +58,15 @@ def prepare_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> Any
     from sweep.models import build_model, build_optimizer
 
     fresh_keras_state()  # a reused worker must not keep the last trial's graph
+    set_precision(spec.training.mixed_precision)  # nor its dtype policy
     keras.utils.set_random_seed(trial_seed(config))
     model = build_model(
         spec.model, config["placement"], float(config["dropout"]), data.input_shape, data.n_classes
     )
-    compile_for_training(
-        model, spec, build_optimizer(spec.search.optimizers[config["optimizer"]]), len(data.x_train)
-    )
+    if spec.training.mixed_precision:
+        model = float32_output(model)
+    optimizer = build_optimizer(spec.search.optimizers[config["optimizer"]], trial_rate(config, spec))
+    compile_for_training(model, spec, optimizer, len(data.x_train))
     return model
 
 

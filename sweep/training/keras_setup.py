@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _configured_threads: int | None = None
+_configured_gpus = False
 
 # Keras imports these when installed, for its plotting helpers and scikit-learn wrappers, which a
 # trial never uses; they are a good part of a worker's Keras import (docs/performance.md).
@@ -34,23 +38,70 @@ def import_keras() -> Any:
     return keras
 
 
-def configure_tensorflow(cpus: float) -> None:
-    """Match TensorFlow's thread pools to the trial's CPUs, once per worker process."""
-    global _configured_threads
+@contextmanager
+def tensorflow_quiet() -> Iterator[None]:
+    """TensorFlow's start-up lines (absl, CUDA probing) kept off stderr.
+
+    Its C++ side writes some of them to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read,
+    so the descriptor itself points at /dev/null meanwhile; a Python error still shows, after it.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def configure_tensorflow(cpus: float, use_gpus: bool = True) -> None:
+    """Match TensorFlow's thread pools to the trial's CPUs, and set up its GPUs, once per process.
+
+    GPUs are set up by the first call (before anything touches them; TensorFlow refuses later):
+    each visible one takes memory as needed, not all of it, so trials given a fraction of a GPU
+    (`resources.gpus_per_trial: 0.5`) share it. `use_gpus=False` hides them from TensorFlow: a trial
+    Ray gave no GPU trains on the CPU (Ray leaves CUDA_VISIBLE_DEVICES alone for such a worker).
+    """
+    global _configured_threads, _configured_gpus
+    import_keras()  # `import tensorflow` loads Keras with all its extras unless Keras came first
+    import tensorflow as tf
+
+    if not _configured_gpus:
+        _configured_gpus = True
+        gpus = tf.config.list_physical_devices("GPU")
+        try:
+            if use_gpus:
+                for gpu in gpus:
+                    tf.config.experimental.set_memory_growth(gpu, True)
+            elif gpus:
+                tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass  # the runtime already started in this process: its devices stay as they are
     threads = max(1, int(cpus))
     if _configured_threads == threads:
         return
-    import tensorflow as tf
-
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        for gpu in tf.config.list_physical_devices("GPU"):
-            # Fractional gpus_per_trial share one card: take memory as needed, not all of it.
-            tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError:
         pass  # the runtime already started in this process; its pools stay as they are
     _configured_threads = threads
+
+
+def training_device() -> str:
+    """What TensorFlow trains on in this process: its visible GPUs' names, or `cpu`."""
+    import tensorflow as tf
+
+    names = []
+    for gpu in tf.config.get_visible_devices("GPU"):
+        try:
+            names.append(str(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name))
+        except (RuntimeError, ValueError):  # no details for this device: its TensorFlow name
+            names.append(gpu.name)
+    return ", ".join(names) or "cpu"
 
 
 def fresh_keras_state() -> None:

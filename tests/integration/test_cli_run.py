@@ -158,3 +158,74 @@ def test_ui_serves_the_local_store(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+NET = """\
+import keras
+from layers import hidden  # a neighbour module: the folder travels, not only this file
+
+from sweep.blocks import block
+
+
+def build(placement, dropout, input_shape, n_classes, width=4):
+    inputs = keras.Input(input_shape)
+    x = block(inputs, hidden(width), placement, dropout)
+    return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax", name="head")(x))
+"""
+
+
+def test_run_a_file_builder_then_reproduce_a_trial_from_the_sweeps_copy(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "net.py").write_text(NET)
+    (project / "models" / "layers.py").write_text(
+        "import keras\n\ndef hidden(width):\n    return keras.layers.Dense(width, name='hidden')\n"
+    )
+    (project / "spec.yaml").write_text(
+        "name: builder-run\n"
+        "dataset: {source: synthetic, n_samples: 200, n_features: 6, n_classes: 2}\n"
+        "model: {kind: python, builder: models/net.py:build, args: {width: 5}}\n"
+        "search: {placement: [before_activation, none], dropout: [0.2], "
+        "optimizer: [{name: adam, learning_rate: 0.01}], seeds: 1}\n"
+        "training: {epochs: 2, batch_size: 32}\n"
+    )
+    runs = tmp_path / "runs"
+    run = subprocess.run(
+        [*SWEEP, "run", str(project / "spec.yaml"), "--runs-dir", str(runs), "--cpus", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"state\s+finished: 2 finished, 0 failed", run.stdout)
+    assert "oneDNN" not in run.stderr  # the driver's check of the builder keeps TensorFlow quiet
+    sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
+    # The sweep keeps the builder's folder; its spec.yaml names the copy.
+    (copy,) = (runs / sweep_id / "code").iterdir()
+    assert sorted(p.name for p in copy.iterdir()) == ["layers.py", "net.py"]
+    saved = (runs / sweep_id / "spec.yaml").read_text()
+    assert f"builder: code/{copy.name}/net.py:build" in saved
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    record = find_sweep(client, sweep_id)
+    children = client.search_runs(
+        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
+    )
+    assert len(children) == 2
+    for child in children:
+        assert child.data.tags["model.builder"] == f"code/{copy.name}/net.py:build"
+        assert child.data.tags["model.args"] == '{"width": 5}'
+    with_bn = next(c for c in children if c.data.params["placement"] == "before_activation")
+    assert "bn_variance_shift" in with_bn.data.metrics  # measured on the builder's BN layer
+
+    # The project's files gone: reproduce trains from the sweep's own copy, exactly.
+    (project / "models" / "net.py").unlink()
+    again = subprocess.run(
+        [*SWEEP, "reproduce", with_bn.info.run_id, "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "metrics match exactly" in again.stdout

@@ -160,6 +160,33 @@ def test_sweep_submit_trains_on_both_nodes_one_without_the_package(
     assert logs.returncode == 0 and "submitted: 4 trials" in logs.stdout
 
 
+def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    model = {"kind": "python", "builder": "models/net.py:build", "args": {"width": 6}}
+    spec = write_spec(project, "builder-job", seeds=2, epochs=2, model=model)
+    (project / "models").mkdir()
+    (project / "models" / "net.py").write_text(
+        "import keras\nfrom sweep.blocks import block\n\n"
+        "def build(placement, dropout, input_shape, n_classes, width):\n"
+        "    inputs = keras.Input(input_shape)\n"
+        "    x = block(inputs, keras.layers.Dense(width), placement, dropout)\n"
+        "    return keras.Model(inputs, keras.layers.Dense(n_classes, activation='softmax')(x))\n"
+    )
+    env = client_env(cluster)
+    args = ["submit", str(spec), "--address", cluster.dashboard_url, "--tracking-uri", tracking.url]
+    done = sweep_cli(*args, "--runs-dir", str(tmp_path / "runs"), "--follow", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sweep_id = sweep_id_in(done.stdout)
+    runs = assert_complete(MlflowClient(tracking.url), sweep_id, trials=4, epochs=2)
+    assert {r.data.tags["ray.node_id"] for r in runs} == set(cluster.node_ids().values())
+    assert {r.data.tags["model.builder"].rsplit("/", 1)[-1] for r in runs} == {"net.py:build"}
+    assert {r.data.tags["model.args"] for r in runs} == {'{"width": 6}'}
+    (kept,) = (tmp_path / "runs" / sweep_id / "code").iterdir()  # for `sweep resume` later
+    assert (kept / "net.py").is_file()
+
+
 def test_plain_ray_job_submit_runs_the_readme_command(
     cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
 ) -> None:

@@ -99,6 +99,9 @@ def test_finished_trials_have_full_epoch_histories(finished) -> None:
         assert run.data.tags["ray.node_ip"]
         assert len(run.data.tags["ray.node_id"]) == 56  # Ray's hex node id
         assert run.data.tags["ray.hostname"] and int(run.data.tags["ray.pid"]) > 0
+        # No GPU asked for (gpus_per_trial 0): TensorFlow trained on the CPU and Ray gave no GPU ids.
+        assert run.data.tags["trial.device"] == "cpu"
+        assert "ray.gpu_ids" not in run.data.tags
 
 
 def test_diverging_trial_is_failed_with_its_error(finished) -> None:
@@ -114,6 +117,7 @@ def test_diverging_trial_is_failed_with_its_error(finished) -> None:
         assert run.data.tags["trial.attempts"] == "1"
         # it failed before reporting an epoch; the node comes from its exception's note
         assert len(run.data.tags["ray.node_id"]) == 56 and int(run.data.tags["ray.pid"]) > 0
+        assert run.data.tags["trial.device"] == "cpu"
     assert [e.status for e in events].count("FAILED") == 2
     assert "RETRYING" not in [e.status for e in events]
     assert events[-1].done + events[-1].failed == 4
@@ -127,6 +131,7 @@ def test_trial_table_reads_the_sweep_back_from_mlflow_alone(finished) -> None:
     table = trial_table(client, record)
     assert len(table) == 4
     assert sorted(table.status) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+    assert list(table.device) == ["cpu"] * 4
 
 
 def test_bn_variance_shift_is_logged_for_bn_placements_only(finished) -> None:

@@ -50,7 +50,14 @@ def sweep_where_none_never_gets_there(seeds: int = 5) -> tuple[pd.DataFrame, pd.
         for placement, reach in (("before_activation", 3 + seed % 2), ("none", None)):
             run = f"{placement}-{seed}"
             rows.append(
-                {"run_id": run, "placement": placement, "dropout": 0.1, "optimizer": "sgd", "seed": seed}
+                {
+                    "run_id": run,
+                    "placement": placement,
+                    "dropout": 0.1,
+                    "optimizer": "sgd",
+                    "learning_rate": 0.1,
+                    "seed": seed,
+                }
             )
             runs[run] = [0.95 if reach is not None and e >= reach else 0.5 for e in range(1, 11)]
     return pd.DataFrame(rows), curves_of(runs)
@@ -87,7 +94,7 @@ def test_the_bn_vs_none_gap_is_judged_over_seeds_not_pairs():
         for cell in range(8):
             for placement, reach in (("before_activation", bn_epoch), ("none", 5)):
                 run = f"{placement}-{cell}-{seed}"
-                cell_keys = {"dropout": 0.1 * cell, "optimizer": "sgd", "seed": seed}
+                cell_keys = {"dropout": 0.1 * cell, "optimizer": "sgd", "learning_rate": 0.1, "seed": seed}
                 rows.append({"run_id": run, "placement": placement, **cell_keys})
                 runs[run] = [0.95 if e >= reach else 0.5 for e in range(1, 11)]
     finished = pd.DataFrame(rows)

@@ -171,3 +171,55 @@ def test_tunes_trial_failure_tracebacks_stay_out_of_the_output() -> None:
         for log in (tune_log, run_log):
             log.removeHandler(keep)
     assert keep.seen == ["something else went wrong"]
+
+
+def test_validate_reads_a_loaders_data_and_locates_what_is_wrong(tmp_path: Path) -> None:
+    (tmp_path / "data.py").write_text(
+        "import numpy as np\n"
+        "def good(n):\n    return np.zeros((n, 3)), np.arange(n) % 2\n"
+        "def short(**_):\n    return np.zeros((5, 3)), np.arange(4)\n"
+        "def broken(**_):\n    raise OSError('disk gone')\n"
+    )
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\ndataset: {source: python, loader: data.py:good, args: {n: 100}}\n")
+    assert "valid: " in invoke("validate", str(spec)).output
+    for function, message in (
+        ("short", ": x has 5 rows but y has 4"),
+        ("broken", "data.py:broken raised OSError: disk gone"),
+        ("missing", "has no function 'missing'"),
+    ):
+        result = invoke("validate", str(spec), "--set", f"dataset.loader={tmp_path / 'data.py'}:{function}")
+        output = " ".join(result.output.split())  # rich wraps long lines
+        assert result.exit_code == 2, output
+        assert "dataset.loader: " in output and message in output
+        assert "Traceback" not in output
+
+
+def test_validate_names_the_keras_file_to_place_when_the_cache_lacks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\ndataset: {source: keras, name: mnist, max_rows: 1000}\nmodel: {kind: cnn}\n")
+    result = invoke("validate", str(spec))
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert (
+        f"dataset.name: mnist is not in Keras' cache: no file {tmp_path / 'datasets' / 'mnist.npz'}" in output
+    )
+    assert "Traceback" not in output
+
+
+def test_validate_reads_an_image_folder(tmp_path: Path) -> None:
+    from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "imgs", {"a": 10, "b": 10})
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: x\ndataset: {source: image_folder, path: imgs, image_size: [8, 8], color_mode: grayscale}\n"
+        "model: {kind: cnn}\ntraining: {batch_size: 8}\n"
+    )
+    assert invoke("validate", str(spec)).exit_code == 0
+    result = invoke("validate", str(spec), "--set", "training.batch_size=32")
+    assert result.exit_code == 2
+    assert "training.batch_size: 32 is more than the 16 training rows" in result.output

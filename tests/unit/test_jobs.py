@@ -33,10 +33,48 @@ def test_stage_ships_the_spec_and_its_data_file_with_a_relative_path(tmp_path: P
     assert shipped.training.epochs == 3
 
 
+def test_stage_ships_a_data_folder_whole(tmp_path: Path) -> None:
+    # A folder of files (the image_folder source's data) travels as a tree, not as one file.
+    (tmp_path / "images" / "cat").mkdir(parents=True)
+    (tmp_path / "images" / "cat" / "1.png").write_bytes(b"png")
+    (tmp_path / "spec.yaml").write_text("name: staged\ndataset: {source: npz, path: images}\n")
+    (tmp_path / "job").mkdir()
+    stage(load_spec(tmp_path / "spec.yaml"), tmp_path / "job")
+    assert (tmp_path / "job" / "data" / "images" / "cat" / "1.png").read_bytes() == b"png"
+    assert load_spec(tmp_path / "job" / "spec.yaml").dataset.path == str(tmp_path / "job" / "data" / "images")
+
+
 def test_stage_refuses_a_missing_data_file(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text("name: staged\ndataset: {source: npz, path: gone.npz}\n")
     (tmp_path / "job").mkdir()
     with pytest.raises(SpecError, match=r"dataset\.path: file not found"):
+        stage(load_spec(tmp_path / "spec.yaml"), tmp_path / "job")
+
+
+def test_stage_ships_the_builders_folder_and_points_the_ref_at_the_copy(tmp_path: Path) -> None:
+    source = tmp_path / "project"
+    (source / "models").mkdir(parents=True)
+    (source / "models" / "net.py").write_text("def build(**kw):\n    return 'shipped'\n")
+    (source / "spec.yaml").write_text(
+        "name: staged\nmodel: {kind: python, builder: models/net.py:build, args: {width: 3}}\n"
+    )
+    job = tmp_path / "job"
+    job.mkdir()
+    stage(load_spec(source / "spec.yaml"), job)
+    (source / "models" / "net.py").unlink()  # the job needs nothing from the project's folder
+    shipped = load_spec(job / "spec.yaml")
+    assert shipped.model.builder is not None
+    assert shipped.model.builder.startswith(str(job / "code"))
+    assert shipped.model.args == {"width": 3}
+    from sweep.refs import MODELS_GROUP, load_ref
+
+    assert load_ref(shipped.model.builder, MODELS_GROUP, "model.builder")() == "shipped"
+
+
+def test_stage_refuses_a_missing_builder_file_located(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("name: staged\nmodel: {kind: python, builder: gone.py:build}\n")
+    (tmp_path / "job").mkdir()
+    with pytest.raises(SpecError, match=r"model\.builder: file not found"):
         stage(load_spec(tmp_path / "spec.yaml"), tmp_path / "job")
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from sweep.models import BLOCK_ORDER, build_model, build_optimizer, describe_model
+from sweep.blocks import BLOCK_ORDER
+from sweep.models import build_model, build_optimizer, describe_model
 from sweep.spec import ModelSpec, OptimizerSpec
 
 MLP = ModelSpec(hidden_units=[8, 4], activation="tanh", output_batchnorm=True)
@@ -105,3 +106,11 @@ def test_each_optimizer_name_builds_its_keras_class() -> None:
         ("adagrad", "Adagrad"),
     ]:
         assert type(build_optimizer(OptimizerSpec(name=name))).__name__ == cls
+
+
+def test_a_ranged_optimizer_builds_at_the_trials_drawn_rate() -> None:
+    ranged = OptimizerSpec(name="sgd", label="sgd", learning_rate={"low": 0.01, "high": 1.0}, momentum=0.9)
+    opt = build_optimizer(ranged, 0.3783)
+    assert float(opt.learning_rate) == pytest.approx(0.3783) and float(opt.momentum) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="needs the trial's drawn rate"):
+        build_optimizer(ranged)

@@ -18,7 +18,7 @@ from sweep.planning import (
 )
 from sweep.space import TunePlan, grid_configs, random_configs
 from sweep.spec import parse_spec
-from sweep.trial import CONFIRM_SEED, config_key, trial_seed
+from sweep.trial import CONFIRM_SEED, TrialKey, config_key, trial_seed
 
 PAIR = ["before_activation", "none"]
 
@@ -36,7 +36,7 @@ def points(plan: TunePlan | None) -> list[dict[str, Any]]:
     return list(plan.search_alg._points_to_evaluate)
 
 
-def keys(plan: TunePlan | None) -> list[tuple[str, float, str, int]]:
+def keys(plan: TunePlan | None) -> list[TrialKey]:
     return [config_key(p) for p in points(plan)]
 
 
@@ -93,16 +93,20 @@ def test_a_resumed_optuna_sweep_completes_its_begun_blocks_first() -> None:
         search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}, "seeds": 2},
     )
     done = frozenset(
-        {("none", 0.1, "adam", 0), ("after_activation", 0.1, "adam", 0), ("none", 0.2, "adam", 1)}
+        {
+            TrialKey("none", 0.1, "adam", 0, 0.001),
+            TrialKey("after_activation", 0.1, "adam", 0, 0.001),
+            TrialKey("none", 0.2, "adam", 1, 0.001),
+        }
     )
     planner = OptunaPlanner(s, done)
     assert planner.expected == 5 + 1 * 4
     assert set(keys(planner.next_plan(unread))) == {
-        ("none", 0.1, "adam", 1),
-        ("after_activation", 0.1, "adam", 1),
-        ("none", 0.2, "adam", 0),
-        ("after_activation", 0.2, "adam", 0),
-        ("after_activation", 0.2, "adam", 1),
+        ("none", 0.1, "adam", 1, 0.001),
+        ("after_activation", 0.1, "adam", 1, 0.001),
+        ("none", 0.2, "adam", 0, 0.001),
+        ("after_activation", 0.2, "adam", 0, 0.001),
+        ("after_activation", 0.2, "adam", 1, 0.001),
     }
     drawn = planner.next_plan(unread)
     assert drawn is not None and drawn.num_samples == 1 * 4  # one block left to draw
@@ -162,11 +166,11 @@ def test_per_placement_tunes_then_reruns_each_best_block_on_fresh_seeds() -> Non
 def test_a_resumed_per_placement_sweep_reruns_only_what_is_missing() -> None:
     s = per_placement_random()
     tuning = [config_key(p) for p in points(PerPlacementPlanner(s).next_plan(unread))]
-    done = frozenset([*tuning, ("none", 0.5, "adam", CONFIRM_SEED)])
+    done = frozenset([*tuning, TrialKey("none", 0.5, "adam", CONFIRM_SEED, 0.001)])
     planner = PerPlacementPlanner(s, done)
     assert planner.expected == 5  # tuning is done: the confirmations left
     confirmation = keys(planner.next_plan(lambda: tuned()))
-    assert len(confirmation) == 5 and ("none", 0.5, "adam", CONFIRM_SEED) not in confirmation
+    assert len(confirmation) == 5 and ("none", 0.5, "adam", CONFIRM_SEED, 0.001) not in confirmation
     every = frozenset([*done, *confirmation])
     finished = PerPlacementPlanner(s, every)
     assert finished.expected == 0 and finished.next_plan(unread) is None
@@ -185,7 +189,7 @@ def test_per_placement_optuna_searches_each_placement_on_its_own() -> None:
         strategy={"algorithm": "optuna", "num_samples": 3, "tuning": "per_placement"},
         search={"placement": ["none", "after_activation"], "dropout": {"low": 0.0, "high": 0.5}},
     )
-    planner = PerPlacementPlanner(s, frozenset({("none", 0.1, "adam", 0)}))
+    planner = PerPlacementPlanner(s, frozenset({TrialKey("none", 0.1, "adam", 0, 0.001)}))
     assert planner.expected == 2 + 3 + 2 * 3
     first, second = planner.next_plan(unread), planner.next_plan(unread)
     assert first is not None and second is not None
@@ -215,7 +219,7 @@ def test_adaptive_first_round_runs_min_seeds_and_records_the_look() -> None:
     planner = AdaptivePlanner(s, lambda calls, counts: looks.append((calls, counts)))
     assert planner.expected == 0  # nothing asked for yet
     first = keys(planner.next_plan(lambda: table([])))
-    assert sorted(first) == sorted((p, 0.0, "adam", seed) for p in PAIR for seed in (0, 1))
+    assert sorted(first) == sorted((p, 0.0, "adam", seed, 0.001) for p in PAIR for seed in (0, 1))
     assert planner.expected == 4
     assert looks == [({}, {"adaptive.trials_run": 0, "adaptive.trials_saved": 8})]
 
@@ -263,7 +267,7 @@ def test_adaptive_adds_seeds_while_undecided_until_max() -> None:
     assert planner.next_plan(lambda: trials_at(0)) is not None
     for seed in (2, 3):  # step 1: one more seed for both placements of the undecided pair
         assert sorted(keys(planner.next_plan(lambda n=seed: trials_at(n)))) == [
-            (p, 0.0, "adam", seed) for p in sorted(PAIR)
+            (p, 0.0, "adam", seed, 0.001) for p in sorted(PAIR)
         ]
     assert planner.expected == 4 + 2 + 2
     assert planner.next_plan(lambda: trials_at(4)) is None  # max seeds reached
@@ -290,3 +294,51 @@ def test_a_resumed_adaptive_sweep_runs_the_rest_of_its_round() -> None:
 )
 def test_each_spec_gets_the_planner_of_its_search(parts: dict[str, Any], kind: type) -> None:
     assert type(planner_for(spec(**parts))) is kind
+
+
+RANGED_SEARCH = {
+    "placement": ["none", "before_activation"],
+    "dropout": [0.0],
+    "seeds": 2,
+    "optimizer": [{"name": "sgd", "learning_rate": {"low": 0.01, "high": 1.0}}],
+}
+
+
+def test_per_placement_tuning_reruns_each_placement_at_its_own_best_rate() -> None:
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 3, "tuning": "per_placement"}, search=RANGED_SEARCH
+    )
+    planner = PerPlacementPlanner(s)
+    tuning = points(planner.next_plan(unread))
+    rates = sorted({p["learning_rate"] for p in tuning})
+    assert len(rates) == 3 and len(tuning) == 6  # the same 3 drawn rates for both placements
+    # BN does best at the highest rate, none at the lowest: each re-runs at its own.
+    best = {"before_activation": rates[-1], "none": rates[0]}
+    accuracy = [0.9 if p["learning_rate"] == best[p["placement"]] else 0.7 for p in tuning]
+    results = table([row(p, a) for p, a in zip(tuning, accuracy, strict=True)])
+    results["learning_rate"] = [p["learning_rate"] for p in tuning]  # as sweep.results records it
+    confirmation = points(planner.next_plan(lambda: results))
+    assert {(c["placement"], c["learning_rate"]) for c in confirmation} == set(best.items())
+    assert len(confirmation) == 2 * 2 and all(c["seed"] >= CONFIRM_SEED for c in confirmation)
+
+
+def test_per_placement_optuna_draws_each_placements_rate_in_its_own_search() -> None:
+    s = spec(
+        strategy={"algorithm": "optuna", "num_samples": 2, "tuning": "per_placement"}, search=RANGED_SEARCH
+    )
+    planner = PerPlacementPlanner(s)
+    first, second = planner.next_plan(unread), planner.next_plan(unread)
+    assert first is not None and second is not None
+    for plan in (first, second):
+        assert "learning_rate.sgd" in plan.param_space  # each placement's TPE search draws the rate
+    assert first.search_alg is not second.search_alg
+
+
+def test_a_resumed_random_sweep_with_a_rate_range_runs_the_same_blocks_missing_trials() -> None:
+    s = spec(strategy={"algorithm": "random", "num_samples": 3, "search_seed": 9}, search=RANGED_SEARCH)
+    every = [config_key(c) for c in random_configs(s)]
+    # What MLflow holds for the trials that ran: their keys read back from the runs' params.
+    ran = frozenset(every[:5])
+    resumed = keys(RandomPlanner(s, ran).next_plan(unread))
+    assert resumed == every[5:]  # the same drawn rates: the begun blocks are completed, none redrawn
+    assert {k.learning_rate for k in resumed} <= {k.learning_rate for k in every}

@@ -257,7 +257,7 @@ def test_publish_compares_a_per_placement_sweeps_re_runs_by_their_phase(store):
     assert (c.placement, c.reference, c.n_pairs, c.outcome) == ("before_activation", "none", 3, "better")
     markdown = published.files.markdown.read_text()
     assert "compared at each placement's own best settings (re-run on 3 fresh seeds" in markdown
-    assert "| before_activation | 0.1 | adam | 2 |" in markdown
+    assert "| before_activation | 0.1 | adam | 0.001 | 2 |" in markdown
 
 
 def test_publish_reads_an_adaptive_sweeps_calls_from_its_parent_run(store):

@@ -23,8 +23,9 @@ from sweep.reproducibility import (
     library_versions,
     spec_hash,
     trial_hash,
+    trial_identity,
 )
-from sweep.space import grid_configs
+from sweep.space import grid_configs, random_configs
 from sweep.spec import PLACEMENTS, SweepSpec, load_spec, parse_spec, parse_spec_text
 from sweep.tracking import SweepTracker, local_tracking_uri
 from sweep.trial import RunStatus
@@ -150,11 +151,39 @@ def test_trial_hash_ignores_what_does_not_change_training() -> None:
     assert trial_hash(labelled, {**CONFIG, "optimizer": "fast"}, FINGERPRINT) == base
 
 
+def test_mixed_precision_changes_the_trial_hash_and_off_leaves_older_hashes_as_they_were() -> None:
+    from sweep.reproducibility import trial_identity
+
+    base = trial_hash(spec_with(), CONFIG, FINGERPRINT)
+    assert trial_hash(spec_with(training__mixed_precision=False), CONFIG, FINGERPRINT) == base
+    assert trial_hash(spec_with(training__mixed_precision=True), CONFIG, FINGERPRINT) != base
+    # Off, the identity is what it was before the setting existed: runs recorded then still match.
+    assert "mixed_precision" not in trial_identity(spec_with(), CONFIG, FINGERPRINT)["training"]
+
+
 def test_a_data_file_moved_with_its_sweep_keeps_the_trial_hash(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2)), y=np.arange(4) % 2)
     here = spec_with(dataset={"source": "npz", "path": str(tmp_path / "d.npz")})
     there = spec_with(dataset={"source": "npz", "path": "data/d.npz"})
     assert trial_hash(here, CONFIG, FINGERPRINT) == trial_hash(there, CONFIG, FINGERPRINT)
+
+
+def test_a_trial_recorded_before_the_data_sources_keeps_its_identity() -> None:
+    # the dataset fields of that time, path left out: unset new fields add nothing to the hash
+    old = {"source", "n_samples", "n_features", "n_classes", "target", "validation_split", "test_split"}
+    assert set(trial_identity(spec_with(), CONFIG, FINGERPRINT)["dataset"]) == old | {
+        "split_per_seed",
+        "seed",
+    }
+
+
+def test_a_moved_loader_keeps_the_trial_hash_and_its_args_or_max_rows_change_it() -> None:
+    def loaded(**dataset: Any) -> str:
+        spec = spec_with(dataset={"source": "python", "args": {"n": 1}, "loader": "/a/d.py:load", **dataset})
+        return trial_hash(spec, CONFIG, FINGERPRINT)
+
+    assert loaded(loader="/b/d.py:load") == loaded()
+    assert len({loaded(), loaded(args={"n": 2}), loaded(max_rows=100)}) == 3
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
@@ -163,7 +192,8 @@ def test_the_spec_yaml_a_sweep_saves_gives_the_hashes_its_trials_recorded(exampl
     # cpus_per_trial=1 (an int, where YAML then reads 1.0) must not change the identity.
     ran = load_spec(example, ["dataset.test_split=0.2"])
     saved = parse_spec(parse_spec_text(ran.to_yaml()))
-    for config in grid_configs(ran):
+    # A drawn-rate example is random search: its configurations are its drawn blocks.
+    for config in grid_configs(ran) if ran.strategy.algorithm == "grid" else random_configs(ran):
         assert trial_hash(saved, config, FINGERPRINT) == trial_hash(ran, config, FINGERPRINT)
     assert spec_hash(saved) == spec_hash(ran)
 

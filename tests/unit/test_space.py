@@ -6,10 +6,11 @@ from sweep.space import (
     explicit_plan,
     grid_configs,
     placement_optuna_plan,
+    random_blocks,
     random_configs,
 )
 from sweep.spec import SpecError, parse_spec
-from sweep.trial import trial_seed
+from sweep.trial import trial_rate, trial_seed
 
 
 def spec(**parts):
@@ -125,3 +126,89 @@ def test_asha_stops_at_the_epoch_budget() -> None:
 def test_per_placement_needs_a_search_that_draws() -> None:
     with pytest.raises(SpecError, match=r"strategy\.tuning: per_placement tuning needs random or optuna"):
         spec(strategy={"tuning": "per_placement"})
+
+
+def ranged(**strategy):
+    return spec(
+        strategy={"algorithm": "random", "num_samples": 5, "search_seed": 3, **strategy},
+        search={
+            "placement": ["none", "before_activation"],
+            "dropout": [0.0],
+            "seeds": 2,
+            "optimizer": [{"name": "sgd", "learning_rate": {"low": 0.001, "high": 1.0}}, {"name": "adam"}],
+        },
+    )
+
+
+def test_each_random_block_draws_one_rate_that_every_placement_and_seed_shares() -> None:
+    s = ranged()
+    configs = random_configs(s)
+    assert len(configs) == s.trial_count == 5 * 2 * 2
+    by_block: dict[tuple, set] = {}
+    for c in configs:
+        by_block.setdefault((c["dropout"], c["optimizer"], c["learning_rate"]), set()).add(
+            (c["placement"], c["seed"])
+        )
+    assert len(by_block) == 5
+    assert all(
+        cells == {(p, seed) for p in ("none", "before_activation") for seed in (0, 1)}
+        for cells in by_block.values()
+    )
+    sgd = sorted(rate for _, optimizer, rate in by_block if optimizer == "sgd")
+    assert len(sgd) >= 2 and all(0.001 <= r <= 1.0 for r in sgd)
+    assert all(rate == float(f"{rate:.4g}") for rate in sgd)  # 4 significant digits: survives the params
+    assert {rate for _, optimizer, rate in by_block if optimizer == "adam"} <= {0.001}  # adam's fixed rate
+
+
+def test_the_same_spec_draws_the_same_rates_so_a_resume_completes_its_blocks() -> None:
+    assert random_configs(ranged()) == random_configs(ranged())
+    assert random_configs(ranged(search_seed=4)) != random_configs(ranged())
+
+
+def test_rates_are_drawn_log_uniformly_by_default() -> None:
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 400},
+        search={
+            "placement": ["none"],
+            "seeds": 1,
+            "dropout": [0.0],
+            "optimizer": [{"name": "sgd", "learning_rate": {"low": 1e-4, "high": 1.0}}],
+        },
+    )
+    rates = [b["learning_rate"] for b in random_blocks(s)]
+    below = sum(r < 1e-2 for r in rates) / len(rates)
+    assert 0.4 < below < 0.6  # half the decades lie below 0.01; a linear draw puts 1% there
+
+
+def test_a_spec_without_ranges_draws_the_blocks_it_always_drew() -> None:
+    s = spec(
+        strategy={"algorithm": "random", "num_samples": 3, "search_seed": 5},
+        search={"dropout": {"low": 0.0, "high": 0.5}, "optimizer": [{"name": "adam"}, {"name": "sgd"}]},
+    )
+    # Drawn by the code before learning-rate ranges existed: resumed sweeps of that code keep their blocks.
+    assert [(b["dropout"], b["optimizer"]) for b in random_blocks(s)] == [
+        (0.4025, "adam"),
+        (0.2577, "sgd"),
+        (0.1429, "sgd"),
+    ]
+
+
+def test_tpe_draws_each_ranged_optimizers_rate_once_per_block() -> None:
+    s = ranged(algorithm="optuna", num_samples=3)
+    plan = blocked_optuna_plan(s, seed=0, count=3)
+    assert (
+        plan.param_space["learning_rate.sgd"].sampler is not None
+        and "learning_rate.adam" not in plan.param_space
+    )
+    searcher = plan.search_alg
+    searcher.set_search_properties(plan.metric, plan.mode, plan.param_space)
+    configs = [searcher.suggest(f"t{i}") for i in range(3 * plan.search_alg.repeat)]
+    blocks = [configs[i : i + 4] for i in range(0, len(configs), 4)]
+    for block in blocks:
+        rates = {trial_rate(c, s) for c in block}
+        assert len(rates) == 1  # every placement and seed of a block: one rate
+        (rate,) = rates
+        if block[0]["optimizer"] == "sgd":
+            assert 0.001 <= rate <= 1.0 and rate == float(f"{rate:.4g}")
+        else:
+            assert rate == 0.001

@@ -157,8 +157,10 @@ def test_duplicate_explicit_labels_are_rejected() -> None:
 def test_optimizer_settings_carry_decay_and_defaults() -> None:
     spec = load_spec(EXAMPLES / "seed.yaml")
     sgd = spec.search.optimizers["sgd"]
-    assert sgd.settings == {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "decay": 1e-6}
-    assert spec.search.optimizers["adam"].settings == {"learning_rate": 0.001}
+    assert sgd.fixed_rate == 0.1
+    assert sgd.settings_at(0.1) == {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "decay": 1e-6}
+    adam = spec.search.optimizers["adam"]
+    assert adam.settings_at(adam.fixed_rate) == {"learning_rate": 0.001}
 
 
 def test_spec_is_frozen() -> None:
@@ -414,3 +416,61 @@ def test_text_that_is_not_unicode_is_refused_with_its_path(tmp_path: Path) -> No
     path.write_text('{"name": "x", "tracking": {"experiment": "a\\ud800"}}')
     with pytest.raises(SpecError, match=r"tracking.experiment: not unicode text \(an unpaired surrogate"):
         load_spec(path)
+
+
+LR_RANGE = {"name": "sgd", "learning_rate": {"low": 0.01, "high": 1.0}}
+
+
+def drawn(**strategy: object) -> dict:
+    return minimal(
+        strategy={"algorithm": "random", "num_samples": 2, **strategy}, search={"optimizer": [LR_RANGE]}
+    )
+
+
+def test_a_learning_rate_range_is_refused_by_grid_search_naming_the_entry_and_the_rule() -> None:
+    errs = errors_of(minimal(search={"optimizer": [{"name": "adam"}, LR_RANGE]}))
+    assert errs == [
+        "search.optimizer[1].learning_rate: grid search needs a fixed rate, not a range "
+        "(use strategy.algorithm random or optuna for a range)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rate", "error"),
+    [
+        ({"low": 0, "high": 0.1}, "a log range needs low > 0 (got low=0.0)"),
+        ({"low": -0.1, "high": 0.1, "log": False}, "a learning rate must be > 0 (got low=-0.1)"),
+        ({"low": 0.1, "high": 0.1}, "low must be < high (got low=0.1, high=0.1)"),
+        ({"low": 0.5, "high": 0.1}, "low must be < high (got low=0.5, high=0.1)"),
+    ],
+)
+def test_a_bad_learning_rate_range_is_one_located_error(rate: dict, error: str) -> None:
+    bad = minimal(
+        strategy={"algorithm": "random"}, search={"optimizer": [{"name": "adam", "learning_rate": rate}]}
+    )
+    # One line: not also "input should be a valid number" from the union's number branch.
+    assert errors_of(bad) == [f"search.optimizer[0].learning_rate: {error}"]
+
+
+def test_a_learning_rate_range_names_its_unknown_keys() -> None:
+    bad = minimal(
+        search={"optimizer": [{"name": "adam", "learning_rate": {"low": 0.1, "high": 1, "scale": 2}}]}
+    )
+    (err,) = [e for e in errors_of(bad) if "scale" in e]
+    assert err == "search.optimizer[0].learning_rate.scale: unknown field (allowed: low, high, log)"
+
+
+def test_a_learning_rate_range_is_valid_for_random_and_optuna_and_draws_any_number_of_blocks() -> None:
+    for algorithm in ("random", "optuna"):
+        spec = parse_spec(drawn(algorithm=algorithm, num_samples=50))  # one dropout rate, yet 50 blocks
+        (optimizer,) = spec.search.optimizer
+        assert optimizer.rate_range is not None and optimizer.rate_range.log  # log by default
+        assert optimizer.fixed_rate is None
+        assert "(dropout, optimizer, learning rate)" in spec.describe_count()
+
+
+def test_a_ranged_optimizers_default_label_names_its_range_never_a_drawn_rate() -> None:
+    spec = parse_spec(drawn(num_samples=2) | {"search": {"optimizer": [LR_RANGE, {"name": "sgd"}]}})
+    assert [o.label for o in spec.search.optimizer] == ["sgd-lr0.01-1", "sgd-lr0.01"]
+    again = parse_spec(yaml.safe_load(spec.to_yaml()))  # the saved spec reads back equal
+    assert again == spec

@@ -212,3 +212,27 @@ def test_a_trial_lost_to_infrastructure_resumes_from_its_checkpoint_without_its_
     tags = MlflowClient(uri).get_run(run_id).data.tags
     assert FAILURE not in tags and "error" not in tags  # no longer failed: it runs again
     assert tags[attempt_tag(1, "error")] == "ActorDiedError: node died"
+
+
+def test_a_trial_records_the_gpus_ray_gave_it_and_its_device(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    tracker = SweepTracker(uri, SPEC, "tracker-test-gpu", runs)
+    tracker.start_sweep()
+    on_gpu = tracker.start_trial("gpu", config(0))
+    history = [epoch(1, gpu_ids="0", device="NVIDIA H200"), epoch(2, gpu_ids="0", device="NVIDIA H200")]
+    for result in history:
+        tracker.record_result("gpu", result)
+    tracker.end_trial("gpu", history)
+    on_cpu = tracker.start_trial("cpu", config(1))
+    tracker.record_result("cpu", epoch(1, gpu_ids="", device="cpu"))
+    tracker.end_trial("cpu", [epoch(1, gpu_ids="", device="cpu")])
+    failed = tracker.start_trial("failed", config(2))  # before its first epoch: the error's note tells
+    tracker.end_trial("failed", [], error="boom", node={**NODE, "gpu_ids": "1", "device": "cpu"})
+    client = MlflowClient(uri)
+    tags = {
+        name: client.get_run(run).data.tags
+        for name, run in [("gpu", on_gpu), ("cpu", on_cpu), ("failed", failed)]
+    }
+    assert (tags["gpu"][NODE_TAGS["gpu_ids"]], tags["gpu"][NODE_TAGS["device"]]) == ("0", "NVIDIA H200")
+    assert tags["cpu"][NODE_TAGS["device"]] == "cpu" and NODE_TAGS["gpu_ids"] not in tags["cpu"]
+    assert (tags["failed"][NODE_TAGS["gpu_ids"]], tags["failed"][NODE_TAGS["device"]]) == ("1", "cpu")

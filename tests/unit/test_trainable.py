@@ -81,6 +81,22 @@ def test_fresh_keras_state_freezes_survivors_and_resets_layer_names() -> None:
     gc.unfreeze()
 
 
+def test_gpu_set_up_is_a_no_op_without_gpus_before_and_after_the_runtime_starts() -> None:
+    # A fresh process: the set-up runs once per process, and only before TensorFlow's runtime starts.
+    out = _run_python(
+        "import sys\n"
+        "from sweep.training import keras_setup\n"
+        "keras_setup.configure_tensorflow(1)  # a worker's first call: Keras still imported lean\n"
+        "print(keras_setup.training_device(), 'matplotlib' in sys.modules)\n"
+        "import tensorflow as tf\n"
+        "tf.constant(1.0) + 1  # the runtime starts: devices and pools are fixed from here\n"
+        "keras_setup._configured_gpus, keras_setup._configured_threads = False, None\n"
+        "keras_setup.configure_tensorflow(2, use_gpus=False)\n"
+        "print(keras_setup.training_device(), tf.config.threading.get_intra_op_parallelism_threads())\n"
+    )
+    assert out.splitlines()[-2:] == ["cpu False", "cpu 1"]
+
+
 def test_compile_for_training_traces_the_train_step_once_with_identical_results() -> None:
     import keras
 
