@@ -189,12 +189,12 @@ class SweepTracker:
         return self.runs_dir / self.sweep_id if self.runs_dir is not None else None
 
     def resume_index(self) -> dict[str, str]:
-        """Run name -> checkpoint folder of each trial this driver continues (sweep.trial_checkpoints)."""
-        return {r.run_name: str(r.checkpoint) for r in self._resumable.values()}
+        """Checkpoint name -> folder of each trial this driver continues (sweep.trial_checkpoints)."""
+        return {r.name: str(r.checkpoint) for r in self._resumable.values()}
 
     def resumed_history(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """The epochs a resumed trial had done, as its checkpoint recorded them ([] if not resumed)."""
-        found = self._resumable.get(TrialConfig.from_tune(config).key)
+        found = self._resumable.get(TrialConfig.from_tune(config, self.spec).key)
         return list(found.history) if found else []
 
     def _adopt_children(self) -> frozenset[TrialKey]:

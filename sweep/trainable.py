@@ -26,7 +26,7 @@ from sweep.training.fit import (
 )
 from sweep.training.keras_setup import configure_tensorflow, fresh_keras_state, import_keras, training_device
 from sweep.trial import TrialConfig
-from sweep.trial_checkpoints import read_index
+from sweep.trial_checkpoints import checkpoint_name, read_index
 
 __all__ = [
     "LAST_RESULTS",
@@ -83,7 +83,8 @@ def train_trial(
         node.update(device_facts(spec))
         # Tune adds node_ip, hostname and pid itself; the node id and the device it does not.
         mine = {k: node[k] for k in ("node_id", "gpu_ids", "device")}
-        checkpoints = TuneCheckpoints(spec, TrialConfig.from_tune(config).run_name, mine, sweep_dir)
+        name = checkpoint_name(TrialConfig.from_tune(config, spec))
+        checkpoints = TuneCheckpoints(spec, name, mine, sweep_dir)
         fit_trial(config, installed(spec, code), data, checkpoints.plain_report, checkpoints=checkpoints)
     except Exception as err:
         err.add_note(NODE_NOTE + json.dumps(node))

@@ -3,7 +3,7 @@
 Tune writes each trial's checkpoints under `SWEEP_DIR/<attempt>/<trial id>/checkpoint_NNNNNN`
 (the sweep's folder is Tune's storage path, which every node sees). A resumed sweep runs each
 trial under a new trial id, so the driver writes the resume index, `SWEEP_DIR/resume-checkpoints.json`
-(the trial's run name -> the checkpoint it continues from), before Tune starts; a trial with no
+(the trial's `checkpoint_name` -> the checkpoint it continues from), before Tune starts; a trial with no
 checkpoint of its own in this Tune run reads it (`sweep.trainable`). Plain files only: a worker
 imports this without MLflow.
 """
@@ -15,9 +15,17 @@ import shutil
 from pathlib import Path
 
 from sweep.training.checkpoints import CheckpointError, read_meta
+from sweep.trial import TrialConfig
 
 RESUME_INDEX = "resume-checkpoints.json"
 CHECKPOINT_GLOB = "checkpoint_*"
+
+
+def checkpoint_name(trial: TrialConfig) -> str:
+    """The name a trial's checkpoints carry (and the resume index keys): its run name, and its
+    learning rate, which tells apart trials of one block drawn with different rates."""
+    rate = f"-lr{trial.learning_rate:.6g}" if trial.learning_rate is not None else ""
+    return trial.run_name + rate
 
 
 def trial_checkpoints(sweep_dir: Path, trial_id: str) -> list[Path]:
@@ -43,7 +51,7 @@ def newest(candidates: list[Path]) -> Path | None:
 
 
 def read_index(sweep_dir: Path) -> dict[str, str]:
-    """The resume index: run name -> checkpoint folder ({} when there is none or it is unreadable)."""
+    """The resume index: checkpoint name -> checkpoint folder ({} when there is none or it is unreadable)."""
     try:
         index = json.loads((sweep_dir / RESUME_INDEX).read_text())
     except (OSError, ValueError):

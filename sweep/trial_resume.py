@@ -18,7 +18,7 @@ from sweep.store.layout import ATTEMPTS, ERROR, FAILURE, METRICS, NODE_TAGS, TRI
 from sweep.store.records import TrialRecord
 from sweep.training.checkpoints import CheckpointError, read_meta
 from sweep.trial import RunStatus
-from sweep.trial_checkpoints import newest, read_index, trial_checkpoints
+from sweep.trial_checkpoints import checkpoint_name, newest, read_index, trial_checkpoints
 
 DRIVER_LOST = "the sweep's driver stopped before this attempt ended"
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -29,7 +29,7 @@ class Resumable:
     """An unfinished trial's run and the checkpoint its next attempt continues from."""
 
     run_id: str
-    run_name: str
+    name: str  # the trial's checkpoint_name
     attempts: int  # the attempts it had so far
     checkpoint: Path
     history: list[dict[str, Any]]  # the epochs the checkpoint had done, as it recorded them
@@ -66,7 +66,7 @@ def resumable_trial(trial: TrialRecord, sweep_dir: Path | None) -> Resumable | N
     if sweep_dir is None or trial.config is None:
         return None
     candidates = trial_checkpoints(sweep_dir, trial.trial_id or "")
-    earlier = read_index(sweep_dir).get(trial.name)
+    earlier = read_index(sweep_dir).get(checkpoint_name(trial.config))
     if earlier:
         candidates.append(Path(earlier))
     found = newest(candidates)
@@ -76,7 +76,9 @@ def resumable_trial(trial: TrialRecord, sweep_dir: Path | None) -> Resumable | N
         history = read_meta(found).get("history") or []
     except CheckpointError:
         history = []  # the trial's restore fails with the reason and starts over in this run
-    return Resumable(trial.run_id, trial.name, trial.attempts, found, list(history), dict(trial.tags))
+    return Resumable(
+        trial.run_id, checkpoint_name(trial.config), trial.attempts, found, list(history), dict(trial.tags)
+    )
 
 
 def reopen_run(client: Any, store: Any, resumed: Resumable, trial_id: str) -> tuple[int, int]:

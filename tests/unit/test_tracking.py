@@ -161,7 +161,7 @@ def test_resume_continues_a_trial_with_a_checkpoint_in_its_own_run(store: tuple[
 
     again = SweepTracker(uri, SPEC, "tracker-test-6", runs)
     assert again.start_sweep() == frozenset()
-    assert list(again.resume_index()) == ["none-d0-adam-s0"]
+    assert list(again.resume_index()) == ["none-d0-adam-s0-lr0.001"]  # adam's default rate
     assert [r["epoch"] for r in again.resumed_history(config(0))] == [1, 2]
     assert again.start_trial("u0", config(0)) == run_id  # the same run goes on
     assert again.start_trial("u1", config(1)) != run_id
