@@ -128,3 +128,25 @@ def node_of_actor(actor_id: str | None) -> dict[str, str]:
     address = info.get("Address") or {}
     found = {"node_id": address.get("NodeID"), "node_ip": address.get("IPAddress"), "pid": info.get("Pid")}
     return {k: str(v) for k, v in found.items() if v}
+
+
+def forget_unusable_checkpoint(trial: Any) -> str | None:
+    """Before Tune retries `trial`: drop its latest checkpoint if that is gone or incomplete.
+
+    Tune restores a retry from the trial's latest checkpoint and fails the trial for good (a
+    ValueError in its restore) when that folder no longer exists; forgotten, the retry starts over
+    instead, and the reason returned is recorded (`trial.attempt_N.checkpoint_error`). A folder
+    whose record is fine but whose arrays are not is the worker's to refuse (sweep.trainable).
+    Reaches into Tune's checkpoint manager (Ray pinned to 2.60; tests/unit/test_failures.py).
+    """
+    from sweep.training.checkpoints import CheckpointError, read_meta
+
+    checkpoint = trial.checkpoint
+    if checkpoint is None:
+        return None
+    try:
+        read_meta(checkpoint.path)
+    except CheckpointError as err:
+        trial.run_metadata.checkpoint_manager._latest_checkpoint_result = None
+        return str(err)
+    return None

@@ -11,10 +11,21 @@ from typing import Any
 
 from ray.tune import Callback
 
-from sweep.failures import ERROR, actor_in_trace, last_failure, node_from_trace, node_of_actor
+from sweep.failures import (
+    ERROR,
+    INFRASTRUCTURE,
+    KINDS,
+    actor_in_trace,
+    forget_unusable_checkpoint,
+    last_failure,
+    node_from_trace,
+    node_of_actor,
+)
 from sweep.tracking import SweepTracker, one_line_error
 from sweep.trial import RunStatus, TrialConfig
+from sweep.trial_checkpoints import remove, trial_checkpoints
 
+KINDS_FOR_GOOD = tuple(k for k in KINDS if k != INFRASTRUCTURE)  # failures `sweep resume` keeps
 RETRYING = "RETRYING"  # a trial's event when its worker or node was lost and Tune runs it again
 
 
@@ -72,6 +83,7 @@ class TrialRecorder(Callback):
         self.last_end: float | None = None
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow")
         self.io_errors: list[BaseException] = []
+        self.keep_checkpoints = tracker.spec.resources.keep_checkpoints_after
 
     def __reduce__(self) -> Any:
         # Tune pickles its run config into the experiment folder; the recorder stays here.
@@ -119,24 +131,30 @@ class TrialRecorder(Callback):
         self.check()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # Called again for each retry's new actor: the epochs so far stay (see on_trial_result).
         self.first_start = self.first_start or time.monotonic()
-        self.history[trial.trial_id] = []
+        if trial.trial_id not in self.history:  # a trial an earlier driver left a checkpoint of
+            self.history[trial.trial_id] = self.tracker.resumed_history(dict(trial.config))
         self._write(self.tracker.start_trial, trial.trial_id, dict(trial.config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.history.setdefault(trial.trial_id, []).append(result)
+        # A retry continues after its checkpoint's epoch (or from the first): what it trains anew
+        # replaces the lost attempt's epochs from there on.
+        epoch = result.get("epoch", 0)
+        kept = [r for r in self.history.get(trial.trial_id, []) if r.get("epoch", 0) < epoch]
+        self.history[trial.trial_id] = [*kept, result]
         self._write(self.tracker.record_result, trial.trial_id, dict(result))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trace = last_failure(_error_file(trial))
         error = one_line_error(trace)
         self.retried += 1
-        self.history[trial.trial_id] = []  # the next attempt starts from the first epoch
         trial_id = trial.trial_id
+        unusable = forget_unusable_checkpoint(trial)  # before Tune restores the retry from it
 
         def retry() -> None:  # on the writer thread: the actor lookup is a round trip to the GCS
             node = node_from_trace(trace) or node_of_actor(actor_in_trace(trace))
-            self.tracker.retry_trial(trial_id, error, node)
+            self.tracker.retry_trial(trial_id, error, node, checkpoint_error=unusable)
 
         self._write(retry)
         self._emit(trial, RETRYING, None, error)
@@ -161,6 +179,8 @@ class TrialRecorder(Callback):
             failure=failure,
             node=node_from_trace(last_failure(trace)) if failure else None,
         )
+        if failure in (None, *KINDS_FOR_GOOD) and not self.keep_checkpoints:
+            self._write(self._remove_checkpoints, trial.trial_id)
         value = history[-1].get(self.metric) if history else None
         if error:
             self.failed += 1
@@ -171,6 +191,15 @@ class TrialRecorder(Callback):
             ):
                 self.best = value
         self._emit(trial, RunStatus.FAILED if error else RunStatus.FINISHED, value, error)
+
+    def _remove_checkpoints(self, trial_id: str) -> None:
+        """A trial that ended for good needs its checkpoints no more (an infrastructure failure
+        keeps them: `sweep resume` continues it)."""
+        sweep_dir = self.tracker.sweep_dir
+        if sweep_dir is None:
+            return
+        earlier = self.tracker.resumed_from.get(trial_id)
+        remove([*trial_checkpoints(sweep_dir, trial_id), *([Path(earlier)] if earlier else [])])
 
     def _emit(self, trial: Any, status: str, value: float | None, error: str | None) -> None:
         if self.progress:

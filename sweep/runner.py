@@ -25,6 +25,7 @@ from sweep.sweep_dir import load_sweep_spec, new_sweep_id
 from sweep.tracking import SweepTracker, trial_run_name
 from sweep.trainable import train_trial
 from sweep.trial import TrialKey
+from sweep.trial_checkpoints import write_index
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,11 +68,15 @@ class SweepResult:
     experiment_id: str = ""
 
 
-def _trainable(spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...]) -> Any:
+def _trainable(
+    spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...], sweep_dir: Path | None = None
+) -> Any:
     from ray import tune
 
     # with_parameters puts the arrays in the object store once; trials read them zero-copy.
-    fn = tune.with_parameters(train_trial, spec=spec, data=data, code=code)
+    fn = tune.with_parameters(
+        train_trial, spec=spec, data=data, code=code, sweep_dir=str(sweep_dir) if sweep_dir else None
+    )
     return tune.with_resources(
         fn, {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     )
@@ -83,7 +88,10 @@ def _open_tracker(
     tracker = SweepTracker(
         uri, spec, sweep_id, runs_dir, run_tags=job_run_tags(), data_fingerprint=fingerprint
     )
-    return tracker, tracker.start_sweep()
+    done = tracker.start_sweep()
+    # What this driver's trials continue from: before Tune starts any (and none of an earlier driver).
+    write_index(runs_dir / sweep_id, tracker.resume_index())
+    return tracker, done
 
 
 def _attempt_name(sweep_dir: Path) -> str:
@@ -167,6 +175,8 @@ def build_tuner(
             verbose=0,
             # Retries only for lost workers and nodes (sweep.failures.install_retry_policy).
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+            # A retry continues from the latest (sweep.trainable.TuneCheckpoints); older ones go.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.resources.keep_checkpoints),
         ),
     )
 
@@ -273,7 +283,7 @@ def _prepare(
     uri = Settings().resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
-    trainable = _trainable(spec, data, code)
+    trainable = _trainable(spec, data, code, sweep_dir)
     spec = _keep_data_with_sweep(spec, sweep_dir, code)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     return _Prepared(spec, sweep_dir, uri, fingerprint, trainable)
@@ -408,7 +418,8 @@ def resume_sweep(
     """Finish a sweep whose driver died or was stopped.
 
     Trials that ended for good (in MLflow) are kept; the rest, and trials whose worker or node was
-    lost, run again from their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
+    lost, run again: from their latest checkpoint in their own run where they have one, else from
+    their first epoch. Without `tracking_uri` (or MLFLOW_TRACKING_URI) the
     sweep's own tracking store, recorded in its folder, is used.
     """
     settings = apply_environment()

@@ -42,6 +42,7 @@ from sweep.store.layout import (
 )
 from sweep.store.template import seed_local_store
 from sweep.trial import RunStatus, TrialConfig, TrialKey
+from sweep.trial_resume import Resumable, reopen_run, resumable_trial
 
 _FLUSH_EVERY_S = 2.0
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -119,6 +120,11 @@ class SweepTracker:
         self._nodes: dict[str, dict[str, str]] = {}  # trial id -> where its latest attempt ran
         self._node_tags: dict[str, dict[str, str]] = {}  # node tags not yet written
         self._prior_attempts: dict[TrialKey, int] = {}  # from earlier drivers
+        self._resumable: dict[TrialKey, Resumable] = {}  # runs an earlier driver left a checkpoint of
+        self.resumed_from: dict[str, str] = {}  # trial id -> the earlier driver's checkpoint it took
+        self._attempt: dict[str, int] = {}  # trial id -> its current attempt
+        self._noted_attempt: dict[str, int] = {}  # trial id -> the attempt whose start is recorded
+        self.runs_dir = runs_dir
         self.curves: list[dict[str, Any]] = []  # per-epoch rows of this attempt's ended trials
         self._last_flush = time.monotonic()
 
@@ -177,12 +183,27 @@ class SweepTracker:
         self.store.reopen_sweep(run_id, self.run_tags)
         return self._adopt_children()
 
+    @property
+    def sweep_dir(self) -> Path | None:
+        """The sweep's folder (Tune's storage: its checkpoints), when the tracker was given one."""
+        return self.runs_dir / self.sweep_id if self.runs_dir is not None else None
+
+    def resume_index(self) -> dict[str, str]:
+        """Checkpoint name -> folder of each trial this driver continues (sweep.trial_checkpoints)."""
+        return {r.name: str(r.checkpoint) for r in self._resumable.values()}
+
+    def resumed_history(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """The epochs a resumed trial had done, as its checkpoint recorded them ([] if not resumed)."""
+        found = self._resumable.get(TrialConfig.from_tune(config, self.spec).key)
+        return list(found.history) if found else []
+
     def _adopt_children(self) -> frozenset[TrialKey]:
         """On resume: keep trials that ended for good; the rest run again.
 
         Runs left RUNNING by a killed driver, KILLED by an interrupt or FAILED because their worker
-        or node was lost are deleted (MLflow keeps them among deleted runs) and their trials run
-        again, counting the attempts they already had.
+        or node was lost run again, counting the attempts they already had: in the same run from
+        their latest checkpoint when they have one (`sweep.trial_resume`), else from the start in a
+        new run (the old one is deleted; MLflow keeps it among deleted runs).
         """
         done = set()
         for trial in self.store.trials(self.record):
@@ -194,6 +215,10 @@ class SweepTracker:
             own_failure = status == RunStatus.FAILED and trial.failure != INFRASTRUCTURE
             if status == RunStatus.FINISHED or own_failure:
                 done.add(key)
+                continue
+            resumable = resumable_trial(trial, self.sweep_dir) if key not in self._resumable else None
+            if resumable is not None:
+                self._resumable[key] = resumable
                 continue
             self._prior_attempts[key] = self._prior_attempts.get(key, 0) + trial.attempts
             self.client.delete_run(trial.run_id)
@@ -228,6 +253,9 @@ class SweepTracker:
         if trial_id in self._ended:
             return ""
         trial = TrialConfig.from_tune(config, self.spec)  # per_placement: its phase, for the verdict
+        resumed = self._resumable.get(trial.key)
+        if resumed is not None and resumed.run_id not in self._children.values():
+            return self._continue_trial(trial_id, resumed)
         attempts = 1 + self._prior_attempts.get(trial.key, 0)
         repro = dict(self.repro_tags)
         if self.data_fingerprint:
@@ -237,10 +265,25 @@ class SweepTracker:
             repro[MODEL_ARGS] = json.dumps(self.spec.model.args, sort_keys=True)
         run_id = self.store.create_trial(self.record, trial_id, trial, self.spec, attempts, repro)
         self._children[trial_id] = run_id
+        self._attempt[trial_id] = attempts
         return run_id
 
-    def retry_trial(self, trial_id: str, error: str, node: dict[str, str]) -> None:
-        """Tune starts another attempt of a trial whose worker or node was lost: same run."""
+    def _continue_trial(self, trial_id: str, resumed: Resumable) -> str:
+        """Reopen the run of a trial an earlier driver left a checkpoint of: the next attempt."""
+        attempts, recorded = reopen_run(self.client, self.store, resumed, trial_id)
+        self._last_step[trial_id] = recorded
+        self._children[trial_id] = resumed.run_id
+        self._attempt[trial_id] = attempts
+        self.resumed_from[trial_id] = str(resumed.checkpoint)
+        return resumed.run_id
+
+    def retry_trial(
+        self, trial_id: str, error: str, node: dict[str, str], checkpoint_error: str | None = None
+    ) -> None:
+        """Tune starts another attempt of a trial whose worker or node was lost: same run.
+
+        `checkpoint_error`: why the new attempt cannot continue from the trial's checkpoint.
+        """
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
@@ -250,20 +293,28 @@ class SweepTracker:
         tags = {ATTEMPTS: str(attempts), attempt_tag(lost, "error"): error[:5000]}
         if where.get("node_id"):
             tags[attempt_tag(lost, "node_id")] = where["node_id"]
+        if checkpoint_error:
+            tags[attempt_tag(attempts, "checkpoint_error")] = checkpoint_error[:5000]
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self._attempt[trial_id] = attempts
 
     def record_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Queue one epoch's metrics; written in batches, not one call per value.
 
-        A retried trial starts again from its first epoch (there are no checkpoints): epochs its
-        lost attempt already recorded are not written a second time.
+        A retried trial continues from its latest checkpoint, or starts again from its first epoch:
+        epochs an earlier attempt already recorded are not written a second time. An attempt's
+        first result records where it began (`trial.attempt_N.resumed_from_epoch`, from attempt 2
+        on) and why a checkpoint could not be restored (`trial.attempt_N.checkpoint_error`).
         """
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         if "node_id" in result:
             where = {k: str(result[k]) for k in NODE_TAGS if k in result}
             if where != self._nodes.get(trial_id):  # a running trial shows where it runs
-                self._node_tags[trial_id] = {NODE_TAGS[k]: v for k, v in where.items() if v}
+                self._node_tags.setdefault(trial_id, {}).update(
+                    {NODE_TAGS[k]: v for k, v in where.items() if v}
+                )
             self._nodes[trial_id] = where
+        self._note_attempt_start(trial_id, result)
         if step <= self._last_step.get(trial_id, 0):
             return
         self._last_step[trial_id] = step
@@ -273,6 +324,18 @@ class SweepTracker:
         due = time.monotonic() - self._last_flush > _FLUSH_EVERY_S
         if due:
             self.flush()
+
+    def _note_attempt_start(self, trial_id: str, result: dict[str, Any]) -> None:
+        attempt = self._attempt.get(trial_id, 1)
+        if "resumed_from_epoch" not in result or self._noted_attempt.get(trial_id) == attempt:
+            return
+        self._noted_attempt[trial_id] = attempt
+        tags = {}
+        if attempt > 1:
+            tags[attempt_tag(attempt, "resumed_from_epoch")] = str(int(result["resumed_from_epoch"]))
+        if result.get("checkpoint_error"):
+            tags[attempt_tag(attempt, "checkpoint_error")] = str(result["checkpoint_error"])[:5000]
+        self._node_tags.setdefault(trial_id, {}).update(tags)
 
     def flush(self, trial_id: str | None = None) -> None:
         ids = [trial_id] if trial_id else list(self._pending.keys() | self._node_tags.keys())
@@ -304,7 +367,7 @@ class SweepTracker:
             return
         epochs = self._pending.pop(trial_id, [])  # written with the summary, in one batch
         summary: dict[str, float] = {}
-        tags: dict[str, str] = {}
+        tags: dict[str, str] = self._node_tags.pop(trial_id, {})
         if history:
             last = history[-1]
             for m in METRICS:
@@ -342,6 +405,8 @@ class SweepTracker:
         self._children.pop(trial_id, None)
         self._nodes.pop(trial_id, None)
         self._node_tags.pop(trial_id, None)
+        self._attempt.pop(trial_id, None)
+        self._noted_attempt.pop(trial_id, None)
         self._ended.add(trial_id)
         self.curves += [
             {"run_id": run_id, "epoch": int(r["epoch"]), **{m: r[m] for m in METRICS if m in r}}

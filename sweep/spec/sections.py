@@ -25,6 +25,10 @@ class TrainingSpec(SpecModel):
             raise ValueError(f"must be >= 1 or 'epoch' (got {value})")
         return value
 
+    # Epochs between checkpoints of a trial's state (0: none): a lost worker, node or driver
+    # costs at most this many epochs. The default's cost is measured in docs/performance.md.
+    checkpoint_every: int = Field(default=5, ge=0, le=10_000)
+
 
 class StrategySpec(SpecModel):
     algorithm: Literal["grid", "random", "optuna"] = "grid"
@@ -63,6 +67,11 @@ class ResourcesSpec(SpecModel):
         if gpus > 1 and gpus != int(gpus):
             raise ValueError(f"must be a fraction of one GPU or a whole number (got {gpus})")
         return gpus
+
+    # The newest checkpoints kept per trial while it runs (Tune's CheckpointConfig.num_to_keep).
+    keep_checkpoints: int = Field(default=1, ge=1, le=1000)
+    # Keep a trial's checkpoints once it ended for good (by default they are removed then).
+    keep_checkpoints_after: bool = False
 
 
 class TrackingSpec(SpecModel):

@@ -7,7 +7,7 @@ import math
 import resource
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sweep.data import Dataset, trial_data
 from sweep.failures import TrialDiverged
@@ -70,17 +70,30 @@ def prepare_trial(config: dict[str, Any], spec: SweepSpec, data: Dataset) -> Any
     return model
 
 
+class Checkpoints(Protocol):
+    """Where a trial's training state is restored from and saved to (`sweep.trainable`'s for Tune)."""
+
+    def restore(self, model: Any) -> int:
+        """Load the latest state into the freshly built model: the epochs it had done (0: none)."""
+
+    def report(self, model: Any, metrics: dict[str, Any]) -> None:
+        """Report one epoch's metrics, with the model's state when a checkpoint is due."""
+
+
 def fit_trial(
     config: dict[str, Any],
     spec: SweepSpec,
     data: Dataset,
     report: Callable[[dict[str, Any]], None],
     epochs: int | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> None:
     """Train one trial in this process, handing each epoch's metrics to `report`.
 
     `epochs` (default: the spec's) stops earlier, as a scheduler would; the epochs before are the
-    same. Ray's trainable and `sweep reproduce` both train through here.
+    same. With `checkpoints`, training continues after the epochs a restored state had done, and
+    each epoch is reported through it instead of `report`. Ray's trainable and `sweep reproduce`
+    both train through here.
     """
     import time
 
@@ -91,6 +104,7 @@ def fit_trial(
     data = trial_data(data, spec.dataset, trial_seed(config))
     model = prepare_trial(config, spec, data)
     epochs = epochs or spec.training.epochs
+    done = checkpoints.restore(model) if checkpoints is not None else 0
     may_stop = spec.strategy.scheduler == "asha"
 
     class ReportEachEpoch(keras.callbacks.Callback):
@@ -110,11 +124,15 @@ def fit_trial(
                 metrics.update(zip(TEST_METRICS, test, strict=True))
             if last:
                 metrics.update(final_evaluation(self.model, spec, data))
-            report(metrics)
+            if checkpoints is not None:
+                checkpoints.report(self.model, metrics)
+            else:
+                report(metrics)
 
     model.fit(
-        training_batches(data, spec.training.batch_size, trial_seed(config)),
+        training_batches(data, spec.training.batch_size, trial_seed(config), done),
         epochs=epochs,
+        initial_epoch=done,
         validation_data=(data.x_val, data.y_val),
         shuffle=False,  # the batches above are already shuffled, every epoch anew
         verbose=0,
@@ -122,19 +140,29 @@ def fit_trial(
     )
 
 
-def training_batches(data: Dataset, batch_size: int, seed: int) -> Any:
+_ITERATORS_PER_EPOCH = 2  # iterators Keras' fit opens over a dataset of known length per epoch
+
+
+def training_batches(data: Dataset, batch_size: int, seed: int, epochs_done: int = 0) -> Any:
     """The training set, reshuffled every epoch in an order the seed fixes.
 
     Keras' own `fit(x, y, shuffle=True)` under a global seed repeats one batch order in every
     epoch (seen with Keras 3.x on TensorFlow; TensorFlow issue 35682): an explicit shuffle seed
     with `reshuffle_each_iteration` gives each epoch its own order, the same in every process and
-    for every placement of a seed.
+    for every placement of a seed. Each iterator opened over the dataset draws the next order, and
+    Keras' `fit` opens two per epoch (one as the epoch starts, one as it ends that the next epoch
+    does not use: Keras 3.x `EpochIterator._enumerate_iterator` without `steps_per_epoch`), so a
+    trial resumed after `epochs_done` epochs opens and drops that many pairs first: its next epoch
+    then trains on the order an uninterrupted trial's would (tests/unit/test_checkpoints.py).
     """
     import tensorflow as tf
 
-    return (
+    batches = (
         tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
         .shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .prefetch(2)
     )
+    for _ in range(_ITERATORS_PER_EPOCH * epochs_done):
+        iter(batches)  # draws a shuffle seed; no batch is produced
+    return batches

@@ -388,6 +388,10 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
             # the lost attempt names node1: from its epochs, or from Ray's actor table (none reported)
             assert run.data.tags.get("trial.attempt_1.node_id") == lost, run.data.tags
             assert run.data.tags["ray.node_id"] != lost  # the retry ran on the surviving node
+            # where the retry began: its checkpoint's epoch (written on node1, read on node0 from
+            # the storage both see), or 0 when node1 went before the first checkpoint
+            began = run.data.tags[f"trial.attempt_{run.data.tags['trial.attempts']}.resumed_from_epoch"]
+            assert int(began) % 5 == 0 and int(began) < 15, run.data.tags
         assert "RETRYING" in out
     finally:
         cluster.stop()

@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 30
 
 
-def running_with_pid(client: MlflowClient) -> Any:
+def running_with_pid(client: MlflowClient, runs_dir: Path) -> Any:
     """A RUNNING trial run that has recorded an epoch and the pid of its worker, or None."""
+    if not list(runs_dir.glob("*/attempt-1")):
+        return None  # the store is not read while the driver may still be creating it (a race)
     try:
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
@@ -47,7 +49,9 @@ def test_a_worker_killed_mid_trial_is_retried_or_failed_with_the_reason(
     driver = Driver(args, env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        victim = driver.wait_for(lambda: running_with_pid(client), 300, "a trial training", every=0.5)
+        victim = driver.wait_for(
+            lambda: running_with_pid(client, tmp_path), 300, "a trial training", every=0.5
+        )
         os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
         returncode = driver.finish(timeout=600)
     finally:

@@ -2,6 +2,7 @@
 
 import inspect
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
@@ -97,3 +98,25 @@ def test_actor_in_trace_finds_the_lost_worker_in_both_of_rays_wordings() -> None
     assert actor_in_trace("ValueError: bad shape") is None
     assert actor_in_trace(None) is None
     assert node_of_actor(None) == {}
+
+
+def test_a_retry_forgets_a_checkpoint_folder_that_is_gone_and_says_why(tmp_path: Path) -> None:
+    # Tune would fail the retry for good restoring from a folder that no longer exists.
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint
+
+    from sweep.failures import forget_unusable_checkpoint
+
+    trial = Trial("__fake", stub=True)
+    assert forget_unusable_checkpoint(trial) is None  # nothing to forget
+    good = tmp_path / "checkpoint_000000"
+    good.mkdir()
+    (good / "checkpoint.json").write_text('{"format": 1, "epoch": 2, "trial": "t"}')
+    manager = trial.run_metadata.checkpoint_manager
+    manager.register_checkpoint(_TrainingResult(checkpoint=Checkpoint.from_directory(str(good)), metrics={}))
+    assert forget_unusable_checkpoint(trial) is None and trial.checkpoint is not None  # kept
+    gone = tmp_path / "checkpoint_000001"
+    manager.register_checkpoint(_TrainingResult(checkpoint=Checkpoint.from_directory(str(gone)), metrics={}))
+    reason = forget_unusable_checkpoint(trial)
+    assert reason is not None and "checkpoint_000001" in reason and "incomplete" in reason
+    assert trial.checkpoint is None  # the retry starts over

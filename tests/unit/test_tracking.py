@@ -1,5 +1,6 @@
 """SweepTracker on a real (SQLite) MLflow store: parents, resume policy, attempts, node tags."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,9 +9,20 @@ from mlflow.tracking import MlflowClient
 from sweep.failures import DIVERGED, INFRASTRUCTURE
 from sweep.spec import parse_spec
 from sweep.store import SweepStore
-from sweep.store.layout import ATTEMPTS, FAILURE, JOB_TAG, NODE_TAGS, PARENT_RUN, SWEEP_ID, attempt_tag
+from sweep.store.layout import (
+    ATTEMPTS,
+    FAILURE,
+    JOB_TAG,
+    NODE_TAGS,
+    PARENT_RUN,
+    SWEEP_ID,
+    TRIAL_ID,
+    attempt_tag,
+)
 from sweep.tracking import SweepTracker, local_tracking_uri
+from sweep.training.checkpoints import META_FILE
 from sweep.trial import RunStatus
+from sweep.trial_resume import DRIVER_LOST
 
 SPEC = parse_spec(
     {
@@ -126,6 +138,80 @@ def test_resume_drops_a_run_created_just_before_the_driver_died(store: tuple[str
     again = SweepTracker(uri, SPEC, "tracker-test-5", runs)
     assert again.start_sweep() == frozenset()
     assert client.get_run(half.info.run_id).info.lifecycle_stage == "deleted"
+
+
+def _checkpoint(folder: Path, epochs: int) -> None:
+    """A checkpoint's record as Tune's trial would leave it (the arrays are the worker's concern)."""
+    folder.mkdir(parents=True)
+    history = [{k: v for k, v in epoch(n).items() if k not in NODE} for n in range(1, epochs + 1)]
+    (folder / META_FILE).write_text(
+        json.dumps({"format": 1, "trial": "t", "epoch": epochs, "history": history})
+    )
+
+
+def test_resume_continues_a_trial_with_a_checkpoint_in_its_own_run(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-6", runs)
+    first.start_sweep()
+    run_id = first.start_trial("t0", config(0))
+    first.start_trial("t1", config(1))  # no checkpoint: runs again from the start, in a new run
+    first.record_result("t0", epoch(1, resumed_from_epoch=0))
+    first.flush()  # epoch 2's write never left the driver, which died here
+    _checkpoint(runs / "tracker-test-6" / "attempt-1" / "t0" / "checkpoint_000000", 2)
+
+    again = SweepTracker(uri, SPEC, "tracker-test-6", runs)
+    assert again.start_sweep() == frozenset()
+    assert list(again.resume_index()) == ["none-d0-adam-s0-lr0.001"]  # adam's default rate
+    assert [r["epoch"] for r in again.resumed_history(config(0))] == [1, 2]
+    assert again.start_trial("u0", config(0)) == run_id  # the same run goes on
+    assert again.start_trial("u1", config(1)) != run_id
+    history = [epoch(n, resumed_from_epoch=2) for n in (3,)]
+    again.record_result("u0", history[0])
+    again.end_trial("u0", again.resumed_history(config(0)) + history)
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.info.status == RunStatus.FINISHED
+    assert run.data.tags[ATTEMPTS] == "2" and run.data.tags[TRIAL_ID] == "u0"
+    assert run.data.tags[attempt_tag(1, "error")] == DRIVER_LOST
+    assert run.data.tags[attempt_tag(2, "resumed_from_epoch")] == "2"
+    assert [m.step for m in client.get_metric_history(run_id, "val_accuracy")] == [1, 2, 3]
+    assert run.data.metrics["epochs_completed"] == 3
+    assert len(again.children()) == 2  # the run without a checkpoint was replaced, not kept
+
+
+def test_a_retry_records_where_it_began_and_why_a_checkpoint_was_refused(store: tuple[str, Path]) -> None:
+    uri, runs = store
+    tracker = SweepTracker(uri, SPEC, "tracker-test-7", runs)
+    tracker.start_sweep()
+    run_id = tracker.start_trial("t0", config(0))
+    tracker.record_result("t0", epoch(1, resumed_from_epoch=0))
+    tracker.retry_trial("t0", "ActorDiedError: the worker died", {})
+    reason = "/x/checkpoint_000000: state.npz is unreadable: BadZipFile: File is not a zip file"
+    history = [epoch(n, resumed_from_epoch=0, checkpoint_error=reason) for n in (1, 2)]
+    for result in history:
+        tracker.record_result("t0", result)
+    tracker.end_trial("t0", history)
+    tags = MlflowClient(uri).get_run(run_id).data.tags
+    assert tags[attempt_tag(2, "resumed_from_epoch")] == "0"
+    assert tags[attempt_tag(2, "checkpoint_error")] == reason
+    assert attempt_tag(1, "resumed_from_epoch") not in tags  # the first attempt began at the start
+
+
+def test_a_trial_lost_to_infrastructure_resumes_from_its_checkpoint_without_its_old_failure(
+    store: tuple[str, Path],
+) -> None:
+    uri, runs = store
+    first = SweepTracker(uri, SPEC, "tracker-test-8", runs)
+    first.start_sweep()
+    run_id = first.start_trial("t0", config(0))
+    first.end_trial("t0", [epoch(1), epoch(2)], error="ActorDiedError: node died", failure=INFRASTRUCTURE)
+    _checkpoint(runs / "tracker-test-8" / "attempt-1" / "t0" / "checkpoint_000000", 2)
+    again = SweepTracker(uri, SPEC, "tracker-test-8", runs)
+    again.start_sweep()
+    assert again.start_trial("u0", config(0)) == run_id
+    tags = MlflowClient(uri).get_run(run_id).data.tags
+    assert FAILURE not in tags and "error" not in tags  # no longer failed: it runs again
+    assert tags[attempt_tag(1, "error")] == "ActorDiedError: node died"
 
 
 def test_a_trial_records_the_gpus_ray_gave_it_and_its_device(store: tuple[str, Path]) -> None:

@@ -1,0 +1,155 @@
+"""Trials that survive: a worker killed mid-trial, then a driver killed mid-sweep, each continued
+from the trial's checkpoint in the same MLflow run, with the numbers of an uninterrupted trial.
+
+`sweep run` and `sweep resume` as a user runs them (real processes, a real local Ray, the local
+MLflow store), with test_faults' harness. The epochs are made long enough to kill in (more rows,
+small batches, one step per call), not slowed by a hook. `sweep reproduce` trains the same trial
+straight through in one process and exits 0 only when every final metric matches exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster import Driver
+from mlflow.tracking import MlflowClient
+
+from sweep.results import find_sweep
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+EPOCHS = 10
+EVERY = 2
+SLOW_EPOCHS = [  # about a second an epoch on a loaded 2-core machine
+    f"training.epochs={EPOCHS}",
+    f"training.checkpoint_every={EVERY}",
+    "resources.keep_checkpoints=2",
+    "dataset.n_samples=4000",
+    "training.batch_size=8",
+    "training.steps_per_execution=1",
+]
+
+
+def _args(tmp_path: Path, *sets: str) -> list[str]:
+    args = [str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path), "--cpus", "2"]
+    for item in (*SLOW_EPOCHS, *sets):
+        args += ["--set", item]
+    return args
+
+
+def _checkpointed(client: MlflowClient, tmp_path: Path) -> list[tuple[Any, list[Path]]]:
+    """RUNNING trial runs with a pid whose Tune trial has a checkpoint on disk, and the checkpoints."""
+    if not list(tmp_path.glob("*/*/*/checkpoint_*")):
+        return []  # and the store is not read while the driver may still be creating it
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(
+            experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
+        )
+    except Exception:  # the store is still being created
+        return []
+    found = []
+    for run in runs:
+        trial_id = run.data.tags.get("trial.id")
+        folders = [
+            p for p in tmp_path.glob(f"*/*/{trial_id}/checkpoint_*") if (p / "checkpoint.json").is_file()
+        ]
+        if run.data.tags.get("ray.pid") and folders:
+            found.append((run, folders))
+    return found
+
+
+def _trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
+    record = find_sweep(client, sweep_id)
+    return client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
+
+
+def _sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args], capture_output=True, text=True, timeout=900, cwd=cwd, env=env
+    )
+
+
+def _assert_each_epoch_once_and_reproduced(client: MlflowClient, run_id: str, tmp_path: Path) -> None:
+    steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
+    assert steps == list(range(1, EPOCHS + 1))  # every epoch once, none twice
+    again = _sweep("reproduce", run_id, "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]  # same final metrics
+    assert "identical" in again.stdout
+
+
+def test_a_worker_killed_mid_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    driver = Driver(_args(tmp_path), env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        victim, folders = driver.wait_for(
+            lambda: next(iter(_checkpointed(client, tmp_path)), None), 600, "a checkpoint", every=0.3
+        )
+        os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
+        returncode = driver.finish(timeout=900)
+    finally:
+        driver.kill()
+    assert returncode == 0, driver.output[-3000:]
+    sweep_id = re.search(r"sweep id\s+(\S+)", driver.output).group(1)
+    runs = _trial_runs(client, sweep_id)
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    killed = client.get_run(victim.info.run_id)
+    tags = killed.data.tags
+    assert tags["trial.attempts"] == "2" and tags["trial.attempt_1.error"]
+    resumed_from = int(tags["trial.attempt_2.resumed_from_epoch"])
+    assert resumed_from >= EVERY and resumed_from % EVERY == 0, tags
+    assert "trial.attempt_2.checkpoint_error" not in tags
+    _assert_each_epoch_once_and_reproduced(client, killed.info.run_id, tmp_path)
+    assert len(folders) <= 2  # resources.keep_checkpoints
+    assert not list(tmp_path.glob("*/*/*/checkpoint_*"))  # removed once each trial ended
+
+
+def test_a_killed_driver_resumed_continues_trials_from_checkpoints_or_the_start_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    driver = Driver(_args(tmp_path), env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        # both trials that run at once (2 CPUs) have a checkpoint
+        caught = driver.wait_for(
+            lambda: (found := _checkpointed(client, tmp_path)) and len(found) == 2 and found,
+            600,
+            "two trials with checkpoints",
+            every=0.3,
+        )
+    finally:
+        driver.kill()  # the driver's process group: Ray's local workers go with it
+    sweep_id = next(p.name for p in tmp_path.glob("quick-*") if p.is_dir())
+    by_run = {run.info.run_id: folders for run, folders in caught}
+    assert all(len(f) <= 2 for f in by_run.values())  # resources.keep_checkpoints
+    intact, corrupt = sorted(by_run)
+    for folder in by_run[corrupt]:
+        (folder / "state.npz").write_bytes(b"not a zip archive")
+
+    resumed = _sweep("resume", sweep_id, "--runs-dir", str(tmp_path), "--cpus", "2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Traceback" not in resumed.stdout + resumed.stderr
+    runs = {r.info.run_id: r for r in _trial_runs(client, sweep_id)}
+    assert len(runs) == 4 and {r.info.status for r in runs.values()} == {"FINISHED"}
+    assert {intact, corrupt} <= runs.keys()  # the same runs went on
+
+    kept = runs[intact].data.tags
+    assert kept["trial.attempts"] == "2" and kept["trial.attempt_1.error"]
+    assert int(kept["trial.attempt_2.resumed_from_epoch"]) >= EVERY
+    assert "trial.attempt_2.checkpoint_error" not in kept
+    _assert_each_epoch_once_and_reproduced(client, intact, tmp_path)
+
+    broken = runs[corrupt].data.tags
+    assert broken["trial.attempt_2.resumed_from_epoch"] == "0"  # started over, in the same run
+    assert "state.npz is unreadable" in broken["trial.attempt_2.checkpoint_error"]
+    _assert_each_epoch_once_and_reproduced(client, corrupt, tmp_path)
+    assert not list(tmp_path.glob("*/*/*/checkpoint_*"))  # every trial ended: none left
