@@ -5,7 +5,7 @@ dropout layers' seed generators: the random state of dropout), every variable of
 (its slots and step count, which drives learning-rate decay), the epochs done, and the metrics
 each epoch reported. The shuffle order of epoch k is fixed by the trial's seed and k alone
 (`sweep.training.fit.training_batches`), so restoring these and continuing at epoch k + 1 trains
-exactly what an uninterrupted trial trains (tests/unit/test_checkpoints.py).
+exactly what an uninterrupted trial trains (tests/unit/test_training_checkpoints.py).
 
 Arrays go in one `.npz` (no pickle), the rest in a JSON file written last: a folder without it,
 or whose arrays do not fit the model, is refused with a `CheckpointError` naming the reason.

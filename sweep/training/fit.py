@@ -153,7 +153,7 @@ def training_batches(data: Dataset, batch_size: int, seed: int, epochs_done: int
     Keras' `fit` opens two per epoch (one as the epoch starts, one as it ends that the next epoch
     does not use: Keras 3.x `EpochIterator._enumerate_iterator` without `steps_per_epoch`), so a
     trial resumed after `epochs_done` epochs opens and drops that many pairs first: its next epoch
-    then trains on the order an uninterrupted trial's would (tests/unit/test_checkpoints.py).
+    then trains on the order an uninterrupted trial's would (tests/unit/test_training_checkpoints.py).
     """
     import tensorflow as tf
 
