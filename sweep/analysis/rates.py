@@ -39,6 +39,12 @@ def drawn_rates(usable: pd.DataFrame) -> bool:
     return bool((usable.groupby("optimizer")["learning_rate"].nunique() > 1).any())
 
 
+def matched_on(usable: pd.DataFrame) -> str:
+    """What the shared-tuning pairs are matched on, in words: the learning rate too where drawn."""
+    drawn = "learning_rate" in usable.columns and drawn_rates(usable)
+    return "dropout, optimizer, learning rate and seed" if drawn else "dropout, optimizer and seed"
+
+
 def best_rates(usable: pd.DataFrame, metric: str, order: Sequence[str]) -> tuple[BestRate, ...]:
     """Each placement's block with the highest mean `metric`, where rates were drawn; else none."""
     if not drawn_rates(usable):

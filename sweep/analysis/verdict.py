@@ -20,6 +20,7 @@ from sweep.analysis.formatting import (
 )
 from sweep.analysis.interactions import Interaction
 from sweep.analysis.placements import PlacementSummary
+from sweep.analysis.rates import matched_on
 from sweep.analysis.sequential import AdaptiveSeeds
 from sweep.analysis.tuning import OwnSettings
 from sweep.analysis.tuning import describe as describe_own
@@ -68,7 +69,7 @@ def verdict_sentences(
             "descriptive."
         )
     out += _comparison_sentences(
-        comparisons, interactions, reference, margin, label, cells, n_seeds, own is not None
+        comparisons, interactions, reference, margin, label, cells, n_seeds, own is not None, trials
     )
     out += _interaction_summary(interactions)
     out += _seed_sentences(comparisons)
@@ -152,6 +153,7 @@ def _comparison_sentences(
     cells: int,
     n_seeds: int,
     own_settings: bool,
+    trials: pd.DataFrame,
 ) -> list[str]:
     if not comparisons:
         if reference != "all":
@@ -172,7 +174,7 @@ def _comparison_sentences(
         if family
         else f"No comparison has the {MIN_SEEDS} seeds with some spread that an interval needs"
     )
-    matched = "seed (each placement at its own settings)" if own_settings else "dropout, optimizer and seed"
+    matched = "seed (each placement at its own settings)" if own_settings else matched_on(trials)
     out = [
         f"\u0394 below is {what}, in percentage points of {label}, matched on {matched}. "
         f"{intervals}. A comparison is equivalent when its whole interval lies inside "

@@ -132,6 +132,8 @@ def comparisons_table(analysis: Analysis) -> Table:
     matched = (
         "seed alone (each placement at its own settings)"
         if analysis.own_settings is not None
+        else "dropout, optimizer, learning rate and seed"
+        if analysis.best_rates
         else "dropout, optimizer and seed"
     )
     title = (

@@ -85,3 +85,12 @@ def test_a_per_placement_sweep_reports_the_rate_each_placement_chose() -> None:
     assert "before_activation dropout 0 with sgd at learning rate 1;" in analysis.verdict[0]
     section = render_markdown(analysis).split("## Settings each placement chose")[1].split("\n## ")[0]
     assert "| none | 0 | sgd | 0.01 | 3 |" in section
+
+
+def test_the_verdict_and_the_comparisons_table_say_pairs_match_on_the_rate_only_where_drawn() -> None:
+    drawn = render_markdown(analyse(tolerance_table(), reference="none"))
+    assert drawn.count("dropout, optimizer, learning rate and seed") == 2  # the verdict, the table's note
+    fixed = tolerance_table()
+    plain = render_markdown(analyse(fixed[fixed["learning_rate"] == 0.1], reference="none"))
+    assert "learning rate and seed" not in plain
+    assert plain.count("dropout, optimizer and seed") == 2
