@@ -92,6 +92,11 @@ def test_a_sweep_on_a_python_loader_runs_with_its_args_and_max_rows(tmp_path: Pa
     assert {r.info.status for r in children} == {"FINISHED"}
     assert all("final_test_accuracy" in r.data.metrics for r in children)
     saved = yaml.safe_load((runs / sweep_id / "spec.yaml").read_text())
-    assert saved["dataset"]["loader"] == f"{tmp_path / 'code' / 'blobs.py'}:load"
+    # The saved spec names the sweep's own copy of the loader's folder (sweep.code_bundle), so a
+    # resume or reproduce reads the same code wherever the sweep started.
+    loader = saved["dataset"]["loader"]
+    assert re.fullmatch(r"code/[0-9a-f]+/blobs\.py:load", loader), loader
+    copy = runs / sweep_id / loader.rpartition(":")[0]
+    assert copy.read_text() == (tmp_path / "code" / "blobs.py").read_text()
     assert saved["dataset"]["args"] == {"n": 400, "shift": 2.0}
     assert saved["dataset"]["max_rows"] == 80
