@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from sweep_runs import trial_runs
 
 from sweep.results import find_sweep
+from sweep.trial import SEED_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -60,13 +61,15 @@ def training(client: MlflowClient, sweep_id: str) -> Any:
     )
 
 
-def tune_record(sweep_dir: Path, ray_temp: Path) -> dict[str, dict[int, float]]:
-    """What Tune itself recorded: trial id -> epoch -> val_accuracy (a retried attempt's last value).
+def tune_record(sweep_dir: Path, ray_temp: Path) -> dict[tuple[str, float, int], dict[int, float]]:
+    """What Tune itself recorded: (placement, dropout, seed) -> epoch -> val_accuracy, over every
+    Tune trial of that configuration (a retried attempt's last value; a trial `sweep resume`
+    continued from its checkpoint is a new Tune trial reporting only the epochs after it).
 
     Tune's JSON logger writes result.json in the driver's staging dir under Ray's session dir and copies it to
     the sweep's folder now and then; a SIGKILLed driver's last results are only in the former.
     """
-    out: dict[str, dict[int, float]] = {}
+    out: dict[tuple[str, float, int], dict[int, float]] = {}
     files = [
         *sweep_dir.glob("attempt-*/*/result.json"),
         *ray_temp.rglob("attempt-*/driver_artifacts/*/result.json"),
@@ -75,7 +78,9 @@ def tune_record(sweep_dir: Path, ray_temp: Path) -> dict[str, dict[int, float]]:
         for line in results.read_text().splitlines():
             result = json.loads(line)
             if "epoch" in result and "val_accuracy" in result:
-                out.setdefault(result["trial_id"], {})[int(result["epoch"])] = float(result["val_accuracy"])
+                config = result["config"]
+                key = (config["placement"], float(config["dropout"]), int(config[SEED_KEY]))
+                out.setdefault(key, {})[int(result["epoch"])] = float(result["val_accuracy"])
     return out
 
 
@@ -160,11 +165,10 @@ def test_a_sweep_through_every_fault_loses_nothing(tmp_path: Path, monkeypatch: 
             for run in runs:
                 history = client.get_metric_history(run.info.run_id, "val_accuracy")
                 assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), run.info.run_name
-                recorded = tune.get(run.data.tags["trial.id"], {})
-                assert sorted(recorded) == list(range(1, EPOCHS + 1)), (
-                    run.data.tags["trial.id"],
-                    sorted(tune),
-                )
+                params = run.data.params
+                key = (params["placement"], float(params["dropout"]), int(params["seed"]))
+                recorded = tune.get(key, {})
+                assert sorted(recorded) == list(range(1, EPOCHS + 1)), (key, sorted(tune))
                 for metric in history:  # the same values Tune saw (a retry repeats them exactly)
                     assert metric.value == pytest.approx(recorded[metric.step], abs=1e-6), run.info.run_name
             assert any(r.data.tags["trial.attempts"] != "1" for r in runs)  # the faults did hit trials
