@@ -165,7 +165,8 @@ def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
 ) -> None:
     project = tmp_path / "project"
     model = {"kind": "python", "builder": "models/net.py:build", "args": {"width": 6}}
-    spec = write_spec(project, "builder-job", seeds=2, epochs=2, model=model)
+    # 3 epochs as the sweep above: trials long enough that both 1-CPU nodes take some
+    spec = write_spec(project, "builder-job", seeds=2, epochs=3, model=model)
     (project / "models").mkdir()
     (project / "models" / "net.py").write_text(
         "import keras\nfrom sweep.blocks import block\n\n"
@@ -179,7 +180,7 @@ def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
     done = sweep_cli(*args, "--runs-dir", str(tmp_path / "runs"), "--follow", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sweep_id = sweep_id_in(done.stdout)
-    runs = assert_complete(MlflowClient(tracking.url), sweep_id, trials=4, epochs=2)
+    runs = assert_complete(MlflowClient(tracking.url), sweep_id, trials=4, epochs=3)
     assert {r.data.tags["ray.node_id"] for r in runs} == set(cluster.node_ids().values())
     assert {r.data.tags["model.builder"].rsplit("/", 1)[-1] for r in runs} == {"net.py:build"}
     assert {r.data.tags["model.args"] for r in runs} == {'{"width": 6}'}
