@@ -39,9 +39,8 @@ def drawn_rates(usable: pd.DataFrame) -> bool:
     return bool((usable.groupby("optimizer")["learning_rate"].nunique() > 1).any())
 
 
-def matched_on(usable: pd.DataFrame) -> str:
+def matched_on(drawn: bool) -> str:
     """What the shared-tuning pairs are matched on, in words: the learning rate too where drawn."""
-    drawn = "learning_rate" in usable.columns and drawn_rates(usable)
     return "dropout, optimizer, learning rate and seed" if drawn else "dropout, optimizer and seed"
 
 

@@ -20,7 +20,7 @@ from sweep.analysis.formatting import (
 )
 from sweep.analysis.interactions import Interaction
 from sweep.analysis.placements import PlacementSummary
-from sweep.analysis.rates import matched_on
+from sweep.analysis.rates import drawn_rates, matched_on
 from sweep.analysis.sequential import AdaptiveSeeds
 from sweep.analysis.tuning import OwnSettings
 from sweep.analysis.tuning import describe as describe_own
@@ -174,7 +174,8 @@ def _comparison_sentences(
         if family
         else f"No comparison has the {MIN_SEEDS} seeds with some spread that an interval needs"
     )
-    matched = "seed (each placement at its own settings)" if own_settings else matched_on(trials)
+    drawn = "learning_rate" in trials.columns and drawn_rates(trials)
+    matched = "seed (each placement at its own settings)" if own_settings else matched_on(drawn)
     out = [
         f"\u0394 below is {what}, in percentage points of {label}, matched on {matched}. "
         f"{intervals}. A comparison is equivalent when its whole interval lies inside "

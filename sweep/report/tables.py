@@ -22,6 +22,7 @@ from sweep.analysis import (
     format_p,
     metric_label,
 )
+from sweep.analysis.rates import matched_on
 from sweep.report.answer import SEQUENTIAL_NOTE
 from sweep.report.plots import BOXES_PNG, CURVES_PNG, HEATMAP_PNG, Plot
 
@@ -132,9 +133,7 @@ def comparisons_table(analysis: Analysis) -> Table:
     matched = (
         "seed alone (each placement at its own settings)"
         if analysis.own_settings is not None
-        else "dropout, optimizer, learning rate and seed"
-        if analysis.best_rates
-        else "dropout, optimizer and seed"
+        else matched_on(bool(analysis.best_rates))
     )
     title = (
         "Paired comparisons, every pair"
