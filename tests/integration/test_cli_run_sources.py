@@ -41,6 +41,13 @@ def _children(runs: Path, sweep_id: str) -> list:
     return children
 
 
+def _run_to_the_end(spec: Path, runs: Path, cwd: Path) -> str:
+    """`sweep run` on `spec` with both trials finished; its sweep id."""
+    run = _sweep("run", str(spec), "--runs-dir", str(runs), "--cpus", "1", cwd=cwd)
+    assert re.search(r"state\s+finished: 2 finished, 0 failed", run.stdout), run.stdout[-3000:]
+    return re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
+
+
 def test_a_cnn_sweep_on_an_image_folder_runs_and_resumes_from_its_own_copy(tmp_path: Path) -> None:
     for k, name in enumerate(("circle", "square")):
         (tmp_path / "imgs" / name).mkdir(parents=True)
@@ -53,9 +60,7 @@ def test_a_cnn_sweep_on_an_image_folder_runs_and_resumes_from_its_own_copy(tmp_p
         "model: {kind: cnn, hidden_units: [4], activation: relu}\n" + SEARCH
     )
     runs = tmp_path / "runs"
-    run = _sweep("run", str(spec), "--runs-dir", str(runs), "--cpus", "1", cwd=tmp_path)
-    sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
-    assert re.search(r"state\s+finished: 2 finished, 0 failed", run.stdout)
+    sweep_id = _run_to_the_end(spec, runs, tmp_path)
     children = _children(runs, sweep_id)
     assert sorted(r.data.params["placement"] for r in children) == ["before_activation", "none"]
     assert {r.info.status for r in children} == {"FINISHED"}
@@ -85,9 +90,7 @@ def test_a_sweep_on_a_python_loader_runs_with_its_args_and_max_rows(tmp_path: Pa
         "model: {hidden_units: [8], activation: relu}\n" + SEARCH
     )
     runs = tmp_path / "runs"
-    run = _sweep("run", str(spec), "--runs-dir", str(runs), "--cpus", "1", cwd=tmp_path)
-    sweep_id = re.search(r"sweep id\s+(\S+)", run.stdout).group(1)
-    assert re.search(r"state\s+finished: 2 finished, 0 failed", run.stdout)
+    sweep_id = _run_to_the_end(spec, runs, tmp_path)
     children = _children(runs, sweep_id)
     assert {r.info.status for r in children} == {"FINISHED"}
     assert all("final_test_accuracy" in r.data.metrics for r in children)
