@@ -17,6 +17,10 @@ of the service's process tree (the head, its drivers and workers), each sampled 
 
     .venv/bin/python benchmarks/load.py --burst 6 --slots 2
 
+Past `--stop-above-gb` of memory in use on the machine (default 20 of this machine's 24) the run
+kills the service's whole process tree at once and reports how far it got: this is what `--slots N`
+(today's all-at-once behaviour) meets at a large N, and the machine must survive measuring it.
+
 Figures: docs/reliability.md, docs/api.md#queue. The JSON lands in
 benchmarks/results/load-<time>.json (burst-<time>.json for a burst).
 """
@@ -24,8 +28,10 @@ benchmarks/results/load-<time>.json (burst-<time>.json for a burst).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -59,9 +65,12 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=2, help="--burst: SWEEP_MAX_RUNNING_SWEEPS")
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="--burst: the head's CPUs")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="--burst: give up after (s)")
+    parser.add_argument(
+        "--stop-above-gb", type=float, default=20.0, help="--burst: kill it all past this much memory in use"
+    )
     args = parser.parse_args()
     if args.burst:
-        summary = burst(args.burst, args.slots, args.cpus, args.timeout)
+        summary = burst(args.burst, args.slots, args.cpus, args.timeout, args.stop_above_gb)
         write(summary, "burst")
         return
 
@@ -110,7 +119,7 @@ def write(summary: dict[str, Any], kind: str) -> None:
     print(f"written to {out.relative_to(ROOT)}")
 
 
-def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
+def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -> dict[str, Any]:
     """N quick sweeps POSTed at once to a `sweep serve` with `slots` sweep slots, followed to the end."""
     import yaml
 
@@ -125,7 +134,7 @@ def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
             "SWEEP_MAX_RUNNING_SWEEPS": str(slots),
         }
         with ApiServer(root / "serve", env) as service, service.client() as api:
-            meter = Meter(service)
+            meter = Meter(service, stop_above_mb=stop_above_gb * 1024)
             meter.start()
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=min(n, 32)) as pool:
@@ -136,12 +145,14 @@ def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
             ids = [p.json()["id"] for p in posts if p.status_code == 202]
             ended: dict[str, tuple[str, float]] = {}
             peak_queued = 0
-            while len(ended) < len(ids) and time.monotonic() - started < timeout:
+            running_peak = 0
+            while len(ended) < len(ids) and time.monotonic() - started < timeout and not meter.stopped_at_s:
                 for sweep_id in ids:
                     if sweep_id not in ended and (now := status(api, sweep_id)["status"]) in ENDED:
                         ended[sweep_id] = (now, time.monotonic() - started)
                 counts = api.get("/readyz").json().get("sweeps") or {}
                 peak_queued = max(peak_queued, counts.get("queued", 0))
+                running_peak = max(running_peak, counts.get("running", 0))
                 time.sleep(2)
             meter.stop()
     times = sorted(t for _, t in ended.values())
@@ -155,6 +166,10 @@ def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
         "first_result_s": round(times[0], 1) if times else None,
         "last_result_s": round(times[-1], 1) if len(times) == n else None,
         "peak_queued": peak_queued,
+        "peak_running": running_peak,
+        "ended": len(ended),
+        "killed_for_memory_after_s": meter.stopped_at_s,
+        "stop_above_mb": meter.stop_above_mb,
         "used_memory_before_mb": meter.before_mb,
         "peak_used_memory_mb": meter.peak_used_mb,
         "peak_service_rss_mb": meter.peak_rss_mb,
@@ -164,20 +179,31 @@ def burst(n: int, slots: int, cpus: int, timeout: float) -> dict[str, Any]:
 
 
 class Meter(threading.Thread):
-    """Every second: the machine's used memory (`free`), and the RSS of the service's process tree."""
+    """Every second: the machine's used memory (`free`), and the RSS of the service's process tree;
+    past `stop_above_mb` in use, SIGKILL to that whole tree (and `stopped_at_s` set)."""
 
-    def __init__(self, service: ApiServer):
+    def __init__(self, service: ApiServer, stop_above_mb: float):
         super().__init__(daemon=True)
         self.root = service._proc.pid if service._proc else 0
         self.before_mb = _used_mb()
         self.peak_used_mb = self.before_mb
         self.peak_rss_mb = 0.0
+        self.stop_above_mb = stop_above_mb
+        self.stopped_at_s: float | None = None
+        self._started = time.monotonic()
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(1.0):
-            self.peak_used_mb = max(self.peak_used_mb, _used_mb())
-            self.peak_rss_mb = max(self.peak_rss_mb, _tree_rss_mb(self.root))
+            used = _used_mb()
+            self.peak_used_mb = max(self.peak_used_mb, used)
+            tree = _tree(self.root)
+            self.peak_rss_mb = max(self.peak_rss_mb, _rss_mb(tree))
+            if used > self.stop_above_mb and self.stopped_at_s is None:
+                for proc in tree:
+                    with contextlib.suppress(OSError, ValueError):
+                        os.kill(int(proc.name), signal.SIGKILL)
+                self.stopped_at_s = round(time.monotonic() - self._started, 1)
 
     def stop(self) -> None:
         self._done.set()
@@ -191,20 +217,25 @@ def _used_mb() -> float:
     return round(kb / 1024, 1)
 
 
-def _tree_rss_mb(root: int) -> float:
-    """The RSS of `root`'s session and of every process carrying the mark of the Ray head it
-    started (Ray's workers leave the head's process group, not its environment)."""
+def _tree(root: int) -> list[Path]:
+    """`root`'s session and every process carrying the mark of the Ray head it started (Ray's
+    workers leave the head's process group, not its environment)."""
     marks = {_mark(p) for p in _children(root)} - {None}
-    total_kb = 0
+    found = []
     for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if os.getsid(int(proc.name)) != root and _mark(proc) not in marks:
-                continue
+        with contextlib.suppress(OSError, ProcessLookupError):
+            if os.getsid(int(proc.name)) == root or _mark(proc) in marks:
+                found.append(proc)
+    return found
+
+
+def _rss_mb(procs: list[Path]) -> float:
+    total_kb = 0
+    for proc in procs:
+        with contextlib.suppress(OSError):
             for line in (proc / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
-        except (OSError, ProcessLookupError):
-            continue
     return round(total_kb / 1024, 1)
 
 

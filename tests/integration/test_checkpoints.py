@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Driver
+from cluster import Driver, wait_for
 from mlflow.tracking import MlflowClient
 
 from sweep.results import find_sweep
@@ -65,6 +65,14 @@ def _checkpointed(client: MlflowClient, tmp_path: Path) -> list[tuple[Any, list[
         if run.data.tags.get("ray.pid") and folders:
             found.append((run, folders))
     return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie has stopped writing anything)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
@@ -128,11 +136,16 @@ def test_a_killed_driver_resumed_continues_trials_from_checkpoints_or_the_start_
         )
     finally:
         driver.kill()  # the driver's process group: Ray's local workers go with it
+    workers = [int(run.data.tags["ray.pid"]) for run, _ in caught]
+    wait_for(lambda: not any(map(_alive, workers)), 60, "the trials' workers to exit", every=0.2)
     sweep_id = next(p.name for p in tmp_path.glob("quick-*") if p.is_dir())
-    by_run = {run.info.run_id: folders for run, folders in caught}
-    assert all(len(f) <= 2 for f in by_run.values())  # resources.keep_checkpoints
+    assert all(len(folders) <= 2 for _, folders in caught)  # resources.keep_checkpoints
+    by_run = {run.info.run_id: run.data.tags["trial.id"] for run, _ in caught}
     intact, corrupt = sorted(by_run)
-    for folder in by_run[corrupt]:
+    # what is on disk now: a trial may have written a newer checkpoint after it was caught
+    on_disk = {run_id: list(tmp_path.glob(f"*/*/{trial}/checkpoint_*")) for run_id, trial in by_run.items()}
+    assert all(on_disk.values())
+    for folder in on_disk[corrupt]:
         (folder / "state.npz").write_bytes(b"not a zip archive")
 
     resumed = _sweep("resume", sweep_id, "--runs-dir", str(tmp_path), "--cpus", "2", cwd=tmp_path)
