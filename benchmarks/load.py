@@ -190,7 +190,7 @@ class Meter(threading.Thread):
         self.peak_rss_mb = 0.0
         self.stop_above_mb = stop_above_mb
         self.stopped_at_s: float | None = None
-        self._started = time.monotonic()
+        self._t0 = time.monotonic()
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -203,7 +203,7 @@ class Meter(threading.Thread):
                 for proc in tree:
                     with contextlib.suppress(OSError, ValueError):
                         os.kill(int(proc.name), signal.SIGKILL)
-                self.stopped_at_s = round(time.monotonic() - self._started, 1)
+                self.stopped_at_s = round(time.monotonic() - self._t0, 1)
 
     def stop(self) -> None:
         self._done.set()

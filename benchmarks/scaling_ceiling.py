@@ -161,8 +161,9 @@ def tune_phase(
     """One Tuner.fit of instant trials, recorded for real (`mlflow`) or not at all (`noop`)."""
     from ray import tune
 
-    from sweep.runner import build_tuner, new_sweep_id
     from sweep.space import explicit_plan, grid_configs
+    from sweep.sweep_dir import new_sweep_id
+    from sweep.tuner import build_tuner
 
     spec = ceiling_spec(args.ceiling_trials, args.ceiling_epochs, "scaling-ceiling")
     sweep_id = new_sweep_id(spec)
@@ -231,8 +232,8 @@ def write_side_alone(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from sweep.runner import new_sweep_id
     from sweep.space import grid_configs
+    from sweep.sweep_dir import new_sweep_id
 
     spec = ceiling_spec(args.ceiling_trials, args.ceiling_epochs, "scaling-ceiling")
     epochs = spec.training.epochs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,20 +11,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.cluster import cluster_address, init_ray, job_run_tags, sigterm_handled
-from sweep.code_bundle import CodeBundle, kept_in, pack_spec
+from sweep.code_bundle import CodeBundle, pack_spec
 from sweep.data import Dataset, load_sweep_data
-from sweep.failures import install_retry_policy
 from sweep.planning import Planner, planner_for
 from sweep.recorder import ProgressFn, TrackingLost, TrialRecorder
 from sweep.reproducibility import data_fingerprint
 from sweep.settings import Settings, apply_environment
-from sweep.space import TunePlan
-from sweep.spec import SweepSpec, parse_spec
-from sweep.sweep_dir import load_sweep_spec, new_sweep_id
-from sweep.tracking import SweepTracker, trial_run_name
-from sweep.trainable import train_trial
+from sweep.spec import SweepSpec
+from sweep.sweep_dir import (
+    TRACKING_URI_FILE,
+    attempt_name,
+    keep_data_with_sweep,
+    load_sweep_spec,
+    new_sweep_id,
+)
+from sweep.tracking import SweepTracker
 from sweep.trial import TrialKey
 from sweep.trial_checkpoints import write_index
+from sweep.tuner import build_tuner, tune_trainable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,9 +47,6 @@ class _TrialErrorsInMLflowOnly(logging.Filter):
 
 for _name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
     logging.getLogger(_name).addFilter(_TrialErrorsInMLflowOnly())
-
-
-TRACKING_URI_FILE = "tracking-uri"  # in the sweep's folder: the store its runs went to
 
 
 @dataclass
@@ -68,20 +68,6 @@ class SweepResult:
     experiment_id: str = ""
 
 
-def _trainable(
-    spec: SweepSpec, data: Dataset, code: tuple[CodeBundle, ...], sweep_dir: Path | None = None
-) -> Any:
-    from ray import tune
-
-    # with_parameters puts the arrays in the object store once; trials read them zero-copy.
-    fn = tune.with_parameters(
-        train_trial, spec=spec, data=data, code=code, sweep_dir=str(sweep_dir) if sweep_dir else None
-    )
-    return tune.with_resources(
-        fn, {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
-    )
-
-
 def _open_tracker(
     uri: str, spec: SweepSpec, sweep_id: str, runs_dir: Path, fingerprint: str
 ) -> tuple[SweepTracker, frozenset[TrialKey]]:
@@ -92,36 +78,6 @@ def _open_tracker(
     # What this driver's trials continue from: before Tune starts any (and none of an earlier driver).
     write_index(runs_dir / sweep_id, tracker.resume_index())
     return tracker, done
-
-
-def _attempt_name(sweep_dir: Path) -> str:
-    """Tune keeps each attempt (first run, then each resume) in its own folder."""
-    n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir() and p.name[8:].isdigit())
-    return f"attempt-{n}"
-
-
-def _keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path, code: tuple[CodeBundle, ...]) -> SweepSpec:
-    """Copy a data file and the code files the spec names into the sweep's folder and point the
-    spec at the copies.
-
-    Inside a Ray job the spec's own folder is a temporary working directory; the copies (beside
-    spec.yaml, relative paths) are what `sweep resume` and `sweep reproduce` read later, wherever
-    the sweep started.
-    """
-    if spec.dataset.path is None and not code:
-        return spec
-    data = spec.model_dump(mode="json", exclude={"trial_count"})
-    if spec.dataset.path is not None:
-        source = Path(spec.dataset.path).resolve()
-        target = sweep_dir / "data" / source.name
-        if source != target:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():  # a folder of images
-                shutil.copytree(source, target, dirs_exist_ok=True)
-            else:
-                shutil.copyfile(source, target)
-        data["dataset"]["path"] = f"data/{source.name}"
-    return parse_spec(kept_in(data, code, sweep_dir))
 
 
 def _check_user_code(spec: SweepSpec, data: Dataset) -> tuple[CodeBundle, ...]:
@@ -145,40 +101,6 @@ def _trials_so_far(tracker: SweepTracker, recorder: TrialRecorder) -> pd.DataFra
 
     recorder.settle()
     return trial_table(tracker.client, tracker.record)
-
-
-def build_tuner(
-    trainable: Any, spec: SweepSpec, plan: TunePlan, recorder: TrialRecorder, *, name: str, storage_path: Path
-) -> Any:
-    """The `ray.tune.Tuner` a sweep runs (benchmarks build theirs here too, to measure the same)."""
-    from ray import tune
-
-    install_retry_policy()
-    return tune.Tuner(
-        trainable,
-        param_space=plan.param_space,
-        tune_config=tune.TuneConfig(
-            metric=plan.metric,
-            mode=plan.mode,
-            search_alg=plan.search_alg,
-            scheduler=plan.scheduler,
-            num_samples=plan.num_samples,
-            max_concurrent_trials=spec.resources.max_concurrent_trials,
-            reuse_actors=True,  # TensorFlow is imported once per worker, not per trial
-            trial_name_creator=lambda t: f"{trial_run_name(t.config)}-{t.trial_id}",
-            trial_dirname_creator=lambda t: t.trial_id,
-        ),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=str(storage_path),
-            callbacks=[recorder],
-            verbose=0,
-            # Retries only for lost workers and nodes (sweep.failures.install_retry_policy).
-            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-            # A retry continues from the latest (sweep.trainable.TuneCheckpoints); older ones go.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.resources.keep_checkpoints),
-        ),
-    )
 
 
 def _run_plans(
@@ -283,8 +205,8 @@ def _prepare(
     uri = Settings().resolve_tracking_uri(runs_dir, tracking_uri, spec.tracking.uri)
     (sweep_dir / TRACKING_URI_FILE).write_text(uri + "\n")  # where `sweep resume` looks by default
     fingerprint = data_fingerprint(data)  # once per sweep; a resume with other data is refused
-    trainable = _trainable(spec, data, code, sweep_dir)
-    spec = _keep_data_with_sweep(spec, sweep_dir, code)
+    trainable = tune_trainable(spec, data, code, sweep_dir)
+    spec = keep_data_with_sweep(spec, sweep_dir, code)
     (sweep_dir / "spec.yaml").write_text(spec.to_yaml())
     return _Prepared(spec, sweep_dir, uri, fingerprint, trainable)
 
@@ -318,7 +240,7 @@ def _run_trials(
 ) -> tuple[str, dict[str, int]]:
     """Run what the planner asks for, then close the sweep's runs whatever happened: state, counts."""
     spec, sweep_dir = prepared.spec, prepared.sweep_dir
-    attempt = _attempt_name(sweep_dir)
+    attempt = attempt_name(sweep_dir)
     state = "failed"
     recorder = None
     try:

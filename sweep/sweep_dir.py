@@ -1,4 +1,5 @@
-"""A sweep's folder under the runs dir: the id that names it, and the spec kept there.
+"""A sweep's folder under the runs dir: the id that names it, the spec kept there, the copies of
+its data and code, and the folder of each attempt (first run, then each resume).
 
 Light on purpose (no Ray, no Keras): the REST service names sweeps and `sweep reproduce` reads
 their specs without paying for Ray Tune's import.
@@ -7,10 +8,14 @@ their specs without paying for Ray Tune's import.
 from __future__ import annotations
 
 import secrets
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sweep.code_bundle import CodeBundle, kept_in
 from sweep.spec import SpecError, SweepSpec, load_spec, parse_spec, parse_spec_text
+
+TRACKING_URI_FILE = "tracking-uri"  # in the sweep's folder: the store its runs went to
 
 
 def new_sweep_id(spec: SweepSpec) -> str:
@@ -40,3 +45,33 @@ def load_sweep_spec(
         raise SpecError([f"its parent run in {uri} has no spec.yaml"], sweep_id)
     source = f"{sweep_id} (spec.yaml in MLflow)"
     return parse_spec(parse_spec_text(record.spec_yaml, source=source), source)
+
+
+def attempt_name(sweep_dir: Path) -> str:
+    """Tune keeps each attempt (first run, then each resume) in its own folder."""
+    n = 1 + sum(1 for p in sweep_dir.glob("attempt-*") if p.is_dir() and p.name[8:].isdigit())
+    return f"attempt-{n}"
+
+
+def keep_data_with_sweep(spec: SweepSpec, sweep_dir: Path, code: tuple[CodeBundle, ...]) -> SweepSpec:
+    """Copy a data file and the code files the spec names into the sweep's folder and point the
+    spec at the copies.
+
+    Inside a Ray job the spec's own folder is a temporary working directory; the copies (beside
+    spec.yaml, relative paths) are what `sweep resume` and `sweep reproduce` read later, wherever
+    the sweep started.
+    """
+    if spec.dataset.path is None and not code:
+        return spec
+    data = spec.model_dump(mode="json", exclude={"trial_count"})
+    if spec.dataset.path is not None:
+        source = Path(spec.dataset.path).resolve()
+        target = sweep_dir / "data" / source.name
+        if source != target:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():  # a folder of images
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(source, target)
+        data["dataset"]["path"] = f"data/{source.name}"
+    return parse_spec(kept_in(data, code, sweep_dir))
