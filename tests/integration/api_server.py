@@ -81,8 +81,8 @@ class ApiServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
-    def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={**AUTH, **headers}, timeout=60)
+    def client(self, timeout: float = 60, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={**AUTH, **headers}, timeout=timeout)
 
     def __enter__(self) -> Self:
         return self.start()
