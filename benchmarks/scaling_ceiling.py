@@ -289,7 +289,7 @@ def request_round_trips(args: argparse.Namespace, repeat: int) -> dict[str, dict
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    from sweep.tracking import experiment_id
+    from sweep.store.storage import experiment_id
 
     client = MlflowClient(args.tracking_uri)
     exp = experiment_id(client, "scaling-latency", None)

@@ -67,7 +67,7 @@ def hold_parent(
     from mlflow.tracking import MlflowClient
 
     from sweep.store import SweepStore
-    from sweep.tracking import experiment_id
+    from sweep.store.storage import experiment_id
 
     client = MlflowClient(tracking_uri)
     store = SweepStore(client)

@@ -150,3 +150,14 @@ def forget_unusable_checkpoint(trial: Any) -> str | None:
         trial.run_metadata.checkpoint_manager._latest_checkpoint_result = None
         return str(err)
     return None
+
+
+def one_line_error(text: str | None) -> str:
+    """The last `SomethingError: message` line of a traceback."""
+    if not text:
+        return "unknown error"
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Diverged|Interrupt)\b.*:", line):
+            return line[:500]
+    return lines[-1][:500] if lines else "unknown error"

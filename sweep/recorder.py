@@ -20,8 +20,9 @@ from sweep.failures import (
     last_failure,
     node_from_trace,
     node_of_actor,
+    one_line_error,
 )
-from sweep.tracking import SweepTracker, one_line_error
+from sweep.tracking import SweepTracker
 from sweep.trial import RunStatus, TrialConfig
 from sweep.trial_checkpoints import remove, trial_checkpoints
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,10 @@ from sweep.spec import SweepSpec
 from sweep.store import SweepRecord, SweepStore
 from sweep.store.layout import (
     ATTEMPTS,
-    BEST_EPOCH,
-    DURATION,
-    EPOCHS_COMPLETED,
     ERROR,
     ERROR_ARTIFACT,
     FAILURE,
     JOB_TAG,
-    LAST_RESULTS,
-    MEASURED,
     METRICS,
     MODEL_ARGS,
     MODEL_BUILDER,
@@ -37,44 +31,14 @@ from sweep.store.layout import (
     STOPPED_EARLY,
     SWEEP_STATE,
     attempt_tag,
-    best,
-    final,
+    trial_summary,
 )
+from sweep.store.storage import experiment_id
 from sweep.store.template import seed_local_store
 from sweep.trial import RunStatus, TrialConfig, TrialKey
 from sweep.trial_resume import Resumable, reopen_run, resumable_trial
 
 _FLUSH_EVERY_S = 2.0
-_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
-
-
-def experiment_id(client: Any, name: str, runs_dir: Path | None) -> str:
-    """The experiment's id, creating it (artifacts beside a local store) if needed."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    location = None
-    uri = client.tracking_uri
-    if uri.startswith("sqlite:") and runs_dir is not None:
-        location = (runs_dir / "mlartifacts").resolve().as_uri()
-    try:
-        return str(client.create_experiment(name, artifact_location=location))
-    except Exception:  # created meanwhile by another driver
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)
-
-
-def one_line_error(text: str | None) -> str:
-    """The last `SomethingError: message` line of a traceback."""
-    if not text:
-        return "unknown error"
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if re.match(r"^[\w.]*(Error|Exception|Diverged|Interrupt)\b.*:", line):
-            return line[:500]
-    return lines[-1][:500] if lines else "unknown error"
 
 
 def trial_run_name(config: dict[str, Any]) -> str:
@@ -343,11 +307,10 @@ class SweepTracker:
         self._last_flush = time.monotonic()
         for tid, metrics in batches.items():
             run_id = self._children.get(tid)
-            tags = [RunTag(k, v) for k, v in self._node_tags.pop(tid, {}).items()]
+            tags = self._node_tags.pop(tid, {})
             if not run_id or not (metrics or tags):
                 continue
-            for i in range(0, max(len(metrics), 1), _BATCH):
-                self.client.log_batch(run_id, metrics=metrics[i : i + _BATCH], tags=tags if i == 0 else [])
+            self.store.log_on_run(run_id, metrics, tags)
 
     def end_trial(
         self,
@@ -366,26 +329,11 @@ class SweepTracker:
         if run_id is None:
             return
         epochs = self._pending.pop(trial_id, [])  # written with the summary, in one batch
-        summary: dict[str, float] = {}
+        summary = trial_summary(history)
         tags: dict[str, str] = self._node_tags.pop(trial_id, {})
         if history:
-            last = history[-1]
-            for m in METRICS:
-                values = [r[m] for r in history if m in r]
-                if values:
-                    summary[final(m)] = float(values[-1])
-                    summary[best(m)] = float(max(values) if "accuracy" in m else min(values))
-            accs = [r.get("val_accuracy", float("nan")) for r in history]
-            if accs:
-                summary[BEST_EPOCH] = float(history[accs.index(max(accs))].get("epoch", 0))
-            summary[EPOCHS_COMPLETED] = float(last.get("epoch", len(history)))
-            kept = {"time_total_s": DURATION} | {k: k for k in MEASURED}
-            for key, name in (kept | LAST_RESULTS).items():
-                if key in last:
-                    summary[name] = float(last[key])
-            tags[STOPPED_EARLY] = str(
-                error is None and last.get("epoch", 0) < self.spec.training.epochs
-            ).lower()
+            last_epoch = history[-1].get("epoch", 0)
+            tags[STOPPED_EARLY] = str(error is None and last_epoch < self.spec.training.epochs).lower()
         where = {**self._nodes.get(trial_id, {}), **(node or {})}  # the last epoch's, or the error's
         tags.update({NODE_TAGS[k]: v for k, v in where.items() if k in NODE_TAGS and v})
         if error:
@@ -393,12 +341,7 @@ class SweepTracker:
             tags[FAILURE] = failure or "error"
         now = int(time.time() * 1000)
         metrics = epochs + [Metric(k, v, now, 0) for k, v in summary.items()]
-        for i in range(0, max(len(metrics), 1), _BATCH):
-            self.client.log_batch(
-                run_id,
-                metrics=metrics[i : i + _BATCH],
-                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
-            )
+        self.store.log_on_run(run_id, metrics, tags)
         if trace:
             self.client.log_text(run_id, trace, ERROR_ARTIFACT)
         self.client.set_terminated(run_id, RunStatus.FAILED if error else RunStatus.FINISHED)

@@ -10,6 +10,8 @@ Plain names only: a Ray worker imports the metric schema from here without impor
 
 from __future__ import annotations
 
+from typing import Any
+
 # --- tags of every run of a sweep -----------------------------------------------------------------
 PARENT_RUN = "mlflow.parentRunId"  # MLflow's MLFLOW_PARENT_RUN_ID, on child runs only
 SWEEP_ID = "sweep.id"
@@ -65,7 +67,7 @@ def attempt_tag(attempt: int, what: str) -> str:
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # every epoch, step = epoch
 TEST_METRICS = ("test_loss", "test_accuracy")  # the last epoch only (or each, where ASHA may stop)
 # Results a trial's run keeps only as summaries (by these names) from the last epoch it reported
-# (tracking.SweepTracker.end_trial): the test split judges the final model only, not each epoch's,
+# (`trial_summary`): the test split judges the final model only, not each epoch's,
 # and the rest are measured once, after the last epoch.
 LAST_RESULTS = {
     "test_loss": "final_test_loss",
@@ -90,3 +92,24 @@ def final(metric: str) -> str:
 def best(metric: str) -> str:
     """The summary of `metric`'s best epoch (highest accuracy, lowest loss)."""
     return f"best_{metric}"
+
+
+def trial_summary(history: list[dict[str, Any]]) -> dict[str, float]:
+    """A trial's summaries (at step 0) from the results of the epochs it reported: final_<m> and
+    best_<m> of every m in METRICS, the best epoch, the epochs completed, and the last epoch's
+    LAST_RESULTS, MEASURED and duration."""
+    if not history:
+        return {}
+    summary: dict[str, float] = {}
+    last = history[-1]
+    for m in METRICS:
+        values = [r[m] for r in history if m in r]
+        if values:
+            summary[final(m)] = float(values[-1])
+            summary[best(m)] = float(max(values) if "accuracy" in m else min(values))
+    accs = [r.get("val_accuracy", float("nan")) for r in history]
+    summary[BEST_EPOCH] = float(history[accs.index(max(accs))].get("epoch", 0))
+    summary[EPOCHS_COMPLETED] = float(last.get("epoch", len(history)))
+    kept = {"time_total_s": DURATION} | {k: k for k in MEASURED} | LAST_RESULTS
+    summary |= {name: float(last[key]) for key, name in kept.items() if key in last}
+    return summary

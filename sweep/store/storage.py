@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, RunTag
@@ -41,6 +42,24 @@ _END_STATUS = {
     "interrupted": RunStatus.KILLED,
     "cancelled": RunStatus.KILLED,  # cancelled while queued: it never ran
 }
+
+
+def experiment_id(client: Any, name: str, runs_dir: Path | None) -> str:
+    """The experiment's id, creating it (artifacts beside a local store) if needed."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    uri = client.tracking_uri
+    if uri.startswith("sqlite:") and runs_dir is not None:
+        location = (runs_dir / "mlartifacts").resolve().as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except Exception:  # created meanwhile by another driver
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 class SweepNotFound(LookupError):
@@ -184,10 +203,14 @@ class SweepStore:
     def log_on_sweep(self, parent_run_id: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
         """Metrics (at step 0) and tags on the parent run: an adaptive sweep's looks, the report's."""
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        for i in range(0, max(len(batch), 1), _BATCH):
-            tag_batch = [RunTag(k, v[:5000]) for k, v in tags.items()] if i == 0 else []
-            self.client.log_batch(parent_run_id, metrics=batch[i : i + _BATCH], tags=tag_batch)
+        self.log_on_run(parent_run_id, [Metric(k, float(v), now, 0) for k, v in metrics.items()], tags)
+
+    def log_on_run(self, run_id: str, metrics: list[Any], tags: Mapping[str, str]) -> None:
+        """Metrics and tags (each cut to MLflow's 5,000 characters) on one run, in as few writes
+        as MLflow's limit of 1,000 metrics a batch allows; the tags go with the first."""
+        tag_list = [RunTag(k, v[:5000]) for k, v in tags.items()]
+        for i in range(0, max(len(metrics), 1), _BATCH):
+            self.client.log_batch(run_id, metrics=metrics[i : i + _BATCH], tags=tag_list if i == 0 else [])
 
     # --- child runs -----------------------------------------------------------------------------
     def trial_runs(self, record: SweepRecord, status: str | None = None) -> list[Any]:

@@ -133,3 +133,36 @@ def test_importing_the_store_imports_neither_ray_nor_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_trial_summary_keeps_the_last_and_best_epochs_and_the_last_results() -> None:
+    history = [
+        {"epoch": 1, "loss": 0.9, "val_loss": 0.8, "val_accuracy": 0.6, "time_total_s": 1.0},
+        {"epoch": 2, "loss": 0.5, "val_loss": 0.7, "val_accuracy": 0.75, "time_total_s": 2.0},
+        {
+            "epoch": 3,
+            "loss": 0.4,
+            "val_loss": 0.9,
+            "val_accuracy": 0.7,
+            "time_total_s": 3.0,
+            "test_accuracy": 0.66,
+        },
+    ]
+    summary = layout.trial_summary(history)
+    assert summary["final_val_accuracy"] == 0.7 and summary["best_val_accuracy"] == 0.75
+    assert summary["final_val_loss"] == 0.9 and summary["best_val_loss"] == 0.7  # loss: the lowest
+    assert summary["best_epoch"] == 2 and summary["epochs_completed"] == 3
+    assert summary["duration_s"] == 3.0 and summary["final_test_accuracy"] == 0.66
+    assert "final_accuracy" not in summary  # never reported
+    assert layout.trial_summary([]) == {}
+
+
+def test_a_long_history_is_written_in_batches_mlflow_accepts_with_the_tags_once(store: SweepStore) -> None:
+    from mlflow.entities import Metric
+
+    experiment = store.client.get_experiment_by_name("Default").experiment_id
+    run_id = store.client.create_run(experiment).info.run_id
+    metrics = [Metric("loss", float(i), 0, i) for i in range(2500)]  # MLflow takes 1,000 a call
+    store.log_on_run(run_id, metrics, {"note": "x" * 6000})
+    assert len(store.client.get_metric_history(run_id, "loss")) == 2500
+    assert store.client.get_run(run_id).data.tags["note"] == "x" * 5000
