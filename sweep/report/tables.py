@@ -1,13 +1,13 @@
 """The report's tables: one builder per section, each a title, headers, rows and a note.
 
-Markdown and HTML render the same `Table`s; `figures` names the plots drawn beside a table.
+Markdown and HTML render the same `Table`s; `figures` names the plots drawn beside a table. The
+tables on BN's own statistics are `bn_tables`'.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +16,6 @@ from sweep.analysis import (
     CellMeans,
     Comparison,
     Estimate,
-    Recalibration,
     format_interval,
     format_number,
     format_p,
@@ -24,18 +23,9 @@ from sweep.analysis import (
 )
 from sweep.analysis.rates import matched_on
 from sweep.report.answer import SEQUENTIAL_NOTE
+from sweep.report.bn_tables import recalibration_table, variance_shift_table
 from sweep.report.plots import BOXES_PNG, CURVES_PNG, HEATMAP_PNG, Plot
-
-
-@dataclass(frozen=True)
-class Table:
-    """One table of the report."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    note: str = ""
-    figures: tuple[str, ...] = ()  # plot files shown right after the table
+from sweep.report.table import Table
 
 
 def arrange(sections: Sequence[Table], plots: Sequence[Plot]) -> tuple[list[list[Plot]], list[Plot]]:
@@ -62,9 +52,9 @@ def tables(analysis: Analysis) -> list[Table]:
     if analysis.best_rates:
         out.append(_best_rate_table(analysis))
     if analysis.variance_shift:
-        out.append(_variance_shift_table(analysis))
+        out.append(variance_shift_table(analysis))
     if analysis.recalibration is not None:
-        out.append(_recalibration_table(analysis.recalibration))
+        out.append(recalibration_table(analysis.recalibration))
     out.append(
         Table(
             "Expectations (EVIDENCE.md)",
@@ -260,29 +250,6 @@ def _best_rate_table(analysis: Analysis) -> Table:
     )
 
 
-def _variance_shift_table(analysis: Analysis) -> Table:
-    return Table(
-        "BN variance shift: moving variance / variance seen at test time",
-        ("placement", "dropout", "geometric mean ratio", "95% CI", "seeds", "Li et al. predict"),
-        tuple(
-            (
-                v.placement,
-                f"{v.dropout:g}",
-                format_number(v.ratio.mean, 2),
-                format_interval(v.ratio, digits=2),
-                str(v.ratio.n),
-                _predicted(v.expected, v.expected_is_lower_bound),
-            )
-            for v in analysis.variance_shift
-        ),
-        "Li et al. 2019 (arXiv:1801.05134): dropout with keep rate p in front of BN gives "
-        "1/p + (1/p \u2212 1)\u00b7c\u00b2/v for an input of mean c and variance v; without "
-        "the measured means only its least value, 1/(1\u2212rate), is known. Only where "
-        "dropout feeds BN directly. The geometric mean and its log-scale interval are over the seeds' "
-        "geometric means.",
-    )
-
-
 def _pct(est: Estimate) -> str:
     if est.n == 0:
         return "n/a"
@@ -292,29 +259,6 @@ def _pct(est: Estimate) -> str:
 
 def _median(x: float) -> str:
     return format_number(x, 0) if math.isfinite(x) else "not reached"
-
-
-def _recalibration_table(r: Recalibration) -> Table:
-    """after_dropout's BN statistics re-estimated without dropout: the gain; the deficit before, after."""
-    rows = [("after_dropout recalibrated \u2212 as trained", *_diff_cells(r.gain, "seeds"), "")]
-    for name, c in (("as trained", r.deficit), ("recalibrated", r.recalibrated)):
-        if c is not None:
-            rows.append(
-                (f"after_dropout ({name}) \u2212 {r.reference}", *_diff_cells(c.diff, "seeds"), c.outcome)
-            )
-    return Table(
-        "BN statistics re-estimated without dropout "
-        f"(after_dropout, dropout > 0, {metric_label(r.accuracy)})",
-        ("difference", "\u0394 points", "interval", "n", "outcome"),
-        tuple(rows),
-        "The first row is a 95% t-interval over the seeds' mean gains of after_dropout's trials "
-        "(seeds \u2212 1 df); the two rows against the reference share one Bonferroni-simultaneous "
-        "family and the verdict's three-outcome rule. Every n counts seeds.",
-    )
-
-
-def _diff_cells(est: Estimate, unit: str) -> tuple[str, str, str]:
-    return (format_number(est.mean, signed=True), format_interval(est), f"{est.n} {unit}")
 
 
 def _own_settings_table(analysis: Analysis) -> Table:
@@ -415,12 +359,6 @@ def _interaction_tables(analysis: Analysis) -> list[Table]:
             )
         )
     return out
-
-
-def _predicted(expected: float | None, lower_bound: bool) -> str:
-    if expected is None:
-        return "\u2014"
-    return f"\u2265 {format_number(expected, 2)}" if lower_bound else format_number(expected, 2)
 
 
 def _cell_pct(value: float, count: int) -> str:
