@@ -142,9 +142,19 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
             meter.start()
             started = time.monotonic()
 
+            retries = []
+
             def post(i: int) -> tuple[httpx.Response, float]:
+                """As a careful client posts: one Idempotency-Key, Retry-After honoured (5 tries)."""
                 sent = time.monotonic()
-                response = api.post("/v1/sweeps", json={**spec, "name": f"burst-{i}"})
+                for _ in range(5):
+                    response = api.post(
+                        "/v1/sweeps", json={**spec, "name": f"burst-{i}"}, headers={"Idempotency-Key": f"b{i}"}
+                    )
+                    if response.status_code not in (429, 503) or "retry-after" not in response.headers:
+                        break
+                    retries.append(response.status_code)
+                    time.sleep(float(response.headers["retry-after"]))
                 return response, time.monotonic() - sent
 
             with ThreadPoolExecutor(max_workers=min(n, 32)) as pool:
@@ -176,6 +186,7 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
         "refused": refused[:5],
         "post_s": {"median": round(statistics.median(waits), 2), "max": round(max(waits), 2)},
         "all_posted_s": round(all_posted_s, 1),
+        "post_retries": sorted(retries),
         "first_result_s": round(times[0], 1) if times else None,
         "last_result_s": round(times[-1], 1) if len(times) == n else None,
         "peak_queued": peak_queued,

@@ -10,6 +10,7 @@ over when the job starts (`sweep.tracking.SweepTracker.start_sweep`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -81,7 +82,13 @@ def hold_parent(
     if oldest and oldest[0].info.run_id != run_id:
         client.delete_run(run_id)
         return str(oldest[0].info.run_id), False
-    store.record_spec(run_id, spec)
+    try:
+        store.record_spec(run_id, spec)
+    except BaseException:
+        # A queued parent without its spec could never be submitted again: none is left behind.
+        with contextlib.suppress(Exception):
+            client.delete_run(run_id)
+        raise
     return run_id, True
 
 

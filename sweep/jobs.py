@@ -40,6 +40,10 @@ class JobError(RuntimeError):
     """The cluster's Jobs API refused or cannot be reached; the message says which and why."""
 
 
+class TrackingError(JobError):
+    """MLflow refused or cannot be reached while a sweep was being queued: nothing was submitted."""
+
+
 class JobNotFound(JobError):
     """The cluster answers but has no job for this sweep (never submitted, or a restarted head)."""
 
@@ -266,7 +270,8 @@ def _hold_parent(
     try:
         return admission.hold_parent(str(tracking_uri), spec, sweep_id, sid, tags, runs_dir)
     except Exception as err:
-        raise JobError(f"cannot record the queued sweep in MLflow at {tracking_uri}: {_short(err)}") from err
+        why = f"cannot record the queued sweep in MLflow at {tracking_uri}: {_short(err)}"
+        raise TrackingError(why) from err
 
 
 def _drop_parent(tracking_uri: str | None, run_id: str) -> None:

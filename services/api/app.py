@@ -33,6 +33,8 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
             settings.job_runs_dir,
             settings.status_cache_s,
             settings.max_queued_sweeps,
+            max_submits=settings.max_concurrent_submits,
+            submit_wait_s=settings.submit_wait_s,
         )
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from sweep.store import SweepRecord, SweepStore
 log = logging.getLogger("sweep.api")
 # What a refused submit is told to wait: about the time a quick sweep takes to free a slot.
 RETRY_AFTER_S = 60
+SUBMIT_RETRY_AFTER_S = 10  # a POST that found no turn to submit: the burst ahead is being staged
 
 
 def check_room(queued: int, limit: int | None) -> None:

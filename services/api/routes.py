@@ -128,6 +128,13 @@ _SPEC_BODY = {
             "description": "SWEEP_MAX_QUEUED_SWEEPS sweeps are queued already",
             "headers": {"Retry-After": {"schema": {"type": "string"}}},
         },
+        503: {
+            "model": Problem,
+            "content": {MEDIA_TYPE: {}},
+            "description": "Ray or MLflow cannot be reached, or no turn to submit came within "
+            "SWEEP_SUBMIT_WAIT_S (SWEEP_MAX_CONCURRENT_SUBMITS are staged at once): see Retry-After",
+            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+        },
     },
 )
 async def submit(

@@ -35,6 +35,11 @@ class Settings(library.Settings):
     events_poll_s: float = Field(default=2.0, gt=0)
     # How long GET /v1/sweeps/{id} may answer from the last read of that sweep (0: read each time).
     status_cache_s: float = Field(default=1.0, ge=0, le=60)
+    # POSTs that stage a sweep (MLflow writes, a Ray job upload) at once; the rest wait their turn
+    # (docs/api.md#queue: 32 at once exhausted MLflow's connection pool of 15 and got 503s).
+    max_concurrent_submits: int = Field(default=4, ge=1, le=64)
+    # How long a POST waits for its turn before a 503 with Retry-After.
+    submit_wait_s: float = Field(default=120.0, gt=0, le=3600)
 
     @property
     def tracking(self) -> str | None:

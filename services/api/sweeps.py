@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,10 +24,10 @@ from mlflow.tracking import MlflowClient
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
-from services.api.queue import check_room, resubmit
+from services.api.queue import SUBMIT_RETRY_AFTER_S, check_room, resubmit
 from services.api.states import GONE, Event, Parent, SweepState, parent_of, status_of
 from sweep import admission, jobs
-from sweep.jobs import JobError, JobStatus
+from sweep.jobs import JobError, JobStatus, TrackingError
 from sweep.results import progress_of, trial_table
 from sweep.spec import SpecError, SweepSpec
 from sweep.store import SweepStore
@@ -53,9 +54,15 @@ class Sweeps:
         runs_dir: str | None = None,
         status_cache_s: float = 0.0,
         max_queued: int | None = None,
+        *,
+        max_submits: int = 4,
+        submit_wait_s: float = 120.0,
     ):
         self.ray_address = ray_address
         self.max_queued = max_queued  # queued sweeps beyond which a submit is refused (429)
+        # Submits staged at once; a burst beyond waits its turn (up to submit_wait_s), not MLflow's pool.
+        self._submits = threading.BoundedSemaphore(max_submits)
+        self.submit_wait_s = submit_wait_s
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
@@ -300,7 +307,22 @@ class Sweeps:
 
     # --- writes -----------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
-        """Run a spec as a Ray job; (the sweep, whether it was new). A known key returns its sweep."""
+        """Run a spec as a Ray job; (the sweep, whether it was new). A known key returns its sweep.
+
+        At most `max_submits` at once; one that waited `submit_wait_s` for its turn is refused (503
+        with Retry-After) with nothing written."""
+        if not self._submits.acquire(timeout=self.submit_wait_s):
+            raise Unavailable(
+                f"{self.submit_wait_s:g} s without a turn to submit: other submits are being staged; "
+                "try again (with the same Idempotency-Key)",
+                headers={"Retry-After": str(SUBMIT_RETRY_AFTER_S)},
+            )
+        try:
+            return self._submit(spec, idempotency_key)
+        finally:
+            self._submits.release()
+
+    def _submit(self, spec: SweepSpec, idempotency_key: str | None) -> tuple[SweepState, bool]:
         spec_hash = hashlib.sha256(spec.to_yaml().encode()).hexdigest()
         metadata = {SPEC_HASH: spec_hash}
         sweep_id = None
@@ -324,6 +346,8 @@ class Sweeps:
                 runs_dir=self.runs_dir,
                 metadata=metadata,
             )
+        except TrackingError as err:
+            raise Unavailable(str(err)) from None
         except JobError as err:
             raise Unavailable(f"Ray Jobs API: {err}") from None
         except SpecError as err:  # the data file went away between the checks and the staging

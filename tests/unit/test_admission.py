@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -88,3 +89,19 @@ def test_a_sweep_cancelled_while_queued_is_not_run_by_its_job(uri: str, tmp_path
         tracker.start_sweep()
     # `sweep resume` (no job of its own) may still run it.
     assert SweepTracker(uri, SPEC, "queued-3", tmp_path).start_sweep() == frozenset()
+
+
+def test_a_queued_parent_whose_spec_cannot_be_written_is_not_left_behind(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The burst of 100 POSTs (docs/api.md#queue) saw MLflow's pool time out right here: the parent
+    # stayed SCHEDULED without spec.yaml and read as a FAILED sweep the client was told was refused.
+    from sweep.store import SweepStore
+
+    def refused(self: Any, parent_run_id: str, spec: Any) -> None:
+        raise RuntimeError("QueuePool limit of size 5 overflow 10 reached")
+
+    monkeypatch.setattr(SweepStore, "record_spec", refused)
+    with pytest.raises(RuntimeError, match="QueuePool"):
+        admission.hold_parent(uri, SPEC, "queued-5", "sweep-queued-5")
+    assert SweepStore(MlflowClient(uri)).parent_runs("queued-5") == []

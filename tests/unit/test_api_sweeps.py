@@ -175,3 +175,29 @@ def test_a_found_parent_is_read_by_id_and_searched_again_once_deleted(
     older = store.client.create_run(store.experiment, tags=tags, start_time=1).info.run_id
     store.client.delete_run(store.parent)
     assert sweeps.get("ev-1", progress=False).parent.record.parent_run_id == older  # type: ignore[union-attr]
+
+
+def test_submits_beyond_the_limit_wait_their_turn_then_get_503_with_retry_after(store: Store) -> None:
+    from services.api.problems import Unavailable
+    from services.api.queue import SUBMIT_RETRY_AFTER_S
+
+    sweeps = NoRay("http://127.0.0.1:1", store.client.tracking_uri, max_submits=1, submit_wait_s=0.3)
+    assert sweeps._submits.acquire(timeout=1)  # one submit being staged
+    spec = parse_spec({"name": "turn"})
+    with pytest.raises(Unavailable, match="without a turn to submit") as refused:
+        sweeps.submit(spec, idempotency_key="k-1")
+    assert refused.value.headers == {"Retry-After": str(SUBMIT_RETRY_AFTER_S)}
+    sweeps._submits.release()
+    # Its turn now: it goes on to Ray (none listens on port 1), named as such, leaving no parent run.
+    with pytest.raises(Unavailable, match="Ray Jobs API") as unreachable:
+        sweeps.submit(spec, idempotency_key="k-1")
+    assert "MLflow" not in unreachable.value.detail.split(":")[0]
+    parents = [run.data.tags[layout.SWEEP_ID] for run in store.runs.parent_runs(None, limit=1000)]
+    assert parents == ["ev-1"]  # the fixture's only
+
+
+def test_the_settings_bound_concurrent_submits() -> None:
+    settings = Settings(ray_address="http://127.0.0.1:1", tracking_uri="sqlite:///x.db")
+    assert settings.max_concurrent_submits == 4 and settings.submit_wait_s == 120
+    with pytest.raises(ValueError, match="max_concurrent_submits"):
+        Settings(ray_address="http://127.0.0.1:1", max_concurrent_submits=0)
