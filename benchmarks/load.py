@@ -148,9 +148,8 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
                 """As a careful client posts: one Idempotency-Key, Retry-After honoured (5 tries)."""
                 sent = time.monotonic()
                 for _ in range(5):
-                    response = api.post(
-                        "/v1/sweeps", json={**spec, "name": f"burst-{i}"}, headers={"Idempotency-Key": f"b{i}"}
-                    )
+                    body, key = {**spec, "name": f"burst-{i}"}, {"Idempotency-Key": f"b{i}"}
+                    response = api.post("/v1/sweeps", json=body, headers=key)
                     if response.status_code not in (429, 503) or "retry-after" not in response.headers:
                         break
                     retries.append(response.status_code)
