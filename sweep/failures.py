@@ -161,3 +161,9 @@ def one_line_error(text: str | None) -> str:
         if re.match(r"^[\w.]*(Error|Exception|Diverged|Interrupt)\b.*:", line):
             return line[:500]
     return lines[-1][:500] if lines else "unknown error"
+
+
+def short_error(err: BaseException, limit: int = 500) -> str:
+    """`Type: first line of the message`, at most `limit` characters: an error in one line."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]

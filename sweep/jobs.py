@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import admission
+from sweep.failures import short_error
 from sweep.spec import SpecError, SweepSpec, load_spec
 from sweep.sweep_dir import new_sweep_id
 
@@ -125,12 +126,7 @@ def job_client(address: str) -> Any:
     try:
         return JobSubmissionClient(address)
     except Exception as err:
-        raise JobError(f"cannot reach the Ray Jobs API at {address}: {_short(err)}") from err
-
-
-def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"[:500]
+        raise JobError(f"cannot reach the Ray Jobs API at {address}: {short_error(err)}") from err
 
 
 def stage(spec: SweepSpec, folder: Path) -> None:
@@ -225,7 +221,7 @@ def submit_spec(
         except Exception as err:
             if held is not None and held[1]:  # nothing was queued: no queued record either
                 _drop_parent(tracking_uri, held[0])
-            raise JobError(f"the Ray Jobs API at {address} refused the sweep: {_short(err)}") from err
+            raise JobError(f"the Ray Jobs API at {address} refused the sweep: {short_error(err)}") from err
     return Submission(sweep_id, sid, address, entrypoint, already_submitted=not new)
 
 
@@ -270,7 +266,7 @@ def _hold_parent(
     try:
         return admission.hold_parent(str(tracking_uri), spec, sweep_id, sid, tags, runs_dir)
     except Exception as err:
-        why = f"cannot record the queued sweep in MLflow at {tracking_uri}: {_short(err)}"
+        why = f"cannot record the queued sweep in MLflow at {tracking_uri}: {short_error(err)}"
         raise TrackingError(why) from err
 
 
@@ -306,7 +302,7 @@ def _job_info(client: Any, sid: str, address: str) -> Any:
     except Exception as err:
         if "does not exist" in str(err) or "404" in str(err):
             return None
-        raise JobError(f"cannot read job {sid} at {address}: {_short(err)}") from err
+        raise JobError(f"cannot read job {sid} at {address}: {short_error(err)}") from err
 
 
 def _recorded_submission_id(sweep_id: str, tracking_uri: str) -> str | None:
@@ -338,7 +334,7 @@ def cancel(
     try:
         job_client(address).stop_job(current.submission_id)
     except Exception as err:
-        raise JobError(f"cannot stop job {current.submission_id}: {_short(err)}") from err
+        raise JobError(f"cannot stop job {current.submission_id}: {short_error(err)}") from err
     if current.queued:
         if tracking_uri:
             _end_queued(sweep_id, tracking_uri)
@@ -368,7 +364,7 @@ def queue_position(sweep_id: str, *, address: str) -> int | None:
     try:
         listed = job_client(address).list_jobs()
     except Exception as err:
-        raise JobError(f"cannot list the jobs at {address}: {_short(err)}") from err
+        raise JobError(f"cannot list the jobs at {address}: {short_error(err)}") from err
     pending = [
         JobStatus.from_info(str(info.submission_id).removeprefix(SUBMISSION_PREFIX), info)
         for info in listed
@@ -390,7 +386,7 @@ def logs(sweep_id: str, *, address: str) -> str:
     try:
         return str(job_client(address).get_job_logs(current.submission_id))
     except Exception as err:
-        raise JobError(f"cannot read the logs of {current.submission_id}: {_short(err)}") from err
+        raise JobError(f"cannot read the logs of {current.submission_id}: {short_error(err)}") from err
 
 
 def watch(sweep_id: str, *, address: str, every_s: float = 2.0) -> Iterator[JobStatus]:

@@ -1,6 +1,6 @@
 """The service's side of the queue of sweeps (issue 23; Ray Jobs holds the queue itself, see
-sweep.admission): a full queue refuses new sweeps, and queued sweeps a restarted Ray head forgot
-are submitted again from their parent runs.
+sweep.admission): a burst of submits takes turns, a full queue refuses new sweeps, and queued
+sweeps a restarted Ray head forgot are submitted again from their parent runs.
 
 Ray keeps its queue of PENDING jobs in the head's GCS, which a restart without GCS fault
 tolerance loses. Each queued sweep's parent run (SCHEDULED, state `queued`, sweep.admission) holds
@@ -10,10 +10,13 @@ the same sweep, with the same Idempotency-Key, and no second driver if an earlie
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from services.api.problems import TooMany
+from services.api.problems import TooMany, Unavailable
 from sweep import jobs
 from sweep.jobs import JobError
 from sweep.spec import SpecError, parse_spec, parse_spec_text
@@ -23,6 +26,29 @@ log = logging.getLogger("sweep.api")
 # What a refused submit is told to wait: about the time a quick sweep takes to free a slot.
 RETRY_AFTER_S = 60
 SUBMIT_RETRY_AFTER_S = 10  # a POST that found no turn to submit: the burst ahead is being staged
+
+
+class Turns:
+    """At most `n` submits staged at once (each writes its queued parent run to MLflow and uploads
+    its Ray job); a burst beyond waits its turn rather than exhausting MLflow's connection pool, and
+    one that waited `wait_s` is refused (503 with Retry-After) before anything is written."""
+
+    def __init__(self, n: int, wait_s: float) -> None:
+        self._free = threading.BoundedSemaphore(n)
+        self.wait_s = wait_s
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.wait_s):
+            raise Unavailable(
+                f"{self.wait_s:g} s without a turn to submit: other submits are being staged; "
+                "try again (with the same Idempotency-Key)",
+                headers={"Retry-After": str(SUBMIT_RETRY_AFTER_S)},
+            )
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 def check_room(queued: int, limit: int | None) -> None:

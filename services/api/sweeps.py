@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,9 +23,10 @@ from mlflow.tracking import MlflowClient
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
-from services.api.queue import SUBMIT_RETRY_AFTER_S, check_room, resubmit
+from services.api.queue import Turns, check_room, resubmit
 from services.api.states import GONE, Event, Parent, SweepState, parent_of, status_of
 from sweep import admission, jobs
+from sweep.failures import short_error
 from sweep.jobs import JobError, JobStatus, TrackingError
 from sweep.results import progress_of, trial_table
 from sweep.spec import SpecError, SweepSpec
@@ -60,9 +60,7 @@ class Sweeps:
     ):
         self.ray_address = ray_address
         self.max_queued = max_queued  # queued sweeps beyond which a submit is refused (429)
-        # Submits staged at once; a burst beyond waits its turn (up to submit_wait_s), not MLflow's pool.
-        self._submits = threading.BoundedSemaphore(max_submits)
-        self.submit_wait_s = submit_wait_s
+        self._turns = Turns(max_submits, submit_wait_s)
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
@@ -87,7 +85,9 @@ class Sweeps:
         try:
             return fn(*args)
         except (requests.RequestException, ConnectionError, RuntimeError) as err:
-            raise Unavailable(f"Ray Jobs API at {self.ray_address}: cannot {what}: {_short(err)}") from None
+            raise Unavailable(
+                f"Ray Jobs API at {self.ray_address}: cannot {what}: {short_error(err, 300)}"
+            ) from None
 
     def _job(self, sweep_id: str) -> JobStatus | None:
         """The sweep's Ray job; None when the cluster does not know it."""
@@ -97,7 +97,7 @@ class Sweeps:
         except (requests.RequestException, ConnectionError, RuntimeError) as err:
             if "does not exist" in str(err) or "status code 404" in str(err):
                 return None
-            raise Unavailable(f"Ray Jobs API at {self.ray_address}: {_short(err)}") from None
+            raise Unavailable(f"Ray Jobs API at {self.ray_address}: {short_error(err, 300)}") from None
         return JobStatus.from_info(sweep_id, info)
 
     def _jobs(self) -> dict[str, JobStatus]:
@@ -114,7 +114,9 @@ class Sweeps:
         try:
             return fn(*args, **kwargs)
         except (MlflowException, requests.RequestException, OSError) as err:
-            raise Unavailable(f"MLflow at {self.tracking_uri}: cannot {what}: {_short(err)}") from None
+            raise Unavailable(
+                f"MLflow at {self.tracking_uri}: cannot {what}: {short_error(err, 300)}"
+            ) from None
 
     def _parents(self, sweep_id: str | None = None, limit: int = _LIST_LIMIT) -> dict[str, Parent]:
         """Parent runs by sweep id (newest first; the oldest of one id wins, as the tracker's does)."""
@@ -308,19 +310,9 @@ class Sweeps:
     # --- writes -----------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
         """Run a spec as a Ray job; (the sweep, whether it was new). A known key returns its sweep.
-
-        At most `max_submits` at once; one that waited `submit_wait_s` for its turn is refused (503
-        with Retry-After) with nothing written."""
-        if not self._submits.acquire(timeout=self.submit_wait_s):
-            raise Unavailable(
-                f"{self.submit_wait_s:g} s without a turn to submit: other submits are being staged; "
-                "try again (with the same Idempotency-Key)",
-                headers={"Retry-After": str(SUBMIT_RETRY_AFTER_S)},
-            )
-        try:
+        At most `max_submits` at once (`Turns`: the rest wait, then 503 with nothing written)."""
+        with self._turns.turn():
             return self._submit(spec, idempotency_key)
-        finally:
-            self._submits.release()
 
     def _submit(self, spec: SweepSpec, idempotency_key: str | None) -> tuple[SweepState, bool]:
         spec_hash = hashlib.sha256(spec.to_yaml().encode()).hexdigest()
@@ -418,8 +410,3 @@ def _valid_id(sweep_id: str) -> bool:
 def _check(sweep_id: str) -> None:
     if not _valid_id(sweep_id):
         raise NotFound(f"{sweep_id[:130]!r} is not a sweep id (lowercase letters, digits and dashes)")
-
-
-def _short(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]

@@ -182,12 +182,12 @@ def test_submits_beyond_the_limit_wait_their_turn_then_get_503_with_retry_after(
     from services.api.queue import SUBMIT_RETRY_AFTER_S
 
     sweeps = NoRay("http://127.0.0.1:1", store.client.tracking_uri, max_submits=1, submit_wait_s=0.3)
-    assert sweeps._submits.acquire(timeout=1)  # one submit being staged
+    assert sweeps._turns._free.acquire(timeout=1)  # one submit being staged
     spec = parse_spec({"name": "turn"})
     with pytest.raises(Unavailable, match="without a turn to submit") as refused:
         sweeps.submit(spec, idempotency_key="k-1")
     assert refused.value.headers == {"Retry-After": str(SUBMIT_RETRY_AFTER_S)}
-    sweeps._submits.release()
+    sweeps._turns._free.release()
     # Its turn now: it goes on to Ray (none listens on port 1), named as such, leaving no parent run.
     with pytest.raises(Unavailable, match="Ray Jobs API") as unreachable:
         sweeps.submit(spec, idempotency_key="k-1")
