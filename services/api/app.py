@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from services.api import problems
+from services.api.queue import Turns
 from services.api.routes import probes, v1
 from services.api.settings import Settings
 from services.api.sweeps import Sweeps
@@ -33,8 +34,6 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
             settings.job_runs_dir,
             settings.status_cache_s,
             settings.max_queued_sweeps,
-            max_submits=settings.max_concurrent_submits,
-            submit_wait_s=settings.submit_wait_s,
         )
 
     @asynccontextmanager
@@ -52,6 +51,7 @@ def create_app(settings: Settings, sweeps: Sweeps | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sweeps = sweeps
+    app.state.turns = Turns(settings.max_concurrent_submits, settings.submit_wait_s)
     app.state.bodies = {}  # GET /v1/sweeps/{id}: the JSON of each sweep's last read
     problems.install(app)
     app.include_router(v1)

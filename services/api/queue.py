@@ -10,10 +10,10 @@ the same sweep, with the same Idempotency-Key, and no second driver if an earlie
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from services.api.problems import TooMany, Unavailable
@@ -30,25 +30,33 @@ SUBMIT_RETRY_AFTER_S = 10  # a POST that found no turn to submit: the burst ahea
 
 class Turns:
     """At most `n` submits staged at once (each writes its queued parent run to MLflow and uploads
-    its Ray job); a burst beyond waits its turn rather than exhausting MLflow's connection pool, and
-    one that waited `wait_s` is refused (503 with Retry-After) before anything is written."""
+    its Ray job); a burst beyond waits its turn in the event loop, holding no worker thread and not
+    exhausting MLflow's connection pool, and one that waited `wait_s` is refused (503 with
+    Retry-After) before anything is written."""
 
     def __init__(self, n: int, wait_s: float) -> None:
-        self._free = threading.BoundedSemaphore(n)
-        self.wait_s = wait_s
+        self.n, self.wait_s = n, wait_s
+        self._free: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        if not self._free.acquire(timeout=self.wait_s):
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._free is None or self._loop is not loop:  # one per serving loop
+            self._free, self._loop = asyncio.Semaphore(self.n), loop
+        free = self._free
+        try:
+            await asyncio.wait_for(free.acquire(), self.wait_s)
+        except TimeoutError:
             raise Unavailable(
                 f"{self.wait_s:g} s without a turn to submit: other submits are being staged; "
                 "try again (with the same Idempotency-Key)",
                 headers={"Retry-After": str(SUBMIT_RETRY_AFTER_S)},
-            )
+            ) from None
         try:
             yield
         finally:
-            self._free.release()
+            free.release()
 
 
 def check_room(queued: int, limit: int | None) -> None:

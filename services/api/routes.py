@@ -151,7 +151,8 @@ async def submit(
     settings = settings_of(request)
     body = await intake.read_body(request, settings.max_body_bytes, settings.body_timeout_s)
     spec = intake.admit(intake.decode(body, request.headers.get("content-type")), settings)
-    state, created = await run_in_threadpool(sweeps.submit, spec, idempotency_key)
+    async with request.app.state.turns.turn():
+        state, created = await run_in_threadpool(sweeps.submit, spec, idempotency_key)
     view = render(state, request)
     return JSONResponse(
         view.model_dump(mode="json"),

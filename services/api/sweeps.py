@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from services.api.cache import ReadCache
 from services.api.models import TERMINAL
 from services.api.problems import Conflict, NotFound, Unavailable
-from services.api.queue import Turns, check_room, resubmit
+from services.api.queue import check_room, resubmit
 from services.api.states import GONE, Event, Parent, SweepState, parent_of, status_of
 from sweep import admission, jobs
 from sweep.failures import short_error
@@ -54,13 +54,9 @@ class Sweeps:
         runs_dir: str | None = None,
         status_cache_s: float = 0.0,
         max_queued: int | None = None,
-        *,
-        max_submits: int = 4,
-        submit_wait_s: float = 120.0,
     ):
         self.ray_address = ray_address
         self.max_queued = max_queued  # queued sweeps beyond which a submit is refused (429)
-        self._turns = Turns(max_submits, submit_wait_s)
         self.tracking_uri = tracking_uri
         self.runs_dir = runs_dir
         self.mlflow = MlflowClient(tracking_uri)
@@ -310,11 +306,7 @@ class Sweeps:
     # --- writes -----------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepState, bool]:
         """Run a spec as a Ray job; (the sweep, whether it was new). A known key returns its sweep.
-        At most `max_submits` at once (`Turns`: the rest wait, then 503 with nothing written)."""
-        with self._turns.turn():
-            return self._submit(spec, idempotency_key)
-
-    def _submit(self, spec: SweepSpec, idempotency_key: str | None) -> tuple[SweepState, bool]:
+        POST /v1/sweeps calls it in turns (`queue.Turns`)."""
         spec_hash = hashlib.sha256(spec.to_yaml().encode()).hexdigest()
         metadata = {SPEC_HASH: spec_hash}
         sweep_id = None

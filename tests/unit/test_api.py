@@ -4,7 +4,9 @@ errors as problem+json, the posted spec's rules, the status mapping and the sett
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pydantic import SecretStr
 
 from services.api.app import create_app
 from services.api.problems import TooMany
-from services.api.queue import RETRY_AFTER_S, check_room
+from services.api.queue import RETRY_AFTER_S, SUBMIT_RETRY_AFTER_S, check_room
 from services.api.serve import ServeError, check
 from services.api.settings import Settings, is_loopback
 from services.api.states import GONE, SweepState, status_of
@@ -241,6 +243,32 @@ def test_a_full_queue_answers_429_with_retry_after(fake: FakeSweeps) -> None:
     assert response.headers["retry-after"] == str(RETRY_AFTER_S)
     assert response.headers["content-type"] == "application/problem+json"
     assert "SWEEP_MAX_QUEUED_SWEEPS=2" in response.json()["detail"]
+
+
+def test_posts_beyond_the_submit_limit_wait_their_turn_then_get_503_with_retry_after(
+    fake: FakeSweeps,
+) -> None:
+    # 100 POSTs 32 at a time once exhausted MLflow's connection pool: 81 got 503 (docs/api.md#queue).
+    staging, release = threading.Event(), threading.Event()
+    staged = fake.submit
+
+    def slow(spec: Any, idempotency_key: str | None = None) -> Any:
+        staging.set()
+        release.wait(30)
+        return staged(spec, idempotency_key)
+
+    fake.submit = slow  # type: ignore[method-assign]
+    with client_for(fake, max_concurrent_submits=1, submit_wait_s=0.5) as api, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(api.post, "/v1/sweeps", json=SPEC, headers={"Idempotency-Key": "a"})
+        assert staging.wait(30)
+        waited = api.post("/v1/sweeps", json=SPEC, headers={"Idempotency-Key": "b"})
+        assert api.get("/readyz").status_code == 200  # the service answers meanwhile
+        release.set()
+        assert first.result(timeout=30).status_code == 202
+    assert waited.status_code == 503, waited.text
+    assert waited.headers["retry-after"] == str(SUBMIT_RETRY_AFTER_S)
+    assert "without a turn to submit" in waited.json()["detail"]
+    assert [key for _, key in fake.submitted] == ["a"]  # nothing staged for the refused one
 
 
 # --- errors -------------------------------------------------------------------------------------
