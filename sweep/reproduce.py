@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from sweep.data import Dataset
     from sweep.spec import SweepSpec
 
-# The recorded metric each re-trained value is held against (tracking.SweepTracker.end_trial).
+# The recorded metric each re-trained value is held against (sweep.store.layout.trial_summary).
 # recorded name -> the key of the re-run's last result: every final figure a trial's run keeps
 COMPARED = {**{final(m): m for m in METRICS}, **{name: key for key, name in LAST_RESULTS.items()}}
 
