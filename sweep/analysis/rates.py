@@ -33,8 +33,9 @@ class BestRate:
 
 
 def drawn_rates(usable: pd.DataFrame) -> bool:
-    """Whether some optimizer ran at more than one learning rate (drawn from a range)."""
-    if usable.empty:
+    """Whether some optimizer ran at more than one learning rate (drawn from a range); never for
+    a table without learning rates (`sweep report --trials` of another tool's table)."""
+    if usable.empty or "learning_rate" not in usable.columns:
         return False
     return bool((usable.groupby("optimizer")["learning_rate"].nunique() > 1).any())
 

@@ -174,8 +174,7 @@ def _comparison_sentences(
         if family
         else f"No comparison has the {MIN_SEEDS} seeds with some spread that an interval needs"
     )
-    drawn = "learning_rate" in trials.columns and drawn_rates(trials)
-    matched = "seed (each placement at its own settings)" if own_settings else matched_on(drawn)
+    matched = "seed (each placement at its own settings)" if own_settings else matched_on(drawn_rates(trials))
     out = [
         f"\u0394 below is {what}, in percentage points of {label}, matched on {matched}. "
         f"{intervals}. A comparison is equivalent when its whole interval lies inside "
