@@ -146,9 +146,9 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
 
             def post(i: int) -> tuple[httpx.Response, float]:
                 """As a careful client posts: one Idempotency-Key, Retry-After honoured (5 tries)."""
+                body, key = {**spec, "name": f"burst-{i}"}, {"Idempotency-Key": f"b{i}"}
                 sent = time.monotonic()
                 for _ in range(5):
-                    body, key = {**spec, "name": f"burst-{i}"}, {"Idempotency-Key": f"b{i}"}
                     response = api.post("/v1/sweeps", json=body, headers=key)
                     if response.status_code not in (429, 503) or "retry-after" not in response.headers:
                         break
@@ -163,7 +163,7 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
             ids = [p.json()["id"] for p in posts if p.status_code == 202]
             ended: dict[str, tuple[str, float]] = {}
             peak_queued = 0
-            running_peak = 0
+            peak_running = 0
             while len(ended) < len(ids) and time.monotonic() - started < timeout and not meter.stopped_at_s:
                 # One list call a pass (not a GET per sweep): the service's load stays the sweeps'.
                 listed = api.get("/v1/sweeps", params={"limit": 200}).json()["items"]
@@ -172,7 +172,7 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
                         ended[item["id"]] = (item["status"], time.monotonic() - started)
                 counts = api.get("/readyz").json().get("sweeps") or {}
                 peak_queued = max(peak_queued, counts.get("queued", 0))
-                running_peak = max(running_peak, counts.get("running", 0))
+                peak_running = max(peak_running, counts.get("running", 0))
                 time.sleep(5)
             meter.stop()
     times = sorted(t for _, t in ended.values())
@@ -189,7 +189,7 @@ def burst(n: int, slots: int, cpus: int, timeout: float, stop_above_gb: float) -
         "first_result_s": round(times[0], 1) if times else None,
         "last_result_s": round(times[-1], 1) if len(times) == n else None,
         "peak_queued": peak_queued,
-        "peak_running": running_peak,
+        "peak_running": peak_running,
         "ended": len(ended),
         "killed_for_memory_after_s": meter.stopped_at_s,
         "stop_above_mb": meter.stop_above_mb,

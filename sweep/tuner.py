@@ -1,5 +1,4 @@
-"""The Ray Tune objects a sweep runs: its trainable and its `Tuner` (benchmarks build theirs
-here too, to measure the same)."""
+"""The Ray Tune objects a sweep runs: its trainable and its `Tuner`."""
 
 from __future__ import annotations
 
