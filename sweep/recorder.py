@@ -24,7 +24,7 @@ from sweep.failures import (
 )
 from sweep.tracking import SweepTracker
 from sweep.trial import RunStatus, TrialConfig
-from sweep.trial_checkpoints import remove, trial_checkpoints
+from sweep.trial_checkpoints import ended_trial_checkpoints, remove
 
 KINDS_FOR_GOOD = tuple(k for k in KINDS if k != INFRASTRUCTURE)  # failures `sweep resume` keeps
 RETRYING = "RETRYING"  # a trial's event when its worker or node was lost and Tune runs it again
@@ -199,8 +199,7 @@ class TrialRecorder(Callback):
         sweep_dir = self.tracker.sweep_dir
         if sweep_dir is None:
             return
-        earlier = self.tracker.resumed_from.get(trial_id)
-        remove([*trial_checkpoints(sweep_dir, trial_id), *([Path(earlier)] if earlier else [])])
+        remove(ended_trial_checkpoints(sweep_dir, trial_id, self.tracker.resumed_from.get(trial_id)))
 
     def _emit(self, trial: Any, status: str, value: float | None, error: str | None) -> None:
         if self.progress:

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from sweep.training.checkpoints import CheckpointError, read_meta
+from sweep.training.checkpoints import CheckpointError, check_whole, read_meta
 from sweep.trial import TrialConfig
 
 RESUME_INDEX = "resume-checkpoints.json"
@@ -35,13 +35,30 @@ def trial_checkpoints(sweep_dir: Path, trial_id: str) -> list[Path]:
     return [p for p in sweep_dir.glob(f"*/{trial_id}/{CHECKPOINT_GLOB}") if p.is_dir()]
 
 
+def ended_trial_checkpoints(sweep_dir: Path, trial_id: str, earlier: str | None) -> list[Path]:
+    """What a trial that ended for good leaves to remove: its own checkpoints, and every checkpoint
+    of the earlier driver's Tune trial it continued from (`earlier`, one of them). A killed
+    driver can leave that trial a newer, half-written checkpoint beside the one resumed from."""
+    found = trial_checkpoints(sweep_dir, trial_id)
+    if earlier:
+        folder = Path(earlier).parent  # SWEEP_DIR/<attempt>/<trial id>
+        if folder.parent.parent.resolve() == sweep_dir.resolve():
+            found += [p for p in folder.glob(CHECKPOINT_GLOB) if p.is_dir()]
+        else:
+            found.append(Path(earlier))
+    return found
+
+
 def newest(candidates: list[Path]) -> Path | None:
-    """The candidate with the most epochs done; one whose record is unreadable only if none is
-    readable (restoring it then fails with the reason, which the trial records)."""
+    """The whole candidate with the most epochs done; one that is not whole only if none is
+    (restoring it then fails with the reason, which the trial records). A driver killed while a
+    worker's checkpoint was being copied leaves a newer, partial one beside the last whole one."""
     readable: list[tuple[int, Path]] = []
     for path in candidates:
         try:
-            readable.append((read_meta(path)["epoch"], path))
+            meta = read_meta(path)
+            check_whole(path, meta)
+            readable.append((meta["epoch"], path))
         except CheckpointError:
             continue
     if readable:

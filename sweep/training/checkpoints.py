@@ -8,7 +8,9 @@ each epoch reported. The shuffle order of epoch k is fixed by the trial's seed a
 exactly what an uninterrupted trial trains (tests/unit/test_training_checkpoints.py).
 
 Arrays go in one `.npz` (no pickle), the rest in a JSON file written last: a folder without it,
-or whose arrays do not fit the model, is refused with a `CheckpointError` naming the reason.
+or whose arrays do not fit the model, is refused with a `CheckpointError` naming the reason. Tune
+copies the folder to the sweep's storage file by file, in no set order, so the record also keeps
+the arrays' size: a copy a killed process cut short has the record but not the whole archive.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def save_state(
         "model_variables": len(model_vars),
         "optimizer_variables": len(optimizer_vars),
         "history": history,
+        "state_bytes": (directory / STATE_FILE).stat().st_size,
     }
     tmp = directory / (META_FILE + ".tmp")
     tmp.write_text(json.dumps(meta))
@@ -75,6 +78,25 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
+def check_whole(directory: str | Path, meta: dict[str, Any]) -> None:
+    """CheckpointError unless the arrays' file has the size its record wrote (records from before
+    the size was kept are taken as whole; restoring then finds what is wrong)."""
+    expected = meta.get("state_bytes")
+    if not isinstance(expected, int):
+        return
+    path = Path(directory) / STATE_FILE
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = None
+    if size != expected:
+        found = "it is missing" if size is None else f"it has {size} bytes"
+        raise CheckpointError(
+            f"{STATE_FILE} is unreadable: {found}, its record says {expected} "
+            "(a copy cut short, or overwritten)"
+        )
+
+
 def restore_state(model: Any, directory: str | Path, *, trial: str) -> Restored:
     """Load a checkpoint of `trial` into a freshly built, compiled model of the same trial.
 
@@ -89,6 +111,7 @@ def restore_state(model: Any, directory: str | Path, *, trial: str) -> Restored:
         len(optimizer_vars),
     ):
         raise CheckpointError("the checkpoint's variables are not this model's")
+    check_whole(directory, meta)
     try:
         with np.load(Path(directory) / STATE_FILE, allow_pickle=False) as npz:
             values = [npz[f"arr_{i}"] for i in range(len(model_vars) + len(optimizer_vars))]

@@ -22,6 +22,7 @@ from cluster import Driver, wait_for
 from mlflow.tracking import MlflowClient
 
 from sweep.results import find_sweep
+from sweep.training.checkpoints import CheckpointError, check_whole, read_meta
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +60,19 @@ def _checkpointed(client: MlflowClient, tmp_path: Path) -> list[tuple[Any, list[
     found = []
     for run in runs:
         trial_id = run.data.tags.get("trial.id")
-        folders = [
-            p for p in tmp_path.glob(f"*/*/{trial_id}/checkpoint_*") if (p / "checkpoint.json").is_file()
-        ]
+        folders = [p for p in tmp_path.glob(f"*/*/{trial_id}/checkpoint_*") if _whole(p)]
         if run.data.tags.get("ray.pid") and folders:
             found.append((run, folders))
     return found
+
+
+def _whole(checkpoint: Path) -> bool:
+    """Whether Tune has copied the whole checkpoint to storage (it copies file by file)."""
+    try:
+        check_whole(checkpoint, read_meta(checkpoint))
+    except CheckpointError:
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:

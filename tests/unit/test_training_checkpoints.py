@@ -120,6 +120,11 @@ def test_a_broken_checkpoint_is_refused_with_its_reason_and_changes_nothing(tmp_
     (tmp_path / "ok" / STATE_FILE).write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(CheckpointError, match=r"state\.npz is unreadable"):
         restore_state(model, tmp_path / "ok", trial="t")
+    save_state(model, tmp_path / "ok", epoch=1, trial="t", history=[])
+    whole = (tmp_path / "ok" / STATE_FILE).read_bytes()
+    (tmp_path / "ok" / STATE_FILE).write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.raises(CheckpointError, match=rf"state\.npz is unreadable: it has {len(whole) // 2} bytes"):
+        restore_state(model, tmp_path / "ok", trial="t")
     (tmp_path / "ok" / META_FILE).write_text("{")
     with pytest.raises(CheckpointError, match="unreadable"):
         restore_state(model, tmp_path / "ok", trial="t")
