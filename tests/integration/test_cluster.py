@@ -3,8 +3,8 @@
 The compose topology from plain processes on loopback (cluster.py): a head and a second node with
 token auth on (the second node's Python has every dependency but not the `sweep` package), an
 `mlflow server` on a real PostgreSQL. Then: `sweep submit` and plain `ray job submit`, a node lost
-mid-sweep, the driver SIGKILLed after more than 50 trials started and resumed, the tracking
-server down for 20 s, and `sweep cancel`.
+mid-sweep (a trial on it continued from its checkpoint), the driver SIGKILLed after more than 50
+trials started and resumed, the tracking server down for 20 s, and `sweep cancel`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ from cluster import Driver, MlflowServer, RayCluster, cluster_without_sweep, wai
 from mlflow.tracking import MlflowClient
 from sweep_runs import trial_runs
 
+from sweep.training.checkpoints import CheckpointError, check_whole, read_meta
+
 pytestmark = pytest.mark.slow
 
 SWEEP = [sys.executable, "-m", "sweep"]
 RAY = str(Path(sys.executable).parent / "ray")
+EPOCHS_LOST, EVERY_LOST = 20, 3  # the lost-node sweep's epochs and checkpoint interval
 
 
 def start_cluster(root: Path) -> RayCluster:
@@ -346,11 +349,34 @@ def test_sweep_cancel_stops_the_job_and_closes_every_run(
     assert parent.info.status == "KILLED" and parent.data.tags["sweep.state"] == "interrupted"
 
 
+def _on_node_with_checkpoint(client: MlflowClient, node_id: str, runs_dir: Path) -> Any:
+    """A RUNNING trial run on `node_id` whose Tune trial has a whole checkpoint in the shared storage."""
+    for run in running_children(client, "lost-node", reported=True):
+        trial_id = run.data.tags.get("trial.id")
+        if run.data.tags.get("ray.node_id") != node_id or not trial_id:
+            continue
+        for folder in runs_dir.glob(f"*/*/{trial_id}/checkpoint_*"):
+            try:
+                check_whole(folder, read_meta(folder))
+            except CheckpointError:
+                continue
+            return run
+    return None
+
+
 def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer, tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "cluster")
+    runs_dir = tmp_path / "runs"
     try:
         lost = cluster.node_ids()["node1"]
-        spec = write_spec(tmp_path / "project", "lost-node", seeds=4, epochs=15)
+        # epochs long enough to catch a trial between its first checkpoint and its end
+        training = {
+            "epochs": EPOCHS_LOST,
+            "batch_size": 2,
+            "steps_per_execution": 1,
+            "checkpoint_every": EVERY_LOST,
+        }
+        spec = write_spec(tmp_path / "project", "lost-node", seeds=4, training=training)
         driver = Driver(
             [
                 str(spec),
@@ -359,21 +385,18 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
                 "--tracking-uri",
                 tracking.url,
                 "--runs-dir",
-                str(tmp_path / "runs"),
+                str(runs_dir),
             ],
             env=client_env(cluster),
             cwd=tmp_path,
         )
         client = MlflowClient(tracking.url)
         try:
-            driver.wait_for(
-                lambda: [
-                    r
-                    for r in running_children(client, "lost-node", reported=True)
-                    if r.data.tags.get("ray.node_id") == lost
-                ],
+            caught = driver.wait_for(
+                lambda: _on_node_with_checkpoint(client, lost, runs_dir),
                 300,
-                "a trial training on node1",
+                "a trial on node1 with a checkpoint",
+                every=0.3,
             )
             cluster.kill_node(1)
             returncode = driver.finish(timeout=600)
@@ -381,18 +404,34 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
             driver.kill()
         out = driver.output
         assert returncode == 0, out[-3000:]
-        runs = assert_complete(client, sweep_id_in(out), trials=8, epochs=15)
-        retried = [r for r in runs if r.data.tags["trial.attempts"] != "1"]
-        assert retried, "no trial recorded a retry"
-        for run in retried:
+        runs = assert_complete(client, sweep_id_in(out), trials=8, epochs=EPOCHS_LOST)
+        retried = {r.info.run_id: r for r in runs if r.data.tags["trial.attempts"] != "1"}
+        assert caught.info.run_id in retried, "the trial caught on node1 recorded no retry"
+        for run in retried.values():
             assert run.data.tags["trial.attempt_1.error"]
             # the lost attempt names node1: from its epochs, or from Ray's actor table (none reported)
             assert run.data.tags.get("trial.attempt_1.node_id") == lost, run.data.tags
             assert run.data.tags["ray.node_id"] != lost  # the retry ran on the surviving node
             # where the retry began: its checkpoint's epoch (written on node1, read on node0 from
-            # the storage both see), or 0 when node1 went before the first checkpoint
+            # the storage both see), or 0 when node1 went before the trial's first checkpoint
             began = run.data.tags[f"trial.attempt_{run.data.tags['trial.attempts']}.resumed_from_epoch"]
-            assert int(began) % 5 == 0 and int(began) < 15, run.data.tags
+            assert int(began) % EVERY_LOST == 0 and int(began) < EPOCHS_LOST, run.data.tags
+        kept = retried[caught.info.run_id].data.tags
+        assert int(kept[f"trial.attempt_{kept['trial.attempts']}.resumed_from_epoch"]) >= EVERY_LOST
         assert "RETRYING" in out
+        # the continued trial ends with the final metrics of the same trial trained straight through
+        again = sweep_cli(
+            "reproduce",
+            caught.info.run_id,
+            "--tracking-uri",
+            tracking.url,
+            "--runs-dir",
+            str(runs_dir),
+            env=client_env(cluster),
+            cwd=tmp_path,
+        )
+        assert again.returncode == 0 and "identical" in again.stdout, (
+            again.stdout[-3000:] + again.stderr[-2000:]
+        )
     finally:
         cluster.stop()
