@@ -97,6 +97,15 @@ def check_whole(directory: str | Path, meta: dict[str, Any]) -> None:
         )
 
 
+def is_whole(directory: str | Path) -> bool:
+    """Whether the folder holds a whole checkpoint: a readable record and the arrays it names."""
+    try:
+        check_whole(directory, read_meta(directory))
+    except CheckpointError:
+        return False
+    return True
+
+
 def restore_state(model: Any, directory: str | Path, *, trial: str) -> Restored:
     """Load a checkpoint of `trial` into a freshly built, compiled model of the same trial.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.training.checkpoints import FORMAT, META_FILE, STATE_FILE
+from sweep.training.checkpoints import FORMAT, META_FILE, STATE_FILE, is_whole
 from sweep.trial_checkpoints import ended_trial_checkpoints, newest
 
 
@@ -63,3 +63,10 @@ def test_newest_is_the_last_whole_checkpoint_not_a_newer_one_cut_short(tmp_path:
     assert newest([partial]) == partial  # none whole: restoring it records why it started over
     assert newest([whole, _checkpoint(tmp_path / "checkpoint_000002", 6)]).name == "checkpoint_000002"
     assert newest([]) is None
+
+
+def test_is_whole_needs_the_record_and_the_arrays_it_names(tmp_path: Path) -> None:
+    assert is_whole(_checkpoint(tmp_path / "a", 2))
+    assert not is_whole(_checkpoint(tmp_path / "b", 2, cut_short=True))
+    (tmp_path / "c").mkdir()
+    assert not is_whole(tmp_path / "c")  # no record: a copy that has not reached it
