@@ -373,18 +373,9 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
             "checkpoint_every": EVERY_LOST,
         }
         spec = write_spec(tmp_path / "project", "lost-node", seeds=4, training=training)
+        stores = ["--tracking-uri", tracking.url, "--runs-dir", str(runs_dir)]
         driver = Driver(
-            [
-                str(spec),
-                "--ray-address",
-                cluster.address,
-                "--tracking-uri",
-                tracking.url,
-                "--runs-dir",
-                str(runs_dir),
-            ],
-            env=client_env(cluster),
-            cwd=tmp_path,
+            [str(spec), "--ray-address", cluster.address, *stores], env=client_env(cluster), cwd=tmp_path
         )
         client = MlflowClient(tracking.url)
         try:
@@ -416,16 +407,7 @@ def test_a_node_lost_mid_sweep_costs_retries_not_results(tracking: MlflowServer,
         assert int(kept[f"trial.attempt_{kept['trial.attempts']}.resumed_from_epoch"]) >= EVERY_LOST
         assert "RETRYING" in out
         # the continued trial ends with the final metrics of the same trial trained straight through
-        again = sweep_cli(
-            "reproduce",
-            caught.info.run_id,
-            "--tracking-uri",
-            tracking.url,
-            "--runs-dir",
-            str(runs_dir),
-            env=client_env(cluster),
-            cwd=tmp_path,
-        )
+        again = sweep_cli("reproduce", caught.info.run_id, *stores, env=client_env(cluster), cwd=tmp_path)
         assert again.returncode == 0 and "identical" in again.stdout, (
             again.stdout[-3000:] + again.stderr[-2000:]
         )
