@@ -2,8 +2,8 @@
 # also installs the integration tests' system packages where missing (.ci/test-deps: apt-get).
 PYTHON ?= python3.11
 # Python keeps compiled files between runs even where the environment says not to: with
-# PYTHONDONTWRITEBYTECODE set, every pytest process re-rewrote the asserts of ~450 modules (the
-# tests' and the pytest plugins'), 10 s a process (docs/performance.md).
+# PYTHONDONTWRITEBYTECODE set, every pytest process rewrites the asserts of the tests and of every
+# pytest plugin's modules again (what that cost: docs/performance.md).
 unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
