@@ -163,14 +163,9 @@ def test_sweep_submit_trains_on_both_nodes_one_without_the_package(
     assert logs.returncode == 0 and "submitted: 4 trials" in logs.stdout
 
 
-def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
-    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
-) -> None:
-    project = tmp_path / "project"
-    model = {"kind": "python", "builder": "models/net.py:build", "args": {"width": 6}}
-    # 3 epochs as the sweep above: trials long enough that both 1-CPU nodes take some
-    spec = write_spec(project, "builder-job", seeds=2, epochs=3, model=model)
-    (project / "models").mkdir()
+def _file_builder(project: Path) -> dict[str, Any]:
+    """A user's builder file beside the spec (models/net.py), and the spec's model section naming it."""
+    (project / "models").mkdir(parents=True)
     (project / "models" / "net.py").write_text(
         "import keras\nfrom sweep.blocks import block\n\n"
         "def build(placement, dropout, input_shape, n_classes, width):\n"
@@ -178,6 +173,15 @@ def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
         "    x = block(inputs, keras.layers.Dense(width), placement, dropout)\n"
         "    return keras.Model(inputs, keras.layers.Dense(n_classes, activation='softmax')(x))\n"
     )
+    return {"kind": "python", "builder": "models/net.py:build", "args": {"width": 6}}
+
+
+def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
+    cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    # 3 epochs as the sweep above: trials long enough that both 1-CPU nodes take some
+    spec = write_spec(project, "builder-job", seeds=2, epochs=3, model=_file_builder(project))
     env = client_env(cluster)
     args = ["submit", str(spec), "--address", cluster.dashboard_url, "--tracking-uri", tracking.url]
     done = sweep_cli(*args, "--runs-dir", str(tmp_path / "runs"), "--follow", env=env, cwd=tmp_path)
@@ -194,7 +198,9 @@ def test_a_file_builder_trains_on_both_nodes_one_without_sweep_or_the_file(
 def test_plain_ray_job_submit_runs_the_readme_command(
     cluster: RayCluster, tracking: MlflowServer, tmp_path: Path
 ) -> None:
-    spec = write_spec(tmp_path / "project", "plain-job", seeds=1)
+    # with a user's builder file: the job's driver ships it to the workers as `sweep run` does
+    project = tmp_path / "project"
+    spec = write_spec(project, "plain-job", seeds=1, model=_file_builder(project))
     runs_dir = tmp_path / "runs"
     done = subprocess.run(
         [
@@ -223,7 +229,8 @@ def test_plain_ray_job_submit_runs_the_readme_command(
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sweep_id = sweep_id_in(done.stdout)
-    assert_complete(MlflowClient(tracking.url), sweep_id, trials=2, epochs=3)
+    runs = assert_complete(MlflowClient(tracking.url), sweep_id, trials=2, epochs=3)
+    assert {r.data.tags["model.builder"].rsplit("/", 1)[-1] for r in runs} == {"net.py:build"}
 
 
 def test_the_driver_killed_after_50_trials_started_then_resumed(
