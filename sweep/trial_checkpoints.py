@@ -42,10 +42,8 @@ def ended_trial_checkpoints(sweep_dir: Path, trial_id: str, earlier: str | None)
     found = trial_checkpoints(sweep_dir, trial_id)
     if earlier:
         folder = Path(earlier).parent  # SWEEP_DIR/<attempt>/<trial id>
-        if folder.parent.parent.resolve() == sweep_dir.resolve():
-            found += [p for p in folder.glob(CHECKPOINT_GLOB) if p.is_dir()]
-        else:
-            found.append(Path(earlier))
+        inside = folder.parent.parent.resolve() == sweep_dir.resolve()
+        found += trial_checkpoints(sweep_dir, folder.name) if inside else [Path(earlier)]
     return found
 
 
