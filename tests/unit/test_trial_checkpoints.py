@@ -1,4 +1,5 @@
-"""Which checkpoint folders a trial that ended for good leaves to remove."""
+"""A sweep's trial checkpoints on its storage: which one a resume takes, which are whole, and which a
+trial that ended for good leaves to remove."""
 
 from __future__ import annotations
 
