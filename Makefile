@@ -28,11 +28,13 @@ run: $(STAMP)
 test-deps:
 	.ci/test-deps
 
-# The fast tests run on every core (pytest-xdist; each test is self-contained); the slow ones,
-# which start Ray clusters, MLflow servers and kill them on a timetable, one at a time.
+# The fast tests run on every core (pytest-xdist; each test is self-contained). The slow ones start
+# Ray clusters and MLflow servers and kill them on a timetable; each is sized for 2 CPUs, so they
+# run in two lanes whatever the machine: those on the session's shared services in one
+# (tests/integration/conftest.py), the rest beside it.
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow --numprocesses=2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4

@@ -69,7 +69,23 @@ def cluster(shared_cluster: RayCluster) -> RayCluster:
     return shared_cluster.heal()
 
 
+# The session's shared services: a test that uses any of them runs in the one xdist worker that starts them.
+SHARED = ("ray_local", "postgres", "shared_tracking", "shared_cluster")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the session's cluster run last, one after another: the cluster starts for them
-    and idles through no other test (on 2 cores, an idle two-node cluster is work in the way)."""
-    items.sort(key=lambda item: "shared_cluster" in getattr(item, "fixturenames", ()))
+    """The tests on the session's services are one group (`make test` runs the slow tests in two
+    xdist workers with `--dist loadgroup`): one worker starts them, once. The group comes first, as
+    it is the longest lane; inside it the tests on the two-node cluster run last, one after another:
+    the cluster starts for them and idles through no other test (on 2 cores, an idle two-node
+    cluster is work in the way)."""
+    for item in items:
+        if set(SHARED) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("services"))
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("xdist_group") is None,
+            "shared_cluster" in getattr(item, "fixturenames", ()),
+        )
+    )
