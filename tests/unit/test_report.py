@@ -192,7 +192,6 @@ def test_too_few_trials_print_no_interval_rather_than_one_past_100_percent():
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return local_tracking_uri(tmp_path), tmp_path
 

@@ -26,7 +26,6 @@ SPEC = parse_spec(
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SweepStore:
-    monkeypatch.setenv("SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is relative to the cwd
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     seed_local_store(uri)
