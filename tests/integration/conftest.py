@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from cluster import MlflowServer, PostgresServer, RayCluster, cluster_without_sweep
+from lanes import SHARED_SERVICES_MODULES
 
 
 @pytest.fixture(scope="session")
@@ -69,23 +70,28 @@ def cluster(shared_cluster: RayCluster) -> RayCluster:
     return shared_cluster.heal()
 
 
-# The session's shared services: a test that uses any of them runs in the one xdist worker that starts them.
 SHARED = ("ray_local", "postgres", "shared_tracking", "shared_cluster")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the session's services are one group (`make test` runs the slow tests in two
-    xdist workers with `--dist loadgroup`): one worker starts them, once. The group comes first, as
-    it is the longest lane; inside it the tests on the two-node cluster run last, one after another:
+    """The tests on the session's shared services come first (under xdist they are one unit of
+    work, tests/lanes.py); among them those on the two-node cluster run last, one after another:
     the cluster starts for them and idles through no other test (on 2 cores, an idle two-node
-    cluster is work in the way)."""
-    for item in items:
-        if set(SHARED) & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("services"))
+    cluster is work in the way). A test on a shared service from a module that is not in that unit
+    would start a second set of them in another worker: refused."""
+
+    def shared(item: pytest.Item) -> bool:
+        return bool(set(SHARED) & set(getattr(item, "fixturenames", ())))
+
+    strays = sorted({item.nodeid.split("::")[0] for item in items if shared(item)} - SHARED_SERVICES_MODULES)
+    if strays:
+        raise pytest.UsageError(
+            f"{', '.join(strays)} use the session's shared services: add them to SHARED_SERVICES_MODULES "
+            "in tests/lanes.py"
+        )
     items.sort(
         key=lambda item: (
-            item.get_closest_marker("xdist_group") is None,
+            item.nodeid.split("::")[0] not in SHARED_SERVICES_MODULES,
             "shared_cluster" in getattr(item, "fixturenames", ()),
         )
     )
