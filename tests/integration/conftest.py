@@ -1,4 +1,5 @@
-"""Real services for integration tests, one of each per session where the tests can share it.
+"""Real services for integration tests, one of each per session where the tests can share it,
+each stopped after the last test on it.
 
 A local Ray (`ray.init` in this process); and the compose topology from cluster.py: one
 PostgreSQL, one `mlflow server` on it, one token-auth two-node Ray cluster whose node1 lacks the
@@ -70,28 +71,53 @@ def cluster(shared_cluster: RayCluster) -> RayCluster:
     return shared_cluster.heal()
 
 
-SHARED = ("ray_local", "postgres", "shared_tracking", "shared_cluster")
+# The session's shared services, in the order they stop: each before what it runs on.
+SHARED = ("ray_local", "shared_cluster", "shared_tracking", "postgres")
+# Each service's last test (nodeid): it stops after that test instead of idling to the session's end.
+_LAST_USE: dict[str, str] = {}
+
+
+def _uses(item: pytest.Item, name: str) -> bool:
+    return name in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the session's shared services come first (under xdist they are one unit of
-    work, tests/lanes.py); among them those on the two-node cluster run last, one after another:
-    the cluster starts for them and idles through no other test (on 2 cores, an idle two-node
-    cluster is work in the way). A test on a shared service from a module that is not in that unit
-    would start a second set of them in another worker: refused."""
-
-    def shared(item: pytest.Item) -> bool:
-        return bool(set(SHARED) & set(getattr(item, "fixturenames", ())))
-
-    strays = sorted({item.nodeid.split("::")[0] for item in items if shared(item)} - SHARED_SERVICES_MODULES)
+    work, tests/lanes.py): those on the local Ray, then the rest, then those on the two-node cluster,
+    one after another, so each service runs from its first test to its last and no longer (an idle
+    Ray or two-node cluster is work in the way on 2 cores). A test on a shared service from a module
+    that is not in that unit would start a second set of them in another worker: refused."""
+    strays = {
+        item.nodeid.split("::")[0] for item in items if any(_uses(item, name) for name in SHARED)
+    } - SHARED_SERVICES_MODULES
     if strays:
         raise pytest.UsageError(
-            f"{', '.join(strays)} use the session's shared services: add them to SHARED_SERVICES_MODULES "
-            "in tests/lanes.py"
+            f"{', '.join(sorted(strays))} use the session's shared services: add them to "
+            "SHARED_SERVICES_MODULES in tests/lanes.py"
         )
     items.sort(
         key=lambda item: (
             item.nodeid.split("::")[0] not in SHARED_SERVICES_MODULES,
-            "shared_cluster" in getattr(item, "fixturenames", ()),
+            _uses(item, "shared_cluster"),
+            not _uses(item, "ray_local"),
         )
     )
+    _LAST_USE.clear()
+    for item in items:
+        _LAST_USE.update({name: item.nodeid for name in SHARED if _uses(item, name)})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """After a service's last test, stop it (each stop is idempotent: the session's own teardown
+    at the end finds it stopped)."""
+    yield
+    for name in SHARED:
+        if _LAST_USE.get(name) == item.nodeid:
+            if name == "ray_local":
+                import ray
+
+                ray.shutdown()
+            elif (service := (getattr(item, "funcargs", None) or {}).get(name)) is not None:
+                service.stop()
+    return None
