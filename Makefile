@@ -28,13 +28,12 @@ run: $(STAMP)
 test-deps:
 	.ci/test-deps
 
-# The fast tests run on every core (pytest-xdist; each test is self-contained). The slow ones start
-# Ray clusters and MLflow servers and kill them on a timetable; each is sized for 2 CPUs, so they
-# run in two lanes whatever the machine: those on the session's shared services in one
-# (tests/integration/conftest.py), the rest beside it.
+# The fast tests run on every core (pytest-xdist; each test is self-contained); the slow ones,
+# which start Ray clusters, MLflow servers and kill them on a timetable, one at a time (two at a
+# time on 2 cores was no faster: docs/performance.md).
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
-	$(BIN)/python -m pytest -m slow --numprocesses=2 --dist loadgroup
+	$(BIN)/python -m pytest -m slow
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
