@@ -28,15 +28,16 @@ run: $(STAMP)
 test-deps:
 	.ci/test-deps
 
-# The fast tests run on every core (pytest-xdist; each test is self-contained); the slow ones,
-# which start Ray clusters, MLflow servers and kill them on a timetable, one at a time (two at a
-# time on 2 cores was no faster: docs/performance.md).
+# The fast tests run on every core (pytest-xdist; each test is self-contained; a worker that runs
+# out takes queued tests from the others); the slow ones, which start Ray clusters, MLflow servers
+# and kill them on a timetable, one at a time (two at a time on 2 cores was no faster:
+# docs/performance.md).
 test: $(STAMP) test-deps
-	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
 	$(BIN)/python -m pytest -m slow
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
 
 ui: $(STAMP)
 	$(BIN)/sweep ui
