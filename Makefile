@@ -32,12 +32,14 @@ test-deps:
 # out takes queued tests from the others); the slow ones, which start Ray clusters, MLflow servers
 # and kill them on a timetable, one at a time (two at a time on 2 cores was no faster:
 # docs/performance.md).
+FAST_TESTS := $(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
+
 test: $(STAMP) test-deps
-	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
+	$(FAST_TESTS)
 	$(BIN)/python -m pytest -m slow
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
+	$(FAST_TESTS)
 
 ui: $(STAMP)
 	$(BIN)/sweep ui

@@ -80,6 +80,7 @@ def _uses(item: pytest.Item, name: str) -> bool:
     return name in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k deselect: the last test on a service is one that runs
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the session's shared services run first and together: those on the local Ray,
     then the rest, then those on the two-node cluster, one after another, so each service runs from
