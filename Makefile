@@ -29,14 +29,15 @@ test-deps:
 	.ci/test-deps
 
 # The fast tests run on every core (pytest-xdist; each test is self-contained; a worker that runs
-# out takes queued tests from the others); the slow ones, which start Ray clusters, MLflow servers
-# and kill them on a timetable, one at a time (two at a time on 2 cores was no faster:
-# docs/performance.md).
+# out takes queued tests from the others). The slow ones start Ray clusters and MLflow servers and
+# kill them on a timetable; each is sized for 2 CPUs, so they run in two lanes whatever the
+# machine: those on the session's shared services in one, the rest beside it, longest first
+# (tests/lanes.py; measured in docs/performance.md).
 FAST_TESTS := $(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
 
 test: $(STAMP) test-deps
 	$(FAST_TESTS)
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow --numprocesses=2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(FAST_TESTS)

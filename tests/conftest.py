@@ -1,4 +1,5 @@
-"""Shared test set-up: Keras on TensorFlow, quiet logs, the example specs, one store cache."""
+"""Shared test set-up: Keras on TensorFlow, quiet logs, the example specs, one store cache, and
+the slow tests' two lanes under pytest-xdist."""
 
 import os
 from collections.abc import Iterator
@@ -8,6 +9,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+from lanes import SharedServicesScheduling
+from xdist.scheduler import LoadScopeScheduling
 
 from sweep.settings import apply_environment
 
@@ -16,6 +19,13 @@ apply_environment()
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:
+    """`--dist loadgroup` (the Makefile's slow tests) schedules by SharedServicesScheduling."""
+    if config.getvalue("dist") == "loadgroup":
+        return SharedServicesScheduling(config, log)  # type: ignore[arg-type]
+    return None
 
 
 @pytest.fixture(scope="session", autouse=True)

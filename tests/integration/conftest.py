@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from cluster import MlflowServer, PostgresServer, RayCluster, cluster_without_sweep
+from lanes import SHARED_SERVICES_MODULES, lane_rank
 
 
 @pytest.fixture(scope="session")
@@ -82,15 +83,26 @@ def _uses(item: pytest.Item, name: str) -> bool:
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselect: the last test on a service is one that runs
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the session's shared services run first and together: those on the local Ray,
-    then the rest, then those on the two-node cluster, one after another, so each service runs from
-    its first test to its last and no longer (an idle Ray or two-node cluster is work in the way on
-    2 cores)."""
+    """The tests on the session's shared services come first (under xdist they are one unit of
+    work, tests/lanes.py): those on the local Ray, then the rest, then those on the two-node cluster,
+    one after another, so each service runs from its first test to its last and no longer (an idle
+    Ray or two-node cluster is work in the way on 2 cores). The other tests follow, the longest
+    first. A test on a shared service from a module that is not in that unit would start a second
+    set of them in another worker: refused."""
+    strays = {
+        item.nodeid.split("::")[0] for item in items if any(_uses(item, name) for name in SHARED)
+    } - SHARED_SERVICES_MODULES
+    if strays:
+        raise pytest.UsageError(
+            f"{', '.join(sorted(strays))} use the session's shared services: add them to "
+            "SHARED_SERVICES_MODULES in tests/lanes.py"
+        )
     items.sort(
         key=lambda item: (
-            not any(_uses(item, name) for name in SHARED),
+            item.nodeid.split("::")[0] not in SHARED_SERVICES_MODULES,
             _uses(item, "shared_cluster"),
             not _uses(item, "ray_local"),
+            lane_rank(item.nodeid),
         )
     )
     _LAST_USE.clear()

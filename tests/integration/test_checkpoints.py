@@ -106,8 +106,11 @@ def test_a_worker_killed_mid_trial_continues_from_its_checkpoint(tmp_path: Path)
         returncode = driver.finish(timeout=900)
     finally:
         driver.kill()
-    assert returncode == 0, driver.output[-3000:]
-    sweep_id = re.search(r"sweep id\s+(\S+)", driver.output).group(1)
+    output = driver.output
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    assert "RETRYING" in output and re.search(r"state\s+finished: 4 finished, 0 failed", output)
+    sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
     runs = _trial_runs(client, sweep_id)
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     killed = client.get_run(victim.info.run_id)

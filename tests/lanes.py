@@ -1,0 +1,52 @@
+"""The slow tests' two lanes under pytest-xdist (`make test`: `--numprocesses=2 --dist loadgroup`).
+
+The test modules with tests on the session's shared services (tests/integration/conftest.py: the
+local Ray, PostgreSQL, its `mlflow server`, the two-node cluster) are one unit of work, so one
+worker starts those services, once; every other slow test is a unit of its own, handed to whichever
+worker is free, the longest first (`LONGEST_FIRST`), so that neither lane ends on a long test while
+the other has nothing left. tests/integration/conftest.py refuses a test on the shared services
+from a module not named here.
+"""
+
+from __future__ import annotations
+
+from xdist.scheduler import LoadScopeScheduling
+
+SHARED_SERVICES_MODULES = frozenset(
+    f"tests/integration/{name}.py"
+    for name in (
+        "test_api_service",
+        "test_cluster",
+        "test_cluster_harness",
+        "test_engine",
+        "test_learning_rate_ranges",
+    )
+)
+
+# Modules whose tests take a minute or more in two lanes (docs/performance.md), longest first.
+LONGEST_FIRST = (
+    "tests/integration/test_nothing_lost.py",
+    "tests/integration/test_checkpoints.py",
+    "tests/integration/test_reproduce.py",
+    "tests/integration/test_api_queue.py",
+    "tests/unit/test_prefetch.py",
+    "tests/integration/test_cli_run.py",
+)
+
+
+def lane_rank(nodeid: str) -> int:
+    """Where a test outside the shared services' unit starts: the longest modules first."""
+    module = nodeid.split("::")[0]
+    return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+class SharedServicesScheduling(LoadScopeScheduling):
+    """xdist's load scheduling with the shared-services modules' tests as one unit of work, handed
+    out first (xdist orders units by their number of tests, then as collected).
+
+    This is what `--dist loadgroup` with an `xdist_group` mark would do, but pytest-xdist 3.8 groups
+    by renaming each item's `_nodeid`, which pytest 9.2 no longer reads, so its groups are ignored.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        return "shared-services" if nodeid.split("::")[0] in SHARED_SERVICES_MODULES else nodeid
