@@ -28,19 +28,17 @@ run: $(STAMP)
 test-deps:
 	.ci/test-deps
 
-# The fast tests run on every core (pytest-xdist; each test is self-contained; a worker that runs
-# out takes queued tests from the others). The slow ones start Ray clusters and MLflow servers and
-# kill them on a timetable; each is sized for 2 CPUs, so they run in two lanes whatever the
-# machine: those on the session's shared services in one, the rest beside it, longest first
-# (tests/lanes.py; measured in docs/performance.md).
-FAST_TESTS := $(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
-
+# `make test`: every test in two lanes (pytest-xdist), whatever the machine, as the slow tests,
+# which start Ray clusters and MLflow servers and kill them on a timetable, are each sized for
+# 2 CPUs. The tests on the session's shared services run in one lane; the rest go to whichever is
+# free, the longest first and the fast ones last (tests/lanes.py; measured in docs/performance.md).
+# `make test-fast`: the fast tests alone on every core (each is self-contained; a worker that runs
+# out takes queued tests from the others).
 test: $(STAMP) test-deps
-	$(FAST_TESTS)
-	$(BIN)/python -m pytest -m slow --numprocesses=2 --dist loadgroup
+	$(BIN)/python -m pytest --numprocesses=2 --dist loadgroup
 
 test-fast: $(STAMP)
-	$(FAST_TESTS)
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --maxprocesses=4 --dist worksteal
 
 ui: $(STAMP)
 	$(BIN)/sweep ui

@@ -87,8 +87,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     work, tests/lanes.py): those on the local Ray, then the rest, then those on the two-node cluster,
     one after another, so each service runs from its first test to its last and no longer (an idle
     Ray or two-node cluster is work in the way on 2 cores). The other tests follow, the longest
-    first. A test on a shared service from a module that is not in that unit would start a second
-    set of them in another worker: refused."""
+    first and the fast ones last, so that short tests fill each lane's end. A test on a shared
+    service from a module that is not in that unit would start a second set of them in another
+    worker: refused."""
     strays = {
         item.nodeid.split("::")[0] for item in items if any(_uses(item, name) for name in SHARED)
     } - SHARED_SERVICES_MODULES
@@ -102,6 +103,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.nodeid.split("::")[0] not in SHARED_SERVICES_MODULES,
             _uses(item, "shared_cluster"),
             not _uses(item, "ray_local"),
+            item.get_closest_marker("slow") is None,
             lane_rank(item.nodeid),
         )
     )
