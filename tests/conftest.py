@@ -22,10 +22,30 @@ EXAMPLES = ROOT / "examples"
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:
-    """`--dist loadgroup` (the Makefile's slow tests) schedules by SharedServicesScheduling."""
+    """`--dist loadgroup` (`make test`) schedules by SharedServicesScheduling."""
     if config.getvalue("dist") == "loadgroup":
         return SharedServicesScheduling(config, log)  # type: ignore[arg-type]
     return None
+
+
+_ENDED: list[str] = []  # one teardown report per test that ran, whatever its outcome
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _ENDED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under xdist, a test its scheduler never sent would pass unseen: fail the run instead."""
+    if hasattr(session.config, "workerinput") or session.config.getvalue("dist") == "no":
+        return
+    if exitstatus == pytest.ExitCode.OK and len(_ENDED) < session.testscollected:
+        missing = session.testscollected - len(_ENDED)
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.line(f"{missing} collected tests never ran", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,6 +11,7 @@ from a module not named here.
 from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
+from xdist.workermanage import WorkerController
 
 SHARED_SERVICES_MODULES = frozenset(
     f"tests/integration/{name}.py"
@@ -50,3 +51,15 @@ class SharedServicesScheduling(LoadScopeScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         return "shared-services" if nodeid.split("::")[0] in SHARED_SERVICES_MODULES else nodeid
+
+    def _assign_work_unit(self, node: WorkerController) -> None:
+        """xdist's, but every test of the unit is sent, those that share a node id included.
+
+        Schemathesis' tests (one per API operation) share one node id; xdist's own version sends
+        the first index of each id, so the others never ran and nothing said so.
+        """
+        scope, work_unit = self.workqueue.popitem(last=False)
+        self.assigned_work.setdefault(node, {})[scope] = work_unit
+        pending = {nodeid for nodeid, completed in work_unit.items() if not completed}
+        collection = self.registered_collections[node]
+        node.send_runtest_some([i for i, nodeid in enumerate(collection) if nodeid in pending])
