@@ -1,5 +1,5 @@
 """Shared test set-up: Keras on TensorFlow, quiet logs, the example specs, one store cache, and
-the slow tests' two lanes under pytest-xdist."""
+`make test`'s two lanes under pytest-xdist (tests/lanes.py)."""
 
 import os
 from collections.abc import Iterator
@@ -38,11 +38,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under xdist, a test its scheduler never sent would pass unseen: fail the run instead."""
-    if hasattr(session.config, "workerinput") or session.config.getvalue("dist") == "no":
+    config = session.config
+    if hasattr(config, "workerinput") or config.getvalue("dist") == "no" or config.option.collectonly:
         return
     if exitstatus == pytest.ExitCode.OK and len(_ENDED) < session.testscollected:
         missing = session.testscollected - len(_ENDED)
-        writer = session.config.get_terminal_writer()
+        writer = config.get_terminal_writer()
         writer.line()
         writer.line(f"{missing} collected tests never ran", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,11 +1,12 @@
-"""The slow tests' two lanes under pytest-xdist (`make test`: `--numprocesses=2 --dist loadgroup`).
+"""`make test`'s two lanes under pytest-xdist (`--numprocesses=2 --dist loadgroup`).
 
 The test modules with tests on the session's shared services (tests/integration/conftest.py: the
 local Ray, PostgreSQL, its `mlflow server`, the two-node cluster) are one unit of work, so one
-worker starts those services, once; every other slow test is a unit of its own, handed to whichever
-worker is free, the longest first (`LONGEST_FIRST`), so that neither lane ends on a long test while
-the other has nothing left. tests/integration/conftest.py refuses a test on the shared services
-from a module not named here.
+worker starts those services, once; every other test is a unit of its own, handed to whichever
+worker is free: the longest slow modules first (`LONGEST_FIRST`), then the other slow tests, then
+the fast ones, so that neither lane ends on a long test while the other has nothing left
+(the order is tests/integration/conftest.py's). That conftest refuses a test on the shared
+services from a module not named here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SHARED_SERVICES_MODULES = frozenset(
     )
 )
 
-# Modules whose tests take a minute or more in two lanes (docs/performance.md), longest first.
+# Modules with a test of a minute or more in two lanes (docs/performance.md), longest first.
 LONGEST_FIRST = (
     "tests/integration/test_nothing_lost.py",
     "tests/integration/test_checkpoints.py",
