@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from cluster import Driver, wait_for
 from mlflow.tracking import MlflowClient
+from sweep_runs import LocalStore
 
 from sweep.results import find_sweep
 from sweep.training.checkpoints import is_whole
@@ -46,10 +47,10 @@ def _args(tmp_path: Path, *sets: str) -> list[str]:
     return args
 
 
-def _checkpointed(client: MlflowClient, tmp_path: Path) -> list[tuple[Any, list[Path]]]:
+def _checkpointed(store: LocalStore, tmp_path: Path) -> list[tuple[Any, list[Path]]]:
     """RUNNING trial runs with a pid whose Tune trial has a checkpoint on disk, and the checkpoints."""
-    if not list(tmp_path.glob("*/*/*/checkpoint_*")):
-        return []  # and the store is not read while the driver may still be creating it
+    if not list(tmp_path.glob("*/*/*/checkpoint_*")) or (client := store()) is None:
+        return []
     try:
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
@@ -97,10 +98,10 @@ def _assert_each_epoch_once_and_reproduced(client: MlflowClient, run_id: str, tm
 
 def test_a_worker_killed_mid_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
     driver = Driver(_args(tmp_path), env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = LocalStore(tmp_path)
     try:
         victim, folders = driver.wait_for(
-            lambda: next(iter(_checkpointed(client, tmp_path)), None), 600, "a checkpoint", every=0.3
+            lambda: next(iter(_checkpointed(store, tmp_path)), None), 600, "a checkpoint", every=0.3
         )
         os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
         returncode = driver.finish(timeout=900)
@@ -111,6 +112,7 @@ def test_a_worker_killed_mid_trial_continues_from_its_checkpoint(tmp_path: Path)
     assert "Traceback" not in output
     assert "RETRYING" in output and re.search(r"state\s+finished: 4 finished, 0 failed", output)
     sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
+    client = store.client
     runs = _trial_runs(client, sweep_id)
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     killed = client.get_run(victim.info.run_id)
@@ -128,11 +130,11 @@ def test_a_killed_driver_resumed_continues_trials_from_checkpoints_or_the_start_
     tmp_path: Path,
 ) -> None:
     driver = Driver(_args(tmp_path), env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = LocalStore(tmp_path)
     try:
         # both trials that run at once (2 CPUs) have a checkpoint
         caught = driver.wait_for(
-            lambda: (found := _checkpointed(client, tmp_path)) and len(found) == 2 and found,
+            lambda: (found := _checkpointed(store, tmp_path)) and len(found) == 2 and found,
             600,
             "two trials with checkpoints",
             every=0.3,
@@ -154,6 +156,7 @@ def test_a_killed_driver_resumed_continues_trials_from_checkpoints_or_the_start_
     resumed = _sweep("resume", sweep_id, "--runs-dir", str(tmp_path), "--cpus", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "Traceback" not in resumed.stdout + resumed.stderr
+    client = store.client
     runs = {r.info.run_id: r for r in _trial_runs(client, sweep_id)}
     assert len(runs) == 4 and {r.info.status for r in runs.values()} == {"FINISHED"}
     assert {intact, corrupt} <= runs.keys()  # the same runs went on

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from sweep_runs import LocalStore
 
 from sweep.results import find_sweep
 
@@ -84,12 +85,12 @@ def test_ctrl_c_or_sigterm_leaves_no_run_running(tmp_path: Path, stop: signal.Si
         env=env,
         start_new_session=True,
     )
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = LocalStore(tmp_path)
     deadline = time.monotonic() + 300
     started = False
     while time.monotonic() < deadline and not started:
         time.sleep(1)
-        if (tmp_path / "mlflow.db").exists():
+        if (client := store()) is not None:
             try:
                 running = client.search_runs(
                     [e.experiment_id for e in client.search_experiments()],
@@ -108,6 +109,7 @@ def test_ctrl_c_or_sigterm_leaves_no_run_running(tmp_path: Path, stop: signal.Si
     assert "Traceback" not in out
     assert proc.returncode == 130, out[-2000:]
     assert "sweep resume" in out
+    client = store.client
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, "")
     assert runs

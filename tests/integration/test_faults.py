@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from cluster import Driver
-from mlflow.tracking import MlflowClient
+from sweep_runs import LocalStore
 
 from sweep.results import find_sweep
 
@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 30
 
 
-def running_with_pid(client: MlflowClient, runs_dir: Path) -> Any:
+def running_with_pid(store: LocalStore) -> Any:
     """A RUNNING trial run that has recorded an epoch and the pid of its worker, or None."""
-    if not list(runs_dir.glob("*/attempt-1")):
-        return None  # the store is not read while the driver may still be creating it (a race)
+    if (client := store()) is None:
+        return None
     try:
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
@@ -45,11 +45,9 @@ def test_a_worker_killed_mid_trial_with_no_retries_left_fails_with_the_reason(tm
     args = [str(ROOT / "examples" / "quick.yaml"), "--runs-dir", str(tmp_path), "--cpus", "1"]
     args += ["--set", f"training.epochs={EPOCHS}", "--set", "resources.max_failures=0"]
     driver = Driver(args, env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = LocalStore(tmp_path)
     try:
-        victim = driver.wait_for(
-            lambda: running_with_pid(client, tmp_path), 300, "a trial training", every=0.5
-        )
+        victim = driver.wait_for(lambda: running_with_pid(store), 300, "a trial training", every=0.5)
         os.kill(int(victim.data.tags["ray.pid"]), signal.SIGKILL)
         returncode = driver.finish(timeout=600)
     finally:
@@ -58,6 +56,7 @@ def test_a_worker_killed_mid_trial_with_no_retries_left_fails_with_the_reason(tm
     assert returncode == 0, output[-3000:]
     assert "Traceback" not in output
     sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
+    client = store.client
     record = find_sweep(client, sweep_id)
     runs = client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
     assert len(runs) == 4 and not [r for r in runs if r.info.status == "RUNNING"]
