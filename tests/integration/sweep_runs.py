@@ -38,6 +38,20 @@ class LocalStore:
             self._client = MlflowClient(f"sqlite:///{self.runs_dir / 'mlflow.db'}")
         return self._client
 
+    def running_trials(self) -> list[Any]:
+        """The sweep's trial runs that are RUNNING now; none while the store cannot be read yet."""
+        if (client := self()) is None:
+            return []
+        try:
+            experiments = [e.experiment_id for e in client.search_experiments()]
+            return list(
+                client.search_runs(
+                    experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
+                )
+            )
+        except Exception:  # the store is still being created
+            return []
+
     @property
     def client(self) -> MlflowClient:
         """The client, once the driver has opened the store (after a wait on it)."""

@@ -49,17 +49,10 @@ def _args(tmp_path: Path, *sets: str) -> list[str]:
 
 def _checkpointed(store: LocalStore, tmp_path: Path) -> list[tuple[Any, list[Path]]]:
     """RUNNING trial runs with a pid whose Tune trial has a checkpoint on disk, and the checkpoints."""
-    if not list(tmp_path.glob("*/*/*/checkpoint_*")) or (client := store()) is None:
-        return []
-    try:
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(
-            experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
-        )
-    except Exception:  # the store is still being created
+    if not list(tmp_path.glob("*/*/*/checkpoint_*")):
         return []
     found = []
-    for run in runs:
+    for run in store.running_trials():
         trial_id = run.data.tags.get("trial.id")
         # whole ones only: Tune copies a checkpoint to storage file by file
         folders = [p for p in tmp_path.glob(f"*/*/{trial_id}/checkpoint_*") if is_whole(p)]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster import wait_for
 from mlflow.tracking import MlflowClient
 from sweep_runs import LocalStore
 
@@ -86,20 +87,7 @@ def test_ctrl_c_or_sigterm_leaves_no_run_running(tmp_path: Path, stop: signal.Si
         start_new_session=True,
     )
     store = LocalStore(tmp_path)
-    deadline = time.monotonic() + 300
-    started = False
-    while time.monotonic() < deadline and not started:
-        time.sleep(1)
-        if (client := store()) is not None:
-            try:
-                running = client.search_runs(
-                    [e.experiment_id for e in client.search_experiments()],
-                    "tags.`mlflow.parentRunId` != ''",
-                )
-                started = any(r.info.status == "RUNNING" for r in running)
-            except Exception:
-                pass
-    assert started, "no trial started"
+    wait_for(store.running_trials, 300, "a trial started")
     proc.send_signal(stop)
     try:
         out, _ = proc.communicate(timeout=180)

@@ -29,15 +29,7 @@ EPOCHS = 30
 
 def running_with_pid(store: LocalStore) -> Any:
     """A RUNNING trial run that has recorded an epoch and the pid of its worker, or None."""
-    if (client := store()) is None:
-        return None
-    try:
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(
-            experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
-        )
-    except Exception:  # the store is still being created
-        return None
+    runs = store.running_trials()
     return next((r for r in runs if r.data.metrics and r.data.tags.get("ray.pid")), None)
 
 
