@@ -36,9 +36,14 @@ LONGEST_FIRST = (
 )
 
 
+def module_of(nodeid: str) -> str:
+    """The test module of a node id (`tests/integration/test_engine.py`)."""
+    return nodeid.split("::")[0]
+
+
 def lane_rank(nodeid: str) -> int:
     """Where a test outside the shared services' unit starts: the longest modules first."""
-    module = nodeid.split("::")[0]
+    module = module_of(nodeid)
     return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
@@ -51,7 +56,7 @@ class SharedServicesScheduling(LoadScopeScheduling):
     """
 
     def _split_scope(self, nodeid: str) -> str:
-        return "shared-services" if nodeid.split("::")[0] in SHARED_SERVICES_MODULES else nodeid
+        return "shared-services" if module_of(nodeid) in SHARED_SERVICES_MODULES else nodeid
 
     def _assign_work_unit(self, node: WorkerController) -> None:
         """xdist's, but every test of the unit is sent, those that share a node id included.

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from cluster import MlflowServer, PostgresServer, RayCluster, cluster_without_sweep
-from lanes import SHARED_SERVICES_MODULES, lane_rank
+from lanes import SHARED_SERVICES_MODULES, lane_rank, module_of
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     service from a module that is not in that unit would start a second set of them in another
     worker: refused."""
     strays = {
-        item.nodeid.split("::")[0] for item in items if any(_uses(item, name) for name in SHARED)
+        module_of(item.nodeid) for item in items if any(_uses(item, name) for name in SHARED)
     } - SHARED_SERVICES_MODULES
     if strays:
         raise pytest.UsageError(
@@ -100,7 +100,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
     items.sort(
         key=lambda item: (
-            item.nodeid.split("::")[0] not in SHARED_SERVICES_MODULES,
+            module_of(item.nodeid) not in SHARED_SERVICES_MODULES,
             _uses(item, "shared_cluster"),
             not _uses(item, "ray_local"),
             item.get_closest_marker("slow") is None,
