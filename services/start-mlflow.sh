@@ -11,11 +11,17 @@
 #                                 Host headers the server answers (others get 403)
 #   MLFLOW_WORKERS=2
 #   MLFLOW_CMD=mlflow             the mlflow CLI, e.g. "/venv/bin/python -m mlflow"
+#   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
+#                                 MLflow's job runner (GenAI scorers, trace roll-ups), which sweeps
+#                                 never use: `true` starts it, 8 more processes that cost ~12 CPU-s
+#                                 to start, ~8 more to stop and ~9% of a core while idle
+#                                 (docs/performance.md)
 # Extra arguments are passed on to `mlflow server`.
 set -euo pipefail
 
 : "${MLFLOW_BACKEND_STORE_URI:?start-mlflow.sh: set MLFLOW_BACKEND_STORE_URI (the tracking database URL)}"
 mlflow_cmd="${MLFLOW_CMD:-mlflow}"
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 
 # The server refuses an out-of-date schema. `db upgrade` creates the tables on an empty
 # database (MLflow 3.17 checks for that first) and is a no-op on a current one.

@@ -49,6 +49,25 @@ def _free_ports(n: int) -> list[int]:
     return sorted(ports)
 
 
+def processes_in_group(pgid: int) -> list[str]:
+    """The command lines of the processes in process group `pgid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                found.append((stat.parent / "cmdline").read_text().replace("\0", " ").strip())
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return found
+
+
+def mlflow_job_runner(commands: list[str]) -> list[str]:
+    """Those of `commands` that are MLflow's job runner (GenAI scorers, trace roll-ups), which
+    start-mlflow.sh and `sweep ui` leave off."""
+    return [c for c in commands if "mlflow.server.jobs" in c or "huey_consumer" in c]
+
+
 def _tail(path: Path, chars: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]
@@ -261,6 +280,10 @@ class MlflowServer(_Server):
                 raise RuntimeError(f"mlflow server did not start:\n{_tail(self.log_path)}")
             time.sleep(0.5)
         return self
+
+    def processes(self) -> list[str]:
+        """The command lines of the server's processes (start-mlflow.sh's group)."""
+        return processes_in_group(self._proc.pid) if self._proc is not None else []
 
     def healthy(self) -> bool:
         try:

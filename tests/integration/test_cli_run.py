@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster import wait_for
+from cluster import mlflow_job_runner, processes_in_group, wait_for
 from mlflow.tracking import MlflowClient
 from sweep_runs import LocalStore
 
@@ -145,6 +145,9 @@ def test_ui_serves_the_local_store(tmp_path: Path) -> None:
                 assert proc.poll() is None, "sweep ui exited"
                 assert time.monotonic() < deadline, "sweep ui did not answer"
                 time.sleep(0.5)
+        # MLflow's job runner, which sweeps never use, stays off (sweep.settings)
+        started = processes_in_group(proc.pid)
+        assert len(started) > 1 and not mlflow_job_runner(started), started
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cluster import MlflowServer, PostgresServer, RayCluster
+from cluster import MlflowServer, PostgresServer, RayCluster, mlflow_job_runner
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,9 @@ def test_mlflow_on_postgres_keeps_runs_across_a_restart(postgres: PostgresServer
     from mlflow.tracking import MlflowClient
 
     with MlflowServer(postgres.create_database("harness"), tmp_path / "artifacts") as server:
+        # MLflow's job runner (GenAI scorers, trace roll-ups) stays off, as start-mlflow.sh says
+        serving = server.processes()
+        assert serving and not mlflow_job_runner(serving), serving
         client = MlflowClient(server.url)
         run = client.create_run(client.create_experiment("harness"))
         client.log_metric(run.info.run_id, "loss", 0.5)

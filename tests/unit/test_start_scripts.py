@@ -12,7 +12,8 @@ SERVICES = Path(__file__).resolve().parents[2] / "services"
 # Prints the variables the scripts export, then its arguments, one per line.
 FAKE_CLI = """#!/bin/sh
 echo "RAY_AUTH_MODE=${RAY_AUTH_MODE:-} RAY_JOB_STOP_SIGNAL=${RAY_JOB_STOP_SIGNAL:-}\
- RAY_JOB_START_TIMEOUT_SECONDS=${RAY_JOB_START_TIMEOUT_SECONDS:-}"
+ RAY_JOB_START_TIMEOUT_SECONDS=${RAY_JOB_START_TIMEOUT_SECONDS:-}\
+ MLFLOW_SERVER_ENABLE_JOB_EXECUTION=${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-}"
 for arg in "$@"; do echo "$arg"; done
 """
 
@@ -58,7 +59,10 @@ def test_head_defaults_suit_the_container(tmp_path: Path, fake_cli: Path) -> Non
     result = run("start-head.sh", tmp_path, "--temp-dir=/x", RAY_CMD=str(fake_cli), RAY_AUTH_TOKEN="t")
     exported, *args = result.stdout.splitlines()
     # A queued job waits up to 30 days for its slot (Ray's own default fails it after 15 minutes).
-    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGINT RAY_JOB_START_TIMEOUT_SECONDS=2592000"
+    assert exported == (
+        "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGINT RAY_JOB_START_TIMEOUT_SECONDS=2592000"
+        " MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
+    )
     assert args == [
         "start",
         "--head",
@@ -77,7 +81,10 @@ def test_head_takes_its_settings_from_the_environment(tmp_path: Path, fake_cli: 
     settings |= {"SWEEP_MAX_RUNNING_SWEEPS": "5", "RAY_JOB_START_TIMEOUT_SECONDS": "60"}
     result = run("start-head.sh", tmp_path, RAY_CMD=str(fake_cli), RAY_AUTH_TOKEN="t", **settings)
     exported, *args = result.stdout.splitlines()
-    assert exported == "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGTERM RAY_JOB_START_TIMEOUT_SECONDS=60"
+    assert exported == (
+        "RAY_AUTH_MODE=token RAY_JOB_STOP_SIGNAL=SIGTERM RAY_JOB_START_TIMEOUT_SECONDS=60"
+        " MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
+    )
     assert args[3:] == [
         "--port=1",
         "--dashboard-host=127.0.0.1",
@@ -136,6 +143,18 @@ def test_mlflow_migrates_then_serves(tmp_path: Path, fake_cli: Path) -> None:
         "2",
         "--dev",
     ]
+
+
+@pytest.mark.parametrize(("given", "exported"), [(None, "false"), ("true", "true")])
+def test_mlflow_s_job_runner_is_off_unless_asked_for(
+    given: str | None, exported: str, tmp_path: Path, fake_cli: Path
+) -> None:
+    asked = {} if given is None else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": given}
+    uri = "sqlite:///m.db"
+    result = run("start-mlflow.sh", tmp_path, MLFLOW_CMD=str(fake_cli), MLFLOW_BACKEND_STORE_URI=uri, **asked)
+    servers = [line for line in result.stdout.splitlines() if line.startswith("RAY_AUTH_MODE=")]
+    assert len(servers) == 2  # `db upgrade`, then `server`
+    assert all(line.endswith(f" MLFLOW_SERVER_ENABLE_JOB_EXECUTION={exported}") for line in servers)
 
 
 def test_mlflow_needs_a_backend_store(tmp_path: Path, fake_cli: Path) -> None:
