@@ -2,11 +2,11 @@
 
 The test modules with tests on the session's shared services (tests/integration/conftest.py: the
 local Ray, PostgreSQL, its `mlflow server`, the two-node cluster) are one unit of work, so one
-worker starts those services, once; every other test is a unit of its own, handed to whichever
-worker is free: the longest slow modules first (`LONGEST_FIRST`), then the other slow tests, then
-the fast ones, so that neither lane ends on a long test while the other has nothing left
-(the order is tests/integration/conftest.py's). That conftest refuses a test on the shared
-services from a module not named here.
+worker starts those services, once; so is each module in `ONE_LANE_MODULES`. Every other test is
+a unit of its own, handed to whichever worker is free: the longest slow modules first
+(`LONGEST_FIRST`), then the other slow tests, then the fast ones, so that neither lane ends on a
+long test while the other has nothing left (the order is tests/integration/conftest.py's). That
+conftest refuses a test on the shared services from a module not named here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ SHARED_SERVICES_MODULES = frozenset(
         "test_learning_rate_ranges",
     )
 )
+
+# Modules whose tests share a fixture of their own that is costly to start twice (test_mlflow_links:
+# an `mlflow server` holding a sweep), each one unit of work, so that one worker starts it once.
+ONE_LANE_MODULES = frozenset({"tests/integration/test_mlflow_links.py"})
 
 # Modules with a test of a minute or more in two lanes (docs/performance.md), longest first.
 LONGEST_FIRST = (
@@ -56,7 +60,10 @@ class SharedServicesScheduling(LoadScopeScheduling):
     """
 
     def _split_scope(self, nodeid: str) -> str:
-        return "shared-services" if module_of(nodeid) in SHARED_SERVICES_MODULES else nodeid
+        module = module_of(nodeid)
+        if module in SHARED_SERVICES_MODULES:
+            return "shared-services"
+        return module if module in ONE_LANE_MODULES else nodeid
 
     def _assign_work_unit(self, node: WorkerController) -> None:
         """xdist's, but every test of the unit is sent, those that share a node id included.
