@@ -13,9 +13,8 @@
 #   MLFLOW_CMD=mlflow             the mlflow CLI, e.g. "/venv/bin/python -m mlflow"
 #   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 #                                 MLflow's job runner (GenAI scorers, trace roll-ups), which sweeps
-#                                 never use: `true` starts it, 8 more processes that cost ~12 CPU-s
-#                                 to start, ~8 more to stop and ~9% of a core while idle
-#                                 (docs/performance.md)
+#                                 never use: `true` starts it, 8 more processes, costly to start
+#                                 and to stop and busy while idle (docs/performance.md)
 # Extra arguments are passed on to `mlflow server`.
 set -euo pipefail
 

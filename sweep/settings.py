@@ -79,7 +79,8 @@ class Settings(BaseSettings):
             # The CLI draws its own progress; with the legacy reporter, verbose=0 keeps Tune silent.
             "RAY_AIR_NEW_OUTPUT": "0",
             # `sweep ui`'s `mlflow ui`: MLflow's job runner (GenAI scorers, trace roll-ups), which no
-            # sweep uses, is 8 more processes, ~12 CPU-s to start and ~9% of a core while idle.
+            # sweep uses, is 8 more processes, costly to start and busy while idle (measured in
+            # docs/performance.md).
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
 
