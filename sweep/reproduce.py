@@ -30,6 +30,7 @@ from sweep.store.layout import (
     SWEEP_ID,
     final,
 )
+from sweep.store.template import open_store
 from sweep.sweep_dir import load_sweep_spec
 from sweep.trainable import fit_trial
 from sweep.trial import RunStatus, TrialConfig
@@ -120,7 +121,7 @@ def reproduce_trial(
     """
     settings = apply_environment()
     uri = settings.resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
-    run = _trial_run(MlflowClient(uri), run_id)
+    run = _trial_run(open_store(uri), run_id)
     trial = _recorded_trial(run, run_id, runs_dir, uri)
     os.environ.update(settings.worker_env())  # Keras on TensorFlow, as on a Ray worker
     history: list[dict[str, Any]] = []

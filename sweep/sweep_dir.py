@@ -31,14 +31,13 @@ def load_sweep_spec(
     path = Path(runs_dir) / sweep_id / "spec.yaml"
     if path.is_file():
         return load_spec(path)
-    from mlflow.tracking import MlflowClient
-
     from sweep.results import SweepNotFound, find_sweep
     from sweep.settings import Settings
+    from sweep.store.template import open_store
 
     uri = Settings().resolve_tracking_uri(Path(runs_dir).resolve(), tracking_uri, None)
     try:
-        record = find_sweep(MlflowClient(uri), sweep_id)
+        record = find_sweep(open_store(uri), sweep_id)
     except SweepNotFound as err:
         raise SpecError([f"no sweep of that id under {runs_dir} or in {uri}"], sweep_id) from err
     if not record.spec_yaml:

@@ -40,12 +40,11 @@ def report(
         return
     if sweep_id is None:
         fail(["give a SWEEP_ID, or --trials FILE.csv --spec SPEC.yaml --out DIR"])
-    from mlflow.tracking import MlflowClient
-
     from sweep.publish import publish_report
     from sweep.results import SweepNotFound
+    from sweep.store.template import open_store
 
-    client = MlflowClient(store_uri(runs_dir, tracking_uri))
+    client = open_store(store_uri(runs_dir, tracking_uri))
     out_dir = out or runs_dir / sweep_id / "report"
     try:
         published = publish_report(client, sweep_id, out_dir, log=log)

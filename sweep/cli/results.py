@@ -21,11 +21,10 @@ def results(
     ] = None,
 ) -> None:
     """Print a sweep's trial table, read back from MLflow."""
-    from mlflow.tracking import MlflowClient
-
     from sweep.results import SweepNotFound, find_sweep, trial_table
+    from sweep.store.template import open_store
 
-    client = MlflowClient(store_uri(runs_dir, tracking_uri))
+    client = open_store(store_uri(runs_dir, tracking_uri))
     try:
         record = find_sweep(client, sweep_id)
     except SweepNotFound as err:
@@ -68,13 +67,12 @@ def results(
 
 def list_(runs_dir: RunsDir = Path("runs"), tracking_uri: TrackingUri = None) -> None:
     """List the sweeps in the tracking store, newest first."""
-    from mlflow.tracking import MlflowClient
-
     from sweep.results import list_sweeps
+    from sweep.store.template import open_store
 
     rows = [
         (str(s["sweep_id"]), str(s["state"]), str(s["trials"]), str(s["started"])[:19], s["parent_run_id"])
-        for s in list_sweeps(MlflowClient(store_uri(runs_dir, tracking_uri)))
+        for s in list_sweeps(open_store(store_uri(runs_dir, tracking_uri)))
     ]
     columns = ("sweep id", "state", "trials", "started (UTC)", "parent run")
     console.print(IdTable("sweeps", columns, rows, ids=("parent run",)))

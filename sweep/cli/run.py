@@ -183,11 +183,10 @@ def _render_result(spec: SweepSpec, result: SweepResult) -> None:
 
 
 def _read_trials(uri: str, sweep_id: str) -> pd.DataFrame:
-    from mlflow.tracking import MlflowClient
-
     from sweep.results import find_sweep, trial_table
+    from sweep.store.template import open_store
 
-    client = MlflowClient(uri)
+    client = open_store(uri)
     return trial_table(client, find_sweep(client, sweep_id))
 
 

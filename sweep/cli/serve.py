@@ -52,14 +52,13 @@ def ui(
         "--workers",  # one person's browser; MLflow's default of 4 processes costs a laptop seconds
         "1",
     ]
-    from mlflow.tracking import MlflowClient
-
     from sweep.results import list_sweeps, mlflow_run_url
+    from sweep.store.template import open_store
 
     here = f"http://127.0.0.1:{port}"
     console.print(f"MLflow UI on {here} (Ctrl-C stops it)")
     # The bare address opens MLflow's GenAI view; the link lands on the newest sweep's runs.
-    for newest in list_sweeps(MlflowClient(uri), limit=1):
+    for newest in list_sweeps(open_store(uri), limit=1):
         link = mlflow_run_url(here, newest["experiment_id"], newest["parent_run_id"])
         console.print(f"newest sweep    {newest['sweep_id']}  {link}", soft_wrap=True)
     sys.stdout.flush()  # execv replaces the process before Python's buffers are written

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from sweep.settings import Settings
 
@@ -79,3 +80,16 @@ def seed_local_store(uri: str) -> bool:
         log.debug("no store template for %s: %s", uri, err)
         return False
     return True
+
+
+def open_store(uri: str) -> Any:
+    """An `MlflowClient` on `uri`, a new local store first seeded from the template.
+
+    MLflow migrates a new SQLite file in place without a lock: a command that reads (`sweep list`
+    in a new folder) and a driver that starts there at the same time would both build its tables,
+    and one fails with "table ... already exists". A seeded store appears whole, in one link.
+    """
+    from mlflow.tracking import MlflowClient
+
+    seed_local_store(uri)
+    return MlflowClient(uri)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from sweep.cli import app
 from sweep.store.template import seed_local_store, sqlite_path, template_path
 
 
@@ -62,3 +64,13 @@ def test_other_stores_and_a_broken_cache_fall_back_to_mlflow(
     assert seed_local_store(uri(db)) is False
     assert not db.exists()
     assert MlflowClient(uri(db)).get_experiment("0").name == "Default"
+
+
+@pytest.mark.parametrize("command", [["list"], ["results", "quick-20260101-000000-ab12"]])
+def test_a_command_that_reads_a_new_folder_seeds_its_store(command: list[str], tmp_path: Path) -> None:
+    # Not MLflow's migration in place, which a driver starting there at the same time would race.
+    runs = tmp_path / "runs"
+    done = CliRunner().invoke(app, [*command, "--runs-dir", str(runs)])
+    assert done.exit_code in (0, 2), done.output
+    assert (runs / "mlflow.db").is_file()
+    assert template_path().is_file()  # the store was copied from it
