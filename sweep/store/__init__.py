@@ -3,7 +3,8 @@
 - `layout`: every tag, param, metric and artifact name a sweep's runs carry, and the metric schema.
 - `SweepStore`: the parent-run and child-run queries, and the writes (one place each).
 - `SweepRecord` / `TrialRecord`: a parent run and a trial's run, read once.
-- `template`: a new local SQLite store copied from an empty, migrated one (cached per MLflow version).
+- `template`: a new local SQLite store copied from an empty, migrated one (cached per MLflow version),
+  and `open_store`, the client a command reads a store with (a missing local one seeded first).
 
 Names are imported lazily (PEP 562): a Ray worker that reads the metric schema from `layout` does
 not import MLflow. Nothing here imports Ray or TensorFlow: the REST service and `sweep reproduce`
