@@ -16,9 +16,12 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sweep.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ def seed_local_store(uri: str) -> bool:
     return True
 
 
-def open_store(uri: str) -> Any:
+def open_store(uri: str) -> MlflowClient:
     """An `MlflowClient` on `uri`, a new local store first seeded from the template.
 
     MLflow migrates a new SQLite file in place without a lock: a command that reads (`sweep list`
