@@ -22,7 +22,7 @@ import pytest
 import yaml
 from cluster import Driver, MlflowServer, RayCluster, cluster_without_sweep, wait_for
 from mlflow.tracking import MlflowClient
-from sweep_runs import trial_runs
+from sweep_runs import running_trial_runs, trial_runs
 
 from sweep.training.checkpoints import is_whole
 
@@ -96,13 +96,9 @@ def parents(client: MlflowClient, sweep_id: str) -> list[Any]:
 
 def running_children(client: MlflowClient, sweep_name: str, reported: bool = False) -> list[Any]:
     """RUNNING trial runs of the sweep named `sweep_name` (with an epoch recorded, if `reported`)."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(
-        experiments, "tags.`mlflow.parentRunId` != '' and attributes.status = 'RUNNING'"
-    )
     return [
         r
-        for r in runs
+        for r in running_trial_runs(client)
         if r.data.tags.get("sweep.id", "").startswith(sweep_name + "-") and (r.data.metrics or not reported)
     ]
 
