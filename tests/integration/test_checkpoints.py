@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 from cluster import Driver, wait_for
 from mlflow.tracking import MlflowClient
-from sweep_runs import LocalStore
+from sweep_runs import LocalStore, trial_runs
 
-from sweep.results import find_sweep
 from sweep.training.checkpoints import is_whole
 
 pytestmark = pytest.mark.slow
@@ -69,11 +68,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
-    record = find_sweep(client, sweep_id)
-    return client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
-
-
 def _sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
@@ -106,7 +100,7 @@ def test_a_worker_killed_mid_trial_continues_from_its_checkpoint(tmp_path: Path)
     assert "RETRYING" in output and re.search(r"state\s+finished: 4 finished, 0 failed", output)
     sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
     client = store.client
-    runs = _trial_runs(client, sweep_id)
+    runs = trial_runs(client, sweep_id)
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     killed = client.get_run(victim.info.run_id)
     tags = killed.data.tags
@@ -150,7 +144,7 @@ def test_a_killed_driver_resumed_continues_trials_from_checkpoints_or_the_start_
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "Traceback" not in resumed.stdout + resumed.stderr
     client = store.client
-    runs = {r.info.run_id: r for r in _trial_runs(client, sweep_id)}
+    runs = {r.info.run_id: r for r in trial_runs(client, sweep_id)}
     assert len(runs) == 4 and {r.info.status for r in runs.values()} == {"FINISHED"}
     assert {intact, corrupt} <= runs.keys()  # the same runs went on
 

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 from cluster import Driver
-from sweep_runs import LocalStore
-
-from sweep.results import find_sweep
+from sweep_runs import LocalStore, trial_runs
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +47,7 @@ def test_a_worker_killed_mid_trial_with_no_retries_left_fails_with_the_reason(tm
     assert "Traceback" not in output
     sweep_id = re.search(r"sweep id\s+(\S+)", output).group(1)
     client = store.client
-    record = find_sweep(client, sweep_id)
-    runs = client.search_runs([record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
+    runs = trial_runs(client, sweep_id)
     assert len(runs) == 4 and not [r for r in runs if r.info.status == "RUNNING"]
     killed = client.get_run(victim.info.run_id)
     others = [r for r in runs if r.info.run_id != victim.info.run_id]
