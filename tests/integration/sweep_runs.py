@@ -7,17 +7,14 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from sweep.results import find_sweep
+from sweep.store import SweepStore
 from sweep.store.template import open_store
 
 
 def trial_runs(client: MlflowClient, sweep_id: str) -> list[Any]:
-    record = find_sweep(client, sweep_id, with_spec=False)
-    return list(
-        client.search_runs(
-            [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'", max_results=5000
-        )
-    )
+    """The trial runs of sweep `sweep_id`, as the product's store reads them."""
+    store = SweepStore(client)
+    return store.trial_runs(store.find_sweep(sweep_id, with_spec=False))
 
 
 def running_trial_runs(client: MlflowClient) -> list[Any]:

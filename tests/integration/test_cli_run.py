@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from cluster import mlflow_job_runner, processes_in_group, wait_for
 from mlflow.tracking import MlflowClient
-from sweep_runs import LocalStore
-
-from sweep.results import find_sweep
+from sweep_runs import LocalStore, trial_runs
 
 pytestmark = pytest.mark.slow
 
@@ -53,11 +51,7 @@ def test_run_quick_example_then_read_results(tmp_path: Path) -> None:
     assert (tmp_path / "t.csv").read_text().count("\n") == 5
     listed = subprocess.run([*SWEEP, "list", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
     assert sweep_id in listed.stdout
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    record = find_sweep(client, sweep_id)
-    children = client.search_runs(
-        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
+    children = trial_runs(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), sweep_id)
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
     assert len(spans) == 4
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
@@ -199,11 +193,7 @@ def test_run_a_file_builder_then_reproduce_a_trial_from_the_sweeps_copy(tmp_path
     assert sorted(p.name for p in copy.iterdir()) == ["layers.py", "net.py"]
     saved = (runs / sweep_id / "spec.yaml").read_text()
     assert f"builder: code/{copy.name}/net.py:build" in saved
-    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
-    record = find_sweep(client, sweep_id)
-    children = client.search_runs(
-        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
+    children = trial_runs(MlflowClient(f"sqlite:///{runs / 'mlflow.db'}"), sweep_id)
     assert len(children) == 2
     for child in children:
         assert child.data.tags["model.builder"] == f"code/{copy.name}/net.py:build"

@@ -13,8 +13,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
-
-from sweep.results import find_sweep
+from sweep_runs import trial_runs
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +32,7 @@ def _sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _children(runs: Path, sweep_id: str) -> list:
-    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
-    record = find_sweep(client, sweep_id)
-    children = client.search_runs(
-        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
-    return children
+    return trial_runs(MlflowClient(f"sqlite:///{runs / 'mlflow.db'}"), sweep_id)
 
 
 def _run_to_the_end(spec: Path, runs: Path, cwd: Path) -> str:

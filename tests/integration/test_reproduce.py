@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from sweep_runs import trial_runs
 
 from sweep.reproducibility import DATA_FINGERPRINT, SPEC_HASH, TAGS, TRIAL_HASH
 from sweep.results import find_sweep
@@ -114,11 +115,7 @@ def test_a_trial_of_the_quick_example_reproduces_from_the_folder_it_ran_in(
     ran = _sweep("run", str(example), "--set", "dataset.test_split=0.2", "--cpus", "2")
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     sweep_id = re.search(r"sweep id\s+(\S+)", ran.stdout).group(1)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
-    record = find_sweep(client, sweep_id, with_spec=False)
-    children = client.search_runs(
-        [record.experiment_id], f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
+    children = trial_runs(MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"), sweep_id)
     assert len(children) == 4
     child = next(c for c in children if c.data.params["placement"] == "before_activation")
     again = _sweep("reproduce", child.info.run_id)
